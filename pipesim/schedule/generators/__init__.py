@@ -1,0 +1,1 @@
+"""Built-in schedule generators: pure functions from (p, m, options) to a Schedule."""

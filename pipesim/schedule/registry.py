@@ -1,0 +1,142 @@
+"""Schedule generators by name, with typed options and clear errors.
+
+Generators are pure functions ``(p, m, **options) -> Schedule``. Each generator module exports
+``GENERATORS``, a tuple of ``Generator`` descriptions; ``Registry.default()`` collects them. A
+registry is an ordinary object (not a module global) so tests and plugins can build their own.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from pipesim.schedule.table import Schedule
+
+# Modules that define the built-in generators, in the order `pipesim schedules` lists them.
+BUILTIN_MODULES = (
+    "pipesim.schedule.generators.gpipe",
+    "pipesim.schedule.generators.onef1b",
+    "pipesim.schedule.generators.interleaved",
+    "pipesim.schedule.generators.zero_bubble",
+    "pipesim.schedule.generators.chimera",
+    "pipesim.schedule.generators.hanayo",
+    "pipesim.schedule.generators.dualpipe",
+    "pipesim.schedule.generators.pipedream",
+)
+
+
+class ScheduleOptionError(ValueError):
+    """Unknown generator, unknown option, or an option value of the wrong type."""
+
+
+class RequirementError(ValueError):
+    """A generator's requirement on p, m or an option is not met."""
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    type: type
+    default: object
+    help: str
+    choices: tuple[object, ...] | None = None
+
+    def coerce(self, value: object, generator: str) -> object:
+        where = f"schedule '{generator}' option '{self.name}'"
+        try:
+            if self.type is bool and isinstance(value, str):
+                low = value.strip().lower()
+                if low not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                out: object = low in ("true", "1", "yes")
+            elif self.type is bool:
+                if not isinstance(value, bool | int):
+                    raise ValueError(value)
+                out = bool(value)
+            elif self.type is int:
+                if isinstance(value, float) and not value.is_integer():
+                    raise ValueError(value)
+                out = int(value)  # type: ignore[call-overload]
+            elif self.type is tuple:
+                if isinstance(value, str):
+                    out = tuple(int(x) for x in value.replace(";", ",").split(",") if x.strip())
+                else:
+                    out = tuple(value)  # type: ignore[call-overload]
+            else:
+                out = self.type(value)
+        except (TypeError, ValueError):
+            raise ScheduleOptionError(f"{where}: {value!r} is not a valid {self.type.__name__}") from None
+        if self.choices is not None and out not in self.choices:
+            valid = ", ".join(repr(c) for c in self.choices)
+            raise ScheduleOptionError(f"{where}: {value!r} is not one of {valid}")
+        return out
+
+
+@dataclass(frozen=True)
+class Generator:
+    name: str
+    func: Callable[..., Schedule]
+    summary: str
+    requirements: str = "p >= 1, m >= 1"
+    options: tuple[Option, ...] = ()
+    aliases: tuple[str, ...] = ()
+    split_backward: bool = False  # emits I and W instead of B
+    fixed: Mapping[str, object] = field(default_factory=dict)  # options an alias pins
+
+    def __call__(self, p: int, m: int, **options: object) -> Schedule:
+        known = {o.name: o for o in self.options}
+        values: dict[str, object] = {o.name: o.default for o in self.options}
+        for key, value in options.items():
+            if key not in known:
+                valid = ", ".join(known) or "none"
+                hint = difflib.get_close_matches(key, list(known), n=1)
+                extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+                raise ScheduleOptionError(f"schedule '{self.name}' has no option '{key}'{extra}; valid options: {valid}")
+            values[key] = known[key].coerce(value, self.name)
+        values.update(self.fixed)
+        for what, value in (("p", p), ("m", m)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise RequirementError(f"schedule '{self.name}': {what}={value!r}; must be a whole number >= 1")
+        return self.func(p, m, **values)
+
+
+class Registry:
+    def __init__(self, generators: Iterable[Generator] = ()) -> None:
+        self._by_name: dict[str, Generator] = {}
+        self._order: list[Generator] = []
+        for g in generators:
+            self.add(g)
+
+    @classmethod
+    def default(cls) -> Registry:
+        gens: list[Generator] = []
+        for mod in BUILTIN_MODULES:
+            gens.extend(importlib.import_module(mod).GENERATORS)
+        return cls(gens)
+
+    def add(self, generator: Generator) -> None:
+        for name in (generator.name, *generator.aliases):
+            key = name.lower()
+            if key in self._by_name:
+                raise ValueError(f"schedule name '{name}' is registered twice")
+            self._by_name[key] = generator
+        self._order.append(generator)
+
+    def names(self) -> list[str]:
+        return [g.name for g in self._order]
+
+    def __iter__(self):
+        return iter(self._order)
+
+    def get(self, name: str) -> Generator:
+        key = name.strip().lower()
+        if key in self._by_name:
+            return self._by_name[key]
+        hint = difflib.get_close_matches(key, list(self._by_name), n=1)
+        extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+        raise ScheduleOptionError(f"unknown schedule '{name}'{extra}; known: {', '.join(self.names())}")
+
+    def generate(self, name: str, p: int, m: int, **options: object) -> Schedule:
+        return self.get(name)(p, m, **options)

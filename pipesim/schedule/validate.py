@@ -1,0 +1,177 @@
+"""Validation: a schedule is checked before anything evaluates it.
+
+Structural checks (every (stage, microbatch) computed exactly once, on the right device) come
+first; then a dependency-driven dry run finds local-order mistakes and cross-device deadlocks.
+Every error names the device, step and action and shows the grid with the bad cell marked.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from pipesim.schedule.action import COMM, Action, Kind, compute_parts
+from pipesim.schedule.deps import CLS_F, CLS_G, Program, compile_program, waiting_description
+from pipesim.schedule.table import Schedule, render_grid
+
+_CLS_NAME = {CLS_F: "F", CLS_G: "B or I", 2: "W (or B)"}
+
+
+class ScheduleError(ValueError):
+    """A schedule that cannot run. ``device``/``step``/``action`` locate the first bad cell."""
+
+    def __init__(self, message: str, schedule: Schedule | None = None, device: int | None = None,
+                 step: int | None = None, action: Action | None = None) -> None:
+        self.device, self.step, self.action = device, step, action
+        self.summary = message
+        if schedule is not None:
+            mark = (device, step) if device is not None and step is not None else None
+            message = message + "\n" + render_grid(schedule.as_strings(), mark=mark)
+        super().__init__(message)
+
+
+class DeadlockError(ScheduleError):
+    """No device can make progress although some have actions left."""
+
+
+def _fail(schedule: Schedule, device: int, step: int, why: str) -> ScheduleError:
+    action = schedule.actions[device][step]
+    return ScheduleError(f"device {device}, step {step}, action {action}: {why}", schedule, device, step, action)
+
+
+def check_structure(schedule: Schedule) -> None:
+    """Every (stage, microbatch) on a stage's routes has one F and either one B or one I and one W,
+    on the device that owns the stage; actions name existing stages and microbatches."""
+    lay = schedule.layout
+    if len(schedule.actions) != lay.num_devices:
+        raise ScheduleError(
+            f"schedule has {len(schedule.actions)} device lists but the layout has {lay.num_devices} devices"
+        )
+    seen: dict[tuple[int, Kind, int], tuple[int, int]] = {}
+    reduces: Counter[int] = Counter()
+    S, M = lay.num_stages, lay.num_microbatches
+    for d, acts in enumerate(schedule.actions):
+        for j, a in enumerate(acts):
+            if a.kind in COMM:
+                continue
+            if not 0 <= a.stage < S:
+                raise _fail(schedule, d, j, f"stage {a.stage} does not exist; stages are 0..{S - 1}")
+            if a.kind is Kind.REDUCE_GRAD:
+                if lay.stage_device[a.stage] != d:
+                    raise _fail(schedule, d, j, f"stage {a.stage} lives on device {lay.stage_device[a.stage]}, not {d}")
+                reduces[a.stage] += 1
+                if reduces[a.stage] > 1:
+                    raise _fail(schedule, d, j, f"second REDUCE_GRAD for stage {a.stage}")
+                continue
+            for part in compute_parts(a):
+                s, mb = part.stage, part.microbatch
+                if not 0 <= s < S:
+                    raise _fail(schedule, d, j, f"stage {s} does not exist; stages are 0..{S - 1}")
+                if lay.stage_device[s] != d:
+                    raise _fail(schedule, d, j, f"stage {s} lives on device {lay.stage_device[s]}, not on device {d}")
+                if mb is None or not 0 <= mb < M:
+                    raise _fail(schedule, d, j, f"microbatch {mb} does not exist; microbatches are 0..{M - 1}")
+                if not lay.on_route(s, mb):
+                    r = lay.mb_route[mb]
+                    raise _fail(schedule, d, j, f"microbatch {mb} takes route {r} {list(lay.routes[r])}, which does not visit stage {s}")
+                key = (s, part.kind, mb)
+                if key in seen:
+                    d0, j0 = seen[key]
+                    raise _fail(schedule, d, j, f"{part} appears twice (first at device {d0}, step {j0})")
+                seen[key] = (d, j)
+    for s in range(S):
+        d = lay.stage_device[s]
+        for mb in lay.stage_microbatches[s]:
+            has = {k for k in (Kind.F, Kind.B, Kind.I, Kind.W) if (s, k, mb) in seen}
+            if Kind.F not in has:
+                raise ScheduleError(f"device {d}: missing action {s}F{mb} (stage {s} is on device {d})", schedule)
+            if Kind.B in has and (Kind.I in has or Kind.W in has):
+                where = seen[(s, Kind.B, mb)]
+                raise _fail(schedule, *where, f"microbatch {mb} of stage {s} has both a full backward and a split one")
+            if Kind.B not in has:
+                if Kind.I not in has and Kind.W not in has:
+                    raise ScheduleError(f"device {d}: missing backward for stage {s}, microbatch {mb}: "
+                                        f"add {s}B{mb}, or {s}I{mb} and {s}W{mb}", schedule)
+                if Kind.I not in has:
+                    raise _fail(schedule, *seen[(s, Kind.W, mb)], f"{s}W{mb} has no matching {s}I{mb}")
+                if Kind.W not in has:
+                    raise _fail(schedule, *seen[(s, Kind.I, mb)], f"{s}I{mb} has no matching {s}W{mb}")
+
+
+def execution_order(program: Program) -> list[int]:
+    """A global order of action ids that respects every device's list and every dependency.
+
+    This is the dependency-driven dry run: each device runs its next action once all of that
+    action's prerequisites have run. If devices are left blocked, the schedule deadlocks (or
+    an action waits for one later in its own device's list) and a ``DeadlockError`` says where.
+    """
+    first, count, deps = program.first, program.count, program.deps
+    ndev = len(first)
+    ptr = list(first)
+    stop = [f + c for f, c in zip(first, count, strict=True)]
+    done = [False] * len(program.actions)
+    waiters: dict[int, list[int]] = {}
+    order: list[int] = []
+    stack = list(range(ndev - 1, -1, -1))
+    while stack:
+        d = stack.pop()
+        g, end = ptr[d], stop[d]
+        while g < end:
+            blocked = -1
+            for dep in deps[g]:
+                if not done[dep.pred]:
+                    blocked = dep.pred
+                    break
+            if blocked >= 0:
+                waiters.setdefault(blocked, []).append(d)
+                break
+            done[g] = True
+            order.append(g)
+            woken = waiters.pop(g, None)
+            if woken:
+                stack.extend(woken)
+            g += 1
+        ptr[d] = g
+    stuck = [d for d in range(ndev) if ptr[d] < stop[d]]
+    if stuck:
+        raise _deadlock(program, stuck, ptr, done)
+    return order
+
+
+def _deadlock(program: Program, stuck: list[int], ptr: list[int], done: list[bool]) -> DeadlockError:
+    sched = program.schedule
+    # A prerequisite later in the device's own list is a local-order mistake: say so plainly.
+    for d in stuck:
+        g = ptr[d]
+        for dep in program.deps[g]:
+            if not done[dep.pred] and program.device[dep.pred] == d:
+                a, p = program.actions[g], program.actions[dep.pred]
+                return DeadlockError(
+                    f"device {d}, step {program.step[g]}, action {a}: needs {p}, which comes later "
+                    f"on the same device (step {program.step[dep.pred]}); move {p} before {a}",
+                    sched, d, program.step[g], a)
+    lines = [f"deadlock: {len(stuck)} device(s) blocked, none can proceed"]
+    for d in stuck:
+        g = ptr[d]
+        lines.append(f"  device {d}, step {program.step[g]}, action {program.actions[g]} waits for "
+                     f"{waiting_description(program, g, done)}")
+    d0 = stuck[0]
+    g0 = ptr[d0]
+    return DeadlockError("\n".join(lines), sched, d0, program.step[g0], program.actions[g0])
+
+
+def validate(schedule: Schedule) -> Program:
+    """Check ``schedule`` fully; return its compiled program (reusable by the evaluators)."""
+    check_structure(schedule)
+    program = compile_program(schedule)
+    if program.missing:
+        gid, action, (cls, s, mb) = program.missing[0]
+        d, j = program.device[gid], program.step[gid]
+        raise _fail(schedule, d, j, f"needs a {_CLS_NAME[cls]} of stage {s}, microbatch {mb}, which no device computes")
+    for gid, a in enumerate(program.actions):
+        if a.sub is not None:
+            f, b = a.sub
+            if f.stage == b.stage and f.microbatch == b.microbatch:
+                raise _fail(schedule, program.device[gid], program.step[gid],
+                            "an overlapped chunk cannot contain the forward and backward of the same microbatch and stage")
+    program.order = execution_order(program)
+    return program
