@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import pairwise
 
 
 class LayoutError(ValueError):
@@ -65,7 +66,7 @@ class Layout:
         out = []
         for route in self.routes:
             prev = [-1] * self.num_stages
-            for a, b in zip(route, route[1:], strict=False):
+            for a, b in pairwise(route):
                 prev[b] = a
             out.append(tuple(prev))
         return tuple(out)
@@ -76,7 +77,7 @@ class Layout:
         out = []
         for route in self.routes:
             nxt = [-1] * self.num_stages
-            for a, b in zip(route, route[1:], strict=False):
+            for a, b in pairwise(route):
                 nxt[a] = b
             out.append(tuple(nxt))
         return tuple(out)

@@ -164,7 +164,7 @@ def validate(schedule: Schedule) -> Program:
     check_structure(schedule)
     program = compile_program(schedule)
     if program.missing:
-        gid, action, (cls, s, mb) = program.missing[0]
+        gid, _action, (cls, s, mb) = program.missing[0]
         d, j = program.device[gid], program.step[gid]
         raise _fail(schedule, d, j, f"needs a {_CLS_NAME[cls]} of stage {s}, microbatch {mb}, which no device computes")
     for gid, a in enumerate(program.actions):

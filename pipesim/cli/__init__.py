@@ -1,0 +1,59 @@
+"""The ``pipesim`` command line: one module per subcommand, registered here.
+
+Every user-facing failure (bad schedule, bad option, bad scenario) is a ``ValueError`` (or
+``OSError`` for files) with a message that says what to do; ``main`` prints it on one line
+(plus the schedule grid where there is one) and exits with status 2 -- never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# (command, module, one-line help). Modules expose ``add_arguments(parser)`` and ``run(args)``.
+COMMANDS = (
+    ("schedules", "pipesim.cli.schedules_cmd", "list schedules with their options and requirements"),
+    ("table", "pipesim.cli.table_cmd", "evaluate a schedule at the table level (no network)"),
+    ("validate", "pipesim.cli.validate_cmd", "check a schedule (by name or PyTorch CSV) and report the first error"),
+)
+
+
+def build_parser(commands: Sequence[tuple[str, str, str]] = COMMANDS) -> argparse.ArgumentParser:
+    from pipesim import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="pipesim",
+        description="Simulate pipeline-parallel training schedules: closed forms, tables, and a "
+        "communication-aware discrete-event simulation.",
+    )
+    parser.add_argument("--version", action="version", version=f"pipesim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module, help_text in commands:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.run(args) or 0)
+    except (ValueError, OSError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"pipesim {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"pipesim {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Argument helpers shared by subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+from pipesim.costs import Costs
+from pipesim.schedule.registry import Registry
+from pipesim.schedule.table import Schedule
+
+
+def parse_pairs(text: str | None, *, flag: str, allowed: tuple[str, ...] | None = None) -> dict[str, str]:
+    """'F=1,B=2' -> {'F': '1', 'B': '2'}; names the flag and the valid keys on error."""
+    if not text:
+        return {}
+    out: dict[str, str] = {}
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "=" not in part:
+            raise ValueError(f"{flag}: '{part}' is not KEY=VALUE (e.g. {flag} F=1,B=2)")
+        key, value = (x.strip() for x in part.split("=", 1))
+        if allowed is not None and key not in allowed:
+            raise ValueError(f"{flag}: unknown key '{key}'; valid keys: {', '.join(allowed)}")
+        out[key] = value
+    return out
+
+
+def number(value: str, *, flag: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise ValueError(f"{flag}: '{value}' is not a number") from None
+    if x < 0 or x != x:
+        raise ValueError(f"{flag}: {value} must be a non-negative number")
+    return x
+
+
+def add_schedule_arguments(p: argparse.ArgumentParser, *, name_required: bool = True) -> None:
+    p.add_argument("name", nargs=None if name_required else "?", help="schedule name (see `pipesim schedules`)")
+    p.add_argument("-p", "--devices", type=int, default=4, help="pipeline devices (default 4)")
+    p.add_argument("-m", "--microbatches", type=int, default=8, help="microbatches per iteration (default 8)")
+    p.add_argument("-v", "--chunks", type=int, default=None, help="chunks per device for interleaved/looped schedules")
+    p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="generator option, repeatable (e.g. -o waves=2)")
+    p.add_argument("--from-csv", metavar="FILE", default=None,
+                   help="read the schedule from a PyTorch pipelining CSV instead of a generator")
+
+
+def schedule_from_args(args: argparse.Namespace) -> Schedule:
+    if args.from_csv:
+        from pipesim.schedule.torch_csv import read_csv
+
+        return read_csv(args.from_csv)
+    if not args.name:
+        raise ValueError("give a schedule name (see `pipesim schedules`) or --from-csv FILE")
+    registry = Registry.default()
+    gen = registry.get(args.name)
+    options: dict[str, object] = {}
+    for item in args.option:
+        options.update(parse_pairs(item, flag="-o/--option"))
+    if args.chunks is not None:
+        names = [o.name for o in gen.options]
+        key = next((k for k in ("v", "waves") if k in names), None)
+        if key is None:
+            raise ValueError(f"-v/--chunks: schedule '{gen.name}' has no chunk option; it takes: {', '.join(names) or 'no options'}")
+        options[key] = args.chunks
+    return gen(args.devices, args.microbatches, **options)
+
+
+def costs_from_args(schedule: Schedule, costs: str | None, split: str | None) -> Costs:
+    """--costs F=1,B=2 and --split-backward I=1,W=1 (per stage; B defaults to 2F, I=W=B/2)."""
+    base = {k: number(v, flag="--costs") for k, v in parse_pairs(costs, flag="--costs", allowed=("F", "B", "I", "W")).items()}
+    extra = {k: number(v, flag="--split-backward") for k, v in parse_pairs(split, flag="--split-backward", allowed=("I", "W")).items()}
+    base.update(extra)
+    return Costs.make(schedule.num_stages, **base)

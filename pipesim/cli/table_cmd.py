@@ -1,0 +1,84 @@
+"""`pipesim table`: a schedule at the table level -- a grid like the papers', then its metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from pipesim.cli.common import add_schedule_arguments, costs_from_args, number, schedule_from_args
+from pipesim.ideal import TableResult, evaluate
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_schedule_arguments(p)
+    p.add_argument("--costs", default=None, metavar="F=1,B=2",
+                   help="per-stage action costs (default F=1, B=2F; I=W=B/2 when split)")
+    p.add_argument("--split-backward", default=None, metavar="I=1,W=1", help="costs of the split backward halves")
+    p.add_argument("--delay", default="0", help="constant delay added to every cross-device message (default 0)")
+    p.add_argument("--format", choices=("text", "csv", "json"), default="text", help="output format (default text)")
+    p.add_argument("--plot", metavar="FILE", default=None, help="also draw the schedule-table figure (PNG/SVG)")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def summary_rows(result: TableResult) -> list[tuple[str, str]]:
+    m = result.metrics()
+    return [
+        ("makespan", _fmt(m["makespan"])),
+        ("bubble ratio (devices x makespan)", f"{m['bubble_ratio']:.4f}"),
+        ("bubble ratio (each device's own span)", f"{m['span_bubble_ratio']:.4f}"),
+        ("busy per device", " ".join(_fmt(x) for x in m["busy"])),
+        ("peak activations (microbatches in flight)", " ".join(str(x) for x in m["peak_activations"])),
+        ("weight copies per device", " ".join(_fmt(x) for x in m["weight_copies"])),
+    ]
+
+
+def json_document(result: TableResult) -> dict[str, Any]:
+    sched = result.schedule
+    return {
+        "schedule": sched.name,
+        "devices": sched.num_devices,
+        "microbatches": sched.num_microbatches,
+        "stages": sched.num_stages,
+        "actions": sched.as_strings(),
+        "metrics": result.metrics(),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    schedule = schedule_from_args(args)
+    costs = costs_from_args(schedule, args.costs, args.split_backward)
+    from pipesim.units import parse_time
+
+    delay = number(str(parse_time(args.delay, key="--delay")), flag="--delay")
+    result = evaluate(schedule, costs, message_delay=delay)
+    if args.plot:
+        from pipesim.plot.table import plot_schedule_table
+
+        plot_schedule_table(result.trace(), args.plot)
+    if args.format == "json":
+        print(json.dumps(json_document(result), indent=2))
+    elif args.format == "csv":
+        from pipesim.schedule.torch_csv import write_csv
+
+        print(write_csv(schedule), end="")
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        from pipesim.textgrid import time_grid
+
+        console = Console()
+        console.print(f"[bold]{schedule.name}[/bold]: p={schedule.num_devices}, m={schedule.num_microbatches}, "
+                      f"{schedule.num_stages} stages")
+        print(time_grid(result))
+        table = Table(show_header=False, box=None)
+        for key, value in summary_rows(result):
+            table.add_row(key, value)
+        console.print(table)
+        if args.plot:
+            console.print(f"wrote {args.plot}")
+    return 0
