@@ -2,7 +2,13 @@
 
 from pipesim.schedule.action import Action, ActionParseError, Kind, overlap
 from pipesim.schedule.layout import Layout, LayoutError, linear_layout
-from pipesim.schedule.registry import Generator, Option, Registry, RequirementError, ScheduleOptionError
+from pipesim.schedule.registry import (
+    Generator,
+    Option,
+    Registry,
+    RequirementError,
+    ScheduleOptionError,
+)
 from pipesim.schedule.table import Schedule, render_grid
 from pipesim.schedule.validate import DeadlockError, ScheduleError, validate
 
