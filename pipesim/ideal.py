@@ -226,9 +226,9 @@ def evaluate(
     for g in order:
         d = device[g]
         t = free[d]
-        for dep in deps[g]:
-            e = end[dep.pred]
-            if dep.kind != DEP_LOCAL:
+        for pred, kind, _, _ in deps[g]:
+            e = end[pred]
+            if kind != DEP_LOCAL:
                 e += message_delay
             if e > t:
                 t = e

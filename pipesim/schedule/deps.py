@@ -12,8 +12,9 @@ I), ``W`` (weight gradient exists: made by B or W).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from pipesim.schedule.action import COMM, Action, Kind, compute_parts
+from pipesim.schedule.action import COMM, Action, Kind
 from pipesim.schedule.table import Schedule
 
 CLS_F, CLS_G, CLS_W = 0, 1, 2
@@ -21,8 +22,7 @@ CLS_F, CLS_G, CLS_W = 0, 1, 2
 DEP_LOCAL, DEP_ACT, DEP_GRAD, DEP_SYNC = 0, 1, 2, 3
 
 
-@dataclass(slots=True)
-class Dep:
+class Dep(NamedTuple):
     """One prerequisite of an action: ``pred`` (global id) with ``kind`` (DEP_*).
 
     For DEP_ACT/DEP_GRAD, ``stage`` is the stage whose boundary tensor travels (the producer
@@ -52,56 +52,58 @@ class Program:
         return len(self.first)
 
 
-def _key(cls: int, stage: int, mb: int, S: int, M: int) -> int:
-    return (cls * S + stage) * M + mb
-
-
 def compile_program(schedule: Schedule) -> Program:
     """Number the actions and derive every action's prerequisites from the layout.
 
     Prerequisites whose producer is absent are collected in ``missing`` (validation turns them
-    into errors); the evaluators never see an unvalidated program.
+    into errors); the evaluators never see an unvalidated program. This runs for every
+    evaluation, so the loops are written flat: producer ids live in one list indexed by
+    ``(class * S + stage) * M + microbatch``.
     """
     lay = schedule.layout
     S, M = max(lay.num_stages, 1), max(lay.num_microbatches, 1)
+    SM = S * M
     mb_route, rprev, rnext = lay.mb_route, lay.route_prev, lay.route_next
-    stage_device = lay.stage_device
+    KF, KB, KI, KW, KR = Kind.F, Kind.B, Kind.I, Kind.W, Kind.REDUCE_GRAD
 
     actions: list[Action] = []
     device: list[int] = []
     step: list[int] = []
     first: list[int] = []
     count: list[int] = []
-    producer = [-1] * (3 * S * M)
+    producer = [-1] * (3 * SM)
     reduce_of: dict[int, int] = {}
     for d, acts in enumerate(schedule.actions):
         first.append(len(actions))
         for j, a in enumerate(acts):
-            if a.kind in COMM:
+            k = a.kind
+            if k in COMM:
                 continue
             gid = len(actions)
             actions.append(a)
             device.append(d)
             step.append(j)
-            if a.kind is Kind.REDUCE_GRAD:
+            if k is KR:
                 reduce_of[a.stage] = gid
                 continue
-            for part in compute_parts(a):
+            for part in (a,) if a.sub is None else a.sub:
                 s, mb, k = part.stage, part.microbatch, part.kind
                 if mb is None or not (0 <= s < S and 0 <= mb < M):
                     continue  # structural validation reports it
-                if k is Kind.F:
-                    producer[_key(CLS_F, s, mb, S, M)] = gid
-                elif k is Kind.B:
-                    producer[_key(CLS_G, s, mb, S, M)] = gid
-                    producer[_key(CLS_W, s, mb, S, M)] = gid
-                elif k is Kind.I:
-                    producer[_key(CLS_G, s, mb, S, M)] = gid
+                key = s * M + mb
+                if k is KF:
+                    producer[key] = gid
+                elif k is KB:
+                    producer[SM + key] = gid
+                    producer[2 * SM + key] = gid
+                elif k is KI:
+                    producer[SM + key] = gid
                 else:
-                    producer[_key(CLS_W, s, mb, S, M)] = gid
+                    producer[2 * SM + key] = gid
         count.append(len(actions) - first[-1])
 
     deps: list[list[Dep]] = []
+    new = tuple.__new__  # NamedTuple's own constructor is a Python function; this is not
     missing: list[tuple[int, Action, tuple[int, int, int]]] = []
     stage_mbs = lay.stage_microbatches
     part_stages = lay.part_stages
@@ -110,22 +112,11 @@ def compile_program(schedule: Schedule) -> Program:
     for gid, a in enumerate(actions):
         dl: list[Dep] = []
         d = device[gid]
-
-        def need(cls: int, s: int, mb: int, kind: int, msg_stage: int, *, _dl: list[Dep] = dl, _g: int = gid,
-                 _a: Action = a, _d: int = d) -> None:
-            p = producer[_key(cls, s, mb, S, M)]
-            if p < 0:
-                missing.append((_g, _a, (cls, s, mb)))
-                return
-            if p == _g:
-                return  # produced inside the same overlapped chunk; validation flags real cycles
-            _dl.append(Dep(p, kind if device[p] != _d else DEP_LOCAL, msg_stage, mb))
-
-        if a.kind is Kind.REDUCE_GRAD:
+        if a.kind is KR:
             if 0 <= a.stage < S:
                 for s2 in part_stages[stage_part[a.stage]]:
                     for mb in stage_mbs[s2]:
-                        p = producer[_key(CLS_W, s2, mb, S, M)]
+                        p = producer[2 * SM + s2 * M + mb]
                         if p < 0:
                             missing.append((gid, a, (CLS_W, s2, mb)))
                         else:
@@ -137,25 +128,30 @@ def compile_program(schedule: Schedule) -> Program:
                         dl.append(Dep(g2 - 1, DEP_SYNC if device[g2] != d else DEP_LOCAL, s2, -1))
             deps.append(dl)
             continue
-        for part in compute_parts(a):
+        for part in (a,) if a.sub is None else a.sub:
             s, mb, k = part.stage, part.microbatch, part.kind
             if mb is None or not (0 <= s < S and 0 <= mb < M):
                 continue
             r = mb_route[mb]
-            if k is Kind.F:
+            # (producer index, dependency kind if remote, stage whose boundary tensor travels)
+            if k is KF:
                 prev = rprev[r][s]
-                if prev >= 0:
-                    need(CLS_F, prev, mb, DEP_ACT, prev)
-            elif k is Kind.W:
-                need(CLS_G, s, mb, DEP_LOCAL, s)
+                if prev < 0:
+                    continue
+                wants = ((prev * M + mb, DEP_ACT, prev, CLS_F),)
+            elif k is KW:
+                wants = ((SM + s * M + mb, DEP_LOCAL, s, CLS_G),)
             else:  # B or I
-                need(CLS_F, s, mb, DEP_LOCAL, s)
                 nxt = rnext[r][s]
-                if nxt >= 0:
-                    need(CLS_G, nxt, mb, DEP_GRAD, s)
-        # Replica partners that all-reduce on another device are handled via REDUCE_GRAD only.
+                wants = ((s * M + mb, DEP_LOCAL, s, CLS_F),) if nxt < 0 else \
+                    ((s * M + mb, DEP_LOCAL, s, CLS_F), (SM + nxt * M + mb, DEP_GRAD, s, CLS_G))
+            for index, kind, msg_stage, cls in wants:
+                p = producer[index]
+                if p < 0:
+                    missing.append((gid, a, (cls, (index % SM) // M, mb)))
+                elif p != gid:  # p == gid: produced inside the same overlapped chunk
+                    dl.append(new(Dep, (p, kind if device[p] != d else DEP_LOCAL, msg_stage, mb)))
         deps.append(dl)
-    del stage_device
     return Program(schedule, actions, device, step, first, count, deps, missing)
 
 

@@ -7,9 +7,7 @@ Every error names the device, step and action and shows the grid with the bad ce
 
 from __future__ import annotations
 
-from collections import Counter
-
-from pipesim.schedule.action import COMM, Action, Kind, compute_parts
+from pipesim.schedule.action import COMM, Action, Kind
 from pipesim.schedule.deps import CLS_F, CLS_G, Program, compile_program, waiting_description
 from pipesim.schedule.table import Schedule, render_grid
 
@@ -46,9 +44,11 @@ def check_structure(schedule: Schedule) -> None:
         raise ScheduleError(
             f"schedule has {len(schedule.actions)} device lists but the layout has {lay.num_devices} devices"
         )
-    seen: dict[tuple[int, Kind, int], tuple[int, int]] = {}
-    reduces: Counter[int] = Counter()
     S, M = lay.num_stages, lay.num_microbatches
+    stage_device, route_stages, mb_route = lay.stage_device, lay.route_stages, lay.mb_route
+    # where[kind][s * M + mb] = (device, step) of the action, or None: flat lists keep this fast.
+    where: dict[Kind, list[tuple[int, int] | None]] = {k: [None] * (S * M) for k in (Kind.F, Kind.B, Kind.I, Kind.W)}
+    reduces: set[int] = set()
     for d, acts in enumerate(schedule.actions):
         for j, a in enumerate(acts):
             if a.kind in COMM:
@@ -56,45 +56,46 @@ def check_structure(schedule: Schedule) -> None:
             if not 0 <= a.stage < S:
                 raise _fail(schedule, d, j, f"stage {a.stage} does not exist; stages are 0..{S - 1}")
             if a.kind is Kind.REDUCE_GRAD:
-                if lay.stage_device[a.stage] != d:
-                    raise _fail(schedule, d, j, f"stage {a.stage} lives on device {lay.stage_device[a.stage]}, not {d}")
-                reduces[a.stage] += 1
-                if reduces[a.stage] > 1:
+                if stage_device[a.stage] != d:
+                    raise _fail(schedule, d, j, f"stage {a.stage} lives on device {stage_device[a.stage]}, not {d}")
+                if a.stage in reduces:
                     raise _fail(schedule, d, j, f"second REDUCE_GRAD for stage {a.stage}")
+                reduces.add(a.stage)
                 continue
-            for part in compute_parts(a):
+            for part in (a,) if a.sub is None else a.sub:
                 s, mb = part.stage, part.microbatch
                 if not 0 <= s < S:
                     raise _fail(schedule, d, j, f"stage {s} does not exist; stages are 0..{S - 1}")
-                if lay.stage_device[s] != d:
-                    raise _fail(schedule, d, j, f"stage {s} lives on device {lay.stage_device[s]}, not on device {d}")
+                if stage_device[s] != d:
+                    raise _fail(schedule, d, j, f"stage {s} lives on device {stage_device[s]}, not on device {d}")
                 if mb is None or not 0 <= mb < M:
                     raise _fail(schedule, d, j, f"microbatch {mb} does not exist; microbatches are 0..{M - 1}")
-                if not lay.on_route(s, mb):
-                    r = lay.mb_route[mb]
+                if s not in route_stages[mb_route[mb]]:
+                    r = mb_route[mb]
                     raise _fail(schedule, d, j, f"microbatch {mb} takes route {r} {list(lay.routes[r])}, which does not visit stage {s}")
-                key = (s, part.kind, mb)
-                if key in seen:
-                    d0, j0 = seen[key]
+                slot = where[part.kind]
+                if slot[s * M + mb] is not None:
+                    d0, j0 = slot[s * M + mb]  # type: ignore[misc]
                     raise _fail(schedule, d, j, f"{part} appears twice (first at device {d0}, step {j0})")
-                seen[key] = (d, j)
+                slot[s * M + mb] = (d, j)
+    wf, wb, wi, ww = where[Kind.F], where[Kind.B], where[Kind.I], where[Kind.W]
     for s in range(S):
-        d = lay.stage_device[s]
+        d = stage_device[s]
         for mb in lay.stage_microbatches[s]:
-            has = {k for k in (Kind.F, Kind.B, Kind.I, Kind.W) if (s, k, mb) in seen}
-            if Kind.F not in has:
+            i = s * M + mb
+            if wf[i] is None:
                 raise ScheduleError(f"device {d}: missing action {s}F{mb} (stage {s} is on device {d})", schedule)
-            if Kind.B in has and (Kind.I in has or Kind.W in has):
-                where = seen[(s, Kind.B, mb)]
-                raise _fail(schedule, *where, f"microbatch {mb} of stage {s} has both a full backward and a split one")
-            if Kind.B not in has:
-                if Kind.I not in has and Kind.W not in has:
-                    raise ScheduleError(f"device {d}: missing backward for stage {s}, microbatch {mb}: "
-                                        f"add {s}B{mb}, or {s}I{mb} and {s}W{mb}", schedule)
-                if Kind.I not in has:
-                    raise _fail(schedule, *seen[(s, Kind.W, mb)], f"{s}W{mb} has no matching {s}I{mb}")
-                if Kind.W not in has:
-                    raise _fail(schedule, *seen[(s, Kind.I, mb)], f"{s}I{mb} has no matching {s}W{mb}")
+            if wb[i] is not None:
+                if wi[i] is not None or ww[i] is not None:
+                    raise _fail(schedule, *wb[i], f"microbatch {mb} of stage {s} has both a full backward and a split one")
+                continue
+            if wi[i] is None and ww[i] is None:
+                raise ScheduleError(f"device {d}: missing backward for stage {s}, microbatch {mb}: "
+                                    f"add {s}B{mb}, or {s}I{mb} and {s}W{mb}", schedule)
+            if wi[i] is None:
+                raise _fail(schedule, *ww[i], f"{s}W{mb} has no matching {s}I{mb}")  # type: ignore[misc]
+            if ww[i] is None:
+                raise _fail(schedule, *wi[i], f"{s}I{mb} has no matching {s}W{mb}")
 
 
 def execution_order(program: Program) -> list[int]:
@@ -118,8 +119,8 @@ def execution_order(program: Program) -> list[int]:
         while g < end:
             blocked = -1
             for dep in deps[g]:
-                if not done[dep.pred]:
-                    blocked = dep.pred
+                if not done[dep[0]]:  # dep.pred, by index: this loop runs once per action
+                    blocked = dep[0]
                     break
             if blocked >= 0:
                 waiters.setdefault(blocked, []).append(d)
