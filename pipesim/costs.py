@@ -33,7 +33,9 @@ class Costs:
     ``message_bytes[s]`` is the size of the boundary tensor *leaving* stage s forward (the
     gradient travelling back into s has the same size). ``activation_bytes[s]`` is what one
     microbatch stashes on stage s between F and its backward; after I, W keeps
-    ``weight_keep`` of it. ``overlap`` scales an overlapped F&B chunk: its duration is
+    ``weight_keep`` of it. ``param_bytes[s]`` is one copy of stage s's weights; its gradients
+    have the same size (what a gradient all-reduce moves), and ``optimizer_bytes[s]`` is the
+    optimizer state. ``overlap`` scales an overlapped F&B chunk: its duration is
     ``overlap * (F + B)`` (1.0 = one GPU computes both, no hiding).
     """
 

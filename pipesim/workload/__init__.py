@@ -1,0 +1,71 @@
+"""Workload model: turn a transformer config and a GPU into per-stage ``Costs``.
+
+``stage_costs(model_preset("gpt3-1.3b"), gpu_preset("A100"), 4)`` gives the durations (s) and
+sizes (bytes) every level of pipesim consumes; ``describe(...)`` gives the same numbers with
+their FLOPs and breakdowns as plain data for tables and reports.
+"""
+
+from pipesim.workload.compression import CompressionSpec, effective_ratio
+from pipesim.workload.hardware import (
+    DTYPES,
+    GPUSpec,
+    WorkloadError,
+    dtype_bytes,
+    gpu_preset,
+    known_gpus,
+    parse_flops,
+)
+from pipesim.workload.transformer import (
+    OPTIMIZER_STATE_BYTES,
+    RECOMPUTE_MODES,
+    Flops,
+    ModelSpec,
+    StageWork,
+    WorkloadSummary,
+    boundary_bytes,
+    describe,
+    head_activation_bytes,
+    head_flops,
+    known_models,
+    layer_activation_bytes,
+    layer_flops,
+    model_preset,
+    recompute_flops,
+    split_layers,
+    stage_costs,
+    summarize,
+    total_params,
+    weight_keep_fraction,
+)
+
+__all__ = [
+    "DTYPES",
+    "OPTIMIZER_STATE_BYTES",
+    "RECOMPUTE_MODES",
+    "CompressionSpec",
+    "Flops",
+    "GPUSpec",
+    "ModelSpec",
+    "StageWork",
+    "WorkloadError",
+    "WorkloadSummary",
+    "boundary_bytes",
+    "describe",
+    "dtype_bytes",
+    "effective_ratio",
+    "gpu_preset",
+    "head_activation_bytes",
+    "head_flops",
+    "known_gpus",
+    "known_models",
+    "layer_activation_bytes",
+    "layer_flops",
+    "model_preset",
+    "parse_flops",
+    "recompute_flops",
+    "split_layers",
+    "stage_costs",
+    "summarize",
+    "total_params",
+    "weight_keep_fraction",
+]
