@@ -18,6 +18,10 @@ from pipesim.schedule.table import Schedule
 BUILTIN_MODULES = (
     "pipesim.schedule.generators.gpipe",
     "pipesim.schedule.generators.onef1b",
+    "pipesim.schedule.generators.chimera",
+    "pipesim.schedule.generators.hanayo",
+    "pipesim.schedule.generators.dualpipe",
+    "pipesim.schedule.generators.pipedream",
 )
 
 
