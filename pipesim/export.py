@@ -1,0 +1,313 @@
+"""Trace export: Chrome/Perfetto JSON (and back), span CSV, metrics JSON.
+
+Chrome trace layout (open the file in ui.perfetto.dev or chrome://tracing):
+
+- process 0 "devices": one thread per device (``trace.devices`` order), compute and collective
+  spans as ``ph:"X"`` slices; memory samples as ``ph:"C"`` counters named ``memory <device>``.
+- process 1 "links": one thread per link direction (``trace.links`` order), transfers as slices.
+- process 2 "other tracks": spans on tracks that are neither (kept so nothing is lost).
+- every ``Message`` becomes a flow arrow: ``ph:"s"`` at the start of the slice that produced it
+  on the sending device's lane, ``ph:"f"`` (``bp:"e"``) at the start of the slice that consumed
+  it on the receiving lane, both with the message id.
+
+Times: ``ts``/``dur`` are microseconds. A trace in seconds is scaled by 1e6. A unitless trace
+(``meta["time_unit"]`` = "slot") is scaled so that **one slot = 1000 µs** (it displays as 1 ms
+per slot); the scale is recorded in ``otherData.pipesim.time_scale_us`` so ``load_chrome_trace``
+restores the original times. ``otherData.pipesim`` also carries the device and link names, the
+meta dict and the messages, which is what makes the export a lossless round trip (up to float
+rounding of ``ts * scale / scale``).
+
+Output is deterministic: events are emitted in a fixed order and serialised with sorted keys,
+one event per line, so the same trace always gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pipesim.trace import COMPUTE_KINDS, MemorySample, Message, Span, Trace
+
+FORMAT_VERSION = 1
+SLOT_SCALE_US = 1000.0  # one abstract time unit (slot) in the exported microseconds
+PID_DEVICES, PID_LINKS, PID_OTHER = 0, 1, 2
+_SLOT_UNITS = ("slot", "slots", "unit", "units", "unitless", "")
+
+
+def time_scale_us(trace: Trace) -> float:
+    """Microseconds per trace time unit: 1e6 for seconds, ``SLOT_SCALE_US`` for slots."""
+    unit = str(trace.meta.get("time_unit", "s")).strip().lower()
+    if unit in _SLOT_UNITS:
+        return SLOT_SCALE_US
+    return {"s": 1e6, "ms": 1e3, "us": 1.0, "µs": 1.0, "ns": 1e-3}.get(unit, 1e6)
+
+
+_NONFINITE = {"inf": "Infinity", "-inf": "-Infinity", "nan": "NaN"}
+_FROM_NONFINITE = {v: float(k) for k, v in _NONFINITE.items()}
+
+
+def _jsonable(value: Any, strict: bool = True) -> Any:
+    """Values as strict JSON: tuples to lists, numpy scalars to Python, non-finite floats to
+    the strings "Infinity"/"-Infinity"/"NaN" (Chrome and Perfetto reject bare Infinity),
+    anything else to its ``str``. ``strict=False`` keeps non-finite floats as floats."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v, strict) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v, strict) for v in value]
+    if strict and isinstance(value, float) and not math.isfinite(value):
+        return _NONFINITE[str(value)]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "item") and callable(value.item):
+        try:
+            return _jsonable(value.item(), strict)
+        except (TypeError, ValueError):
+            pass
+    if hasattr(value, "tolist") and callable(value.tolist):
+        return _jsonable(value.tolist(), strict)
+    return str(value)
+
+
+def _finite(x: float) -> float | str:
+    return x if math.isfinite(x) else _NONFINITE[str(x)]
+
+
+def _restore(value: Any) -> Any:
+    """Inverse of ``_jsonable``'s non-finite strings, for meta read back from an export."""
+    if isinstance(value, dict):
+        return {k: _restore(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_restore(v) for v in value]
+    if isinstance(value, str) and value in _FROM_NONFINITE:
+        return _FROM_NONFINITE[value]
+    return value
+
+
+def _slice_name(span: Span) -> str:
+    if span.label:
+        return span.label
+    if span.microbatch >= 0:
+        return f"{span.stage}{span.kind}{span.microbatch}" if span.stage >= 0 else f"{span.kind}{span.microbatch}"
+    return span.kind
+
+
+def _span_args(span: Span) -> dict[str, Any]:
+    return {"stage": span.stage, "microbatch": span.microbatch, "bytes": span.nbytes,
+            "queued": span.queued, "message": span.message, "label": span.label}
+
+
+class _Lane:
+    """One device's compute slices in time order, for binding flow arrows to slices quickly."""
+
+    SCAN = 16  # how far to look for a slice of the message's own microbatch
+
+    def __init__(self, spans: list[Span]) -> None:
+        self.spans = sorted((s for s in spans if s.kind in COMPUTE_KINDS), key=lambda s: (s.start, s.end))
+        self.starts = [s.start for s in self.spans]
+        self.ends = [s.end for s in self.spans]
+
+    def send_anchor(self, t: float, microbatch: int) -> float:
+        """Start of the slice that produced a message sent at ``t``: the latest slice ending by
+        ``t``, preferring one of the same microbatch (the next action may start at ``t``)."""
+        eps = 1e-9 * max(1.0, abs(t))
+        i = bisect.bisect_right(self.ends, t + eps) - 1
+        if i < 0:
+            return t
+        for k in range(i, max(i - self.SCAN, -1), -1):
+            if self.spans[k].microbatch == microbatch:
+                return self.spans[k].start
+        return self.spans[i].start
+
+    def receive_anchor(self, t: float, microbatch: int) -> float:
+        """Start of the slice that consumed a message arriving at ``t``: the first slice starting
+        at or after ``t``, preferring one of the same microbatch."""
+        eps = 1e-9 * max(1.0, abs(t))
+        i = bisect.bisect_left(self.starts, t - eps)
+        if i >= len(self.spans):
+            return t
+        for k in range(i, min(i + self.SCAN, len(self.spans))):
+            if self.spans[k].microbatch == microbatch:
+                return self.spans[k].start
+        return self.spans[i].start
+
+
+def to_chrome_trace(trace: Trace) -> dict[str, Any]:
+    """The trace as a Chrome/Perfetto ``{"traceEvents": [...], ...}`` dict (see module doc)."""
+    scale = time_scale_us(trace)
+    dev_tid = {name: i for i, name in enumerate(trace.devices)}
+    link_tid = {name: i for i, name in enumerate(trace.links)}
+    other_names = sorted({s.track for s in trace.spans if s.track not in dev_tid and s.track not in link_tid})
+    other_tid = {name: i for i, name in enumerate(other_names)}
+
+    def where(track: str) -> tuple[int, int]:
+        if track in dev_tid:
+            return PID_DEVICES, dev_tid[track]
+        if track in link_tid:
+            return PID_LINKS, link_tid[track]
+        return PID_OTHER, other_tid[track]
+
+    events: list[dict[str, Any]] = []
+    procs = [(PID_DEVICES, "devices", trace.devices), (PID_LINKS, "links", trace.links),
+             (PID_OTHER, "other tracks", other_names)]
+    for pid, pname, threads in procs:
+        if not threads:
+            continue
+        events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": pname}})
+        events.append({"ph": "M", "name": "process_sort_index", "pid": pid, "tid": 0, "args": {"sort_index": pid}})
+        for tid, tname in enumerate(threads):
+            events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": tname}})
+            events.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid,
+                           "args": {"sort_index": tid}})
+
+    for span in trace.sorted_spans():
+        pid, tid = where(span.track)
+        events.append({"ph": "X", "name": _slice_name(span), "cat": span.kind, "pid": pid, "tid": tid,
+                       "ts": span.start * scale, "dur": max(span.end - span.start, 0.0) * scale,
+                       "args": _span_args(span)})
+
+    by_device: dict[int, list[Span]] = {i: [] for i in range(len(trace.devices))}
+    for s in trace.spans:
+        if s.track in dev_tid:
+            by_device[dev_tid[s.track]].append(s)
+    lanes = {d: _Lane(spans) for d, spans in by_device.items()}
+    for msg in sorted(trace.messages, key=lambda m: (m.sent, m.id)):
+        if not (0 <= msg.src < len(trace.devices) and 0 <= msg.dst < len(trace.devices)):
+            continue
+        ts_s = lanes[msg.src].send_anchor(msg.sent, msg.microbatch)
+        ts_f = lanes[msg.dst].receive_anchor(msg.arrived, msg.microbatch)
+        name = msg.label or f"{msg.kind} mb{msg.microbatch}"
+        events.append({"ph": "s", "id": msg.id, "name": name, "cat": f"msg.{msg.kind}", "pid": PID_DEVICES,
+                       "tid": msg.src, "ts": ts_s * scale})
+        events.append({"ph": "f", "bp": "e", "id": msg.id, "name": name, "cat": f"msg.{msg.kind}",
+                       "pid": PID_DEVICES, "tid": msg.dst, "ts": ts_f * scale})
+
+    ordered = sorted(enumerate(trace.memory), key=lambda im: (im[1].device, im[1].time, im[0]))
+    for _, mem in ordered:
+        dname = trace.devices[mem.device] if 0 <= mem.device < len(trace.devices) else f"device{mem.device}"
+        events.append({"ph": "C", "name": f"memory {dname}", "pid": PID_DEVICES, "tid": 0,
+                       "ts": mem.time * scale, "args": {"activations": mem.activations, "total": mem.total}})
+
+    pipesim = {
+        "format": FORMAT_VERSION,
+        "time_scale_us": scale,
+        "time_unit": str(trace.meta.get("time_unit", "s")),
+        "devices": list(trace.devices),
+        "links": list(trace.links),
+        "meta": _jsonable(trace.meta),
+        "messages": [[m.id, m.src, m.dst, _finite(m.nbytes), _finite(m.sent), _finite(m.arrived), m.kind,
+                      m.stage, m.microbatch, m.label] for m in trace.messages],
+        "note": "ts/dur in microseconds; unitless (slot) traces use 1 slot = 1000 us",
+    }
+    return {"traceEvents": events, "displayTimeUnit": "ms", "otherData": {"pipesim": pipesim}}
+
+
+def dumps_chrome_trace(trace: Trace) -> str:
+    """Serialised Chrome trace: sorted keys, one event per line, byte-stable."""
+    data = to_chrome_trace(trace)
+    enc = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
+    lines = [enc.encode(e) for e in data["traceEvents"]]
+    other = enc.encode(data["otherData"])
+    return ('{"displayTimeUnit":"ms",\n"otherData":' + other + ',\n"traceEvents":[\n'
+            + ",\n".join(lines) + "\n]}\n")
+
+
+def write_chrome_trace(trace: Trace, path: str | Path) -> Path:
+    """Write ``to_chrome_trace(trace)`` as JSON; returns the path."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(dumps_chrome_trace(trace), encoding="utf-8")
+    return p
+
+
+def from_chrome_trace(data: Mapping[str, Any]) -> Trace:
+    """Rebuild a ``Trace`` from a dict made by ``to_chrome_trace``.
+
+    A Chrome trace from elsewhere (no ``otherData.pipesim``) is read best-effort: every thread
+    becomes a device track and slices become spans (``ts``/``dur`` taken as microseconds).
+    """
+    events = data.get("traceEvents")
+    if not isinstance(events, list):
+        raise ValueError("not a Chrome trace: expected a JSON object with a 'traceEvents' list")
+    info = (data.get("otherData") or {}).get("pipesim")
+    names: dict[tuple[int, int], str] = {}
+    for e in events:
+        if e.get("ph") == "M" and e.get("name") == "thread_name":
+            names[(e["pid"], e["tid"])] = str(e["args"]["name"])
+    if info is None:
+        scale = 1e6
+        devices = [names[k] for k in sorted(names)]
+        trace = Trace(devices=devices, meta={"level": "imported"})
+    else:
+        if int(info.get("format", 0)) > FORMAT_VERSION:
+            raise ValueError(f"Chrome trace written by a newer pipesim (format {info['format']}); upgrade pipesim")
+        scale = float(info["time_scale_us"])
+        trace = Trace(devices=list(info["devices"]), links=list(info["links"]), meta=_restore(dict(info["meta"])))
+        trace.messages = [Message(int(i), int(s), int(d), float(b), float(t0), float(t1), str(k), int(st),
+                                  int(mb), str(lab))
+                          for i, s, d, b, t0, t1, k, st, mb, lab in _restore(info["messages"])]
+    device_of = {f"memory {name}": i for i, name in enumerate(trace.devices)}
+    for e in events:
+        if e.get("ph") == "C" and e.get("name") in device_of:
+            args = e.get("args") or {}
+            trace.memory.append(MemorySample(device_of[e["name"]], float(e["ts"]) / scale,
+                                             float(args.get("activations", 0.0)), float(args.get("total", 0.0))))
+        if e.get("ph") != "X":
+            continue
+        track = names.get((e.get("pid"), e.get("tid")), f"{e.get('pid')}:{e.get('tid')}")
+        args = e.get("args") or {}
+        start = float(e["ts"]) / scale
+        end = (float(e["ts"]) + float(e.get("dur", 0.0))) / scale
+        trace.spans.append(Span(track, str(e.get("cat", e.get("name", ""))), start, end,
+                                stage=int(args.get("stage", -1)), microbatch=int(args.get("microbatch", -1)),
+                                nbytes=float(args.get("bytes", 0.0)), message=int(args.get("message", -1)),
+                                label=str(args.get("label", "")), queued=float(args.get("queued", 0.0))))
+    if info is None and not trace.devices:
+        trace.devices = sorted({s.track for s in trace.spans})
+    return trace
+
+
+def load_chrome_trace(path: str | Path) -> Trace:
+    """Read a Chrome trace JSON file written by ``write_chrome_trace`` back into a ``Trace``."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{p}: not valid JSON ({err}); expected a Chrome trace from 'pipesim run --trace'") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{p}: expected a JSON object with 'traceEvents'")
+    return from_chrome_trace(data)
+
+
+SPAN_COLUMNS = ("track", "kind", "start", "end", "duration", "stage", "microbatch", "bytes", "queued",
+                "message", "label")
+
+
+def write_spans_csv(trace: Trace, path: str | Path) -> Path:
+    """One row per span in time order (``Trace.sorted_spans``); times in the trace's unit."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with p.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(SPAN_COLUMNS)
+        for s in trace.sorted_spans():
+            w.writerow([s.track, s.kind, repr(s.start), repr(s.end), repr(s.end - s.start), s.stage,
+                        s.microbatch, repr(s.nbytes), repr(s.queued), s.message, s.label])
+    return p
+
+
+def write_metrics_json(metrics: Mapping[str, Any], path: str | Path) -> Path:
+    """Metrics as indented JSON in the dict's own (deterministic) key order, floats unrounded.
+
+    Non-finite floats are written as JSON's common extensions ``Infinity``/``NaN`` (Python's
+    json module reads them back); numpy values become plain numbers and lists.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(_jsonable(metrics, strict=False), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return p
+

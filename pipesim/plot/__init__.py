@@ -1,0 +1,25 @@
+"""Figures that read only a ``Trace``: Gantt charts, schedule tables, memory and link charts.
+
+matplotlib is imported inside the drawing functions, so importing this package (and pipesim)
+never loads it. Every function returns a ``matplotlib.figure.Figure`` that belongs to no
+pyplot state, and writes PNG/SVG/PDF when given a path.
+"""
+
+from pipesim.plot.charts import link_load, plot_bars, plot_lines, plot_link_load, plot_memory
+from pipesim.plot.gantt import assign_subrows, layout_gantt, plot_gantt
+from pipesim.plot.style import output_paths, save_figure
+from pipesim.plot.table import plot_schedule_table
+
+__all__ = [
+    "assign_subrows",
+    "layout_gantt",
+    "link_load",
+    "output_paths",
+    "plot_bars",
+    "plot_gantt",
+    "plot_lines",
+    "plot_link_load",
+    "plot_memory",
+    "plot_schedule_table",
+    "save_figure",
+]
