@@ -133,13 +133,20 @@ class TableResult:
 
         return table_metrics(self)
 
-    def trace(self) -> Trace:
-        """The table level's trace: device spans, messages (with the constant delay), memory."""
+    def trace(self, time_unit: str | None = None) -> Trace:
+        """The table level's trace: device spans, messages (with the constant delay), memory.
+
+        ``time_unit="slot"`` marks abstract costs (``--costs F=1,B=2``) so figures do not
+        label them as seconds.
+        """
         prog, sched = self.program, self.schedule
         tr = Trace(devices=[f"gpu{d}" for d in range(prog.num_devices)],
                    meta={"level": "table", "schedule": sched.name, "devices": sched.num_devices,
                          "stages": sched.num_stages, "microbatches": sched.num_microbatches,
-                         "message_delay": self.message_delay})
+                         "message_delay": self.message_delay, "makespan": self.makespan,
+                         "bubble_ratio": self.bubble_ratio})
+        if time_unit is not None:
+            tr.meta["time_unit"] = time_unit
         for g, a in enumerate(prog.actions):
             mb = a.microbatch if a.microbatch is not None else (a.sub[0].microbatch if a.sub else -1)
             tr.spans.append(Span(tr.devices[prog.device[g]], SPAN_KIND[a.kind], self.start[g], self.end[g],

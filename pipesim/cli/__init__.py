@@ -17,6 +17,7 @@ COMMANDS = (
     ("schedules", "pipesim.cli.schedules_cmd", "list schedules with their options and requirements"),
     ("table", "pipesim.cli.table_cmd", "evaluate a schedule at the table level (no network)"),
     ("validate", "pipesim.cli.validate_cmd", "check a schedule (by name or PyTorch CSV) and report the first error"),
+    ("gantt", "pipesim.cli.gantt_cmd", "redraw a Gantt chart from a saved trace.json"),
 )
 
 

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from pipesim.plot.table import plot_schedule_table
 
-        plot_schedule_table(result.trace(), args.plot)
+        plot_schedule_table(result.trace(time_unit="slot"), args.plot)
     if args.format == "json":
         print(json.dumps(json_document(result), indent=2))
     elif args.format == "csv":
