@@ -1,0 +1,427 @@
+"""Links: one queue (and one SimPy process) per direction of every link.
+
+A link owns its timing: bandwidth, latency and the order in which it serves what waits for it.
+Devices never compute transfer times. The unit of service is a *hop*: one message crossing one
+link. A hop's chunks arrive over time (store-and-forward from the previous link), wait in the
+link's queue, are transmitted, and are handed on ``latency`` seconds after their last bit left
+(propagation), or at once when the link was held for the latency (``occupy_latency``).
+
+Policies:
+
+* ``FifoLink`` - one transmission at a time. Hops are served in the order their first chunk
+  arrived (ties: lower message id first); a link never idles while any hop has a chunk ready,
+  so when the earliest hop is waiting for its next chunk a later hop's chunk goes first.
+* ``FairLink`` - processor sharing: the bandwidth is split equally among the hops that have a
+  chunk on the link (one chunk per message at a time, so a long message does not get more
+  share than a short one), recomputed whenever one starts or finishes. Implemented with a
+  virtual clock V that advances at ``bandwidth / n`` bytes per second; a chunk that starts at
+  V0 finishes when V reaches V0 + size. Completion times are computed, not stepped, so the
+  only floating-point error is that of a few additions.
+* ``PassLink`` - infinite bandwidth: nothing ever waits, so it needs no process; chunks pass
+  straight through and land after the latency. Zero-byte messages pass every link this way:
+  they cost only latency, never a place in a queue.
+
+With ``occupy_latency`` a FIFO link stays busy for the latency after a message's last chunk;
+a fair link bills the latency as ``latency x bandwidth`` extra bytes of that last chunk, so a
+message alone holds it for exactly the latency and shares it like data otherwise.
+
+On a message's last hop its available chunks are served as one unit (nothing downstream needs
+them separately); under processor sharing this is exact, under FIFO it only means that a
+hop, once started, keeps the link for all of its chunks that have already arrived.
+
+Whole messages (chunking off) under FIFO are *cut through*: a hop starts as soon as the head
+of the message arrives, but cannot finish before the message's last bit has reached it. A
+lone message therefore takes its bottleneck time plus the sum of latencies, the limit of
+chunking as chunks shrink. (Chunking off under ``fair`` uses the fluid model in
+``pipesim.sim.network``.)
+"""
+
+from __future__ import annotations
+
+import math
+from heapq import heappop, heappush
+from typing import TYPE_CHECKING
+
+import simpy
+from simpy.events import Event, Timeout
+
+from pipesim.trace import Span
+
+if TYPE_CHECKING:
+    from pipesim.network.presets import LinkSpec
+    from pipesim.sim.network import Network
+
+# States of a link process, read by whoever hands it work (to wake or interrupt it).
+_RUNNING, _IDLE, _TIMED, _WOKEN = 0, 1, 2, 3
+
+
+class Msg:
+    """One message in flight (internal; the trace gets a ``pipesim.trace.Message``)."""
+
+    __slots__ = ("arrive_at", "chunk", "dst", "event", "id", "kind", "label", "last", "links", "microbatch",
+                 "nbytes", "nchunks", "pending", "sent", "src", "stage", "t0")
+
+    def __init__(self, mid: int, src: int, dst: int, nbytes: float, sent: float, kind: str, stage: int,
+                 microbatch: int, label: str, event: Event, chunk_bytes: float) -> None:
+        self.id = mid
+        self.src = src
+        self.dst = dst
+        self.nbytes = nbytes
+        self.sent = sent
+        self.kind = kind
+        self.stage = stage
+        self.microbatch = microbatch
+        self.label = label
+        self.event = event
+        if chunk_bytes > 0 and nbytes > chunk_bytes:
+            n = math.ceil(nbytes / chunk_bytes)
+            self.nchunks = n
+            self.chunk = chunk_bytes
+            self.last = nbytes - (n - 1) * chunk_bytes
+        else:
+            self.nchunks = 1
+            self.chunk = self.last = nbytes
+        # Fluid model only: injection time, route, arrival bound, outstanding link holds.
+        self.t0 = 0.0
+        self.links: tuple[Link, ...] = ()
+        self.arrive_at = 0.0
+        self.pending = 0
+
+
+class Hop:
+    """One message on one link: how many of its chunks are here, taken, and when it started."""
+
+    __slots__ = ("active", "arrival", "avail", "link", "msg", "nb", "next", "start", "taken")
+
+    def __init__(self, msg: Msg, link: Link, nxt: Hop | None) -> None:
+        self.msg = msg
+        self.link = link
+        self.next = nxt
+        self.avail = 0  # chunks here, not yet taken
+        self.taken = 0  # chunks taken for transmission
+        self.arrival = 0.0  # first chunk's arrival
+        self.start = 0.0  # first chunk's start
+        self.nb = 0.0  # cut-through: the message's last bit reaches this link no earlier than this
+        self.active = False  # FairLink: a chunk of this hop is being served
+
+
+class Link:
+    """Base: identity, timing, counters and the hand-over to the next hop."""
+
+    __slots__ = (
+        "_busy_since",
+        "_cut",
+        "_delays",
+        "_land",
+        "_nactive",
+        "_spans",
+        "bandwidth",
+        "busy_time",
+        "bytes",
+        "env",
+        "index",
+        "latency",
+        "name",
+        "occupy",
+        "spec",
+        "track",
+        "transfers",
+    )
+
+    def __init__(self, network: Network, index: int, name: str, spec: LinkSpec) -> None:
+        self.env = network.env
+        self.index = index
+        self.name = name
+        self.track = "link:" + name
+        self.spec = spec
+        self.bandwidth = spec.bandwidth
+        self.latency = spec.latency
+        self.occupy = spec.occupy_latency
+        self._cut = network.cut_through
+        self._land = network._land
+        # A link that takes no time (infinite bandwidth, zero latency; e.g. a NIC attachment)
+        # is counted but draws no spans: they would be zero-width or repeat a neighbour's bar.
+        self._spans = network.trace.spans if network.trace is not None and not spec.is_free else None
+        # Counters for metrics.
+        self.bytes = 0.0
+        self.busy_time = 0.0
+        self.transfers = 0
+        self._delays: list[float] = []
+        self._nactive = 0  # fluid model: flows crossing this link
+        self._busy_since = 0.0
+
+    # -- called by the previous hop (or the sender) ------------------------------------------
+    def arrive(self, hop: Hop, n: int, nb: float) -> None:
+        """``n`` chunks of ``hop.msg`` reach this link (``nb``: cut-through arrival bound)."""
+        self._pass(hop, n, nb)
+
+    # -- shared machinery ---------------------------------------------------------------------
+    def _pass(self, hop: Hop, n: int, nb: float) -> None:
+        # Nothing to transmit (infinite bandwidth or a zero-byte message): no queue, only latency.
+        env = self.env
+        now = env.now
+        if hop.taken == 0:
+            hop.arrival = hop.start = now
+        hop.taken += n
+        last = hop.taken == hop.msg.nchunks
+        if self._cut:
+            end = nb if nb > now else now
+            if hop.next is None:
+                self._forward(hop, n, end - now + self.latency, 0.0)
+            else:
+                self._forward(hop, n, self.latency, end + self.latency)
+        elif last or hop.next is not None:
+            self._forward(hop, n, self.latency, 0.0)
+        if last:
+            self._hop_done(hop, now)
+
+    def _forward(self, hop: Hop, n: int, delay: float, nb: float) -> None:
+        """Hand ``n`` chunks of ``hop`` to the next hop (or the destination) after ``delay``."""
+        if delay > 0.0:
+            ev = Timeout(self.env, delay, (hop, n, nb))
+            ev.callbacks.append(self._landed)  # type: ignore[union-attr]
+        else:
+            self._land(hop, n, nb)
+
+    def _landed(self, ev: Event) -> None:
+        hop, n, nb = ev._value
+        self._land(hop, n, nb)
+
+    def _take(self, hop: Hop) -> float:
+        """Take the next unit of ``hop`` for transmission and return its bytes: one chunk, or on
+        the message's last hop every chunk that is here."""
+        msg = hop.msg
+        k = hop.taken
+        if k == 0:
+            hop.start = self.env.now
+        m = hop.avail if hop.next is None else 1
+        hop.avail -= m
+        k += m
+        hop.taken = k
+        if k == msg.nchunks:
+            return (m - 1) * msg.chunk + msg.last
+        return m * msg.chunk
+
+    def _hop_done(self, hop: Hop, end: float) -> None:
+        msg = hop.msg
+        queued = hop.start - hop.arrival
+        self.bytes += msg.nbytes
+        self.transfers += 1
+        self._delays.append(queued)
+        spans = self._spans
+        if spans is not None:
+            spans.append(Span(self.track, "xfer", hop.start, end, msg.stage, msg.microbatch, msg.nbytes, msg.id,
+                              msg.label, queued))
+
+    def record(self, msg: Msg, start: float, end: float) -> None:
+        """A whole hop at once (fluid model and zero-time fast path)."""
+        self.bytes += msg.nbytes
+        self.transfers += 1
+        self._delays.append(0.0)
+        if self._spans is not None:
+            self._spans.append(Span(self.track, "xfer", start, end, msg.stage, msg.microbatch, msg.nbytes, msg.id,
+                                    msg.label, 0.0))
+
+    def fluid_enter(self, now: float) -> None:
+        if self._nactive == 0:
+            self._busy_since = now
+        self._nactive += 1
+
+    @property
+    def fluid_count(self) -> int:
+        """Fluid model: flows currently crossing this link."""
+        return self._nactive
+
+    def fluid_leave(self, now: float) -> None:
+        self._nactive -= 1
+        if self._nactive == 0:
+            self.busy_time += now - self._busy_since
+
+    def stats(self) -> dict[str, float | int | str]:
+        delays = self._delays
+        return {
+            "name": self.name,
+            "bandwidth": self.bandwidth,
+            "latency": self.latency,
+            "bytes": self.bytes,
+            "busy_time": self.busy_time,
+            "transfers": self.transfers,
+            "mean_queueing_delay": sum(delays) / len(delays) if delays else 0.0,
+            "max_queueing_delay": max(delays, default=0.0),
+        }
+
+    @property
+    def queueing_delays(self) -> list[float]:
+        """Wait before the first chunk started, one sample per message that crossed."""
+        return self._delays
+
+
+class PassLink(Link):
+    """Infinite bandwidth: never busy, never queues."""
+
+    __slots__ = ()
+
+
+class FifoLink(Link):
+    __slots__ = ("_flows", "_inv_bw", "_wake", "process")
+
+    def __init__(self, network: Network, index: int, name: str, spec: LinkSpec) -> None:
+        super().__init__(network, index, name, spec)
+        self._flows: list[Hop] = []  # hops with chunks still to take, in service order
+        self._inv_bw = 1.0 / self.bandwidth
+        self._wake: Event | None = None
+        self.process = self.env.process(self._run())
+
+    def arrive(self, hop: Hop, n: int, nb: float) -> None:
+        if hop.msg.nbytes == 0:
+            self._pass(hop, n, nb)
+            return
+        if hop.taken == 0 and hop.avail == 0:
+            now = self.env.now
+            hop.arrival = now
+            flows = self._flows
+            flows.append(hop)
+            # Equal arrival times: lower message id first, independent of event order.
+            i = len(flows) - 1
+            mid = hop.msg.id
+            while i > 0 and flows[i - 1].arrival == now and flows[i - 1].msg.id > mid:
+                flows[i] = flows[i - 1]
+                i -= 1
+            flows[i] = hop
+        hop.avail += n
+        hop.nb = nb
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            wake.succeed()
+
+    def _run(self):  # type: ignore[no-untyped-def]
+        env = self.env
+        flows = self._flows
+        inv_bw, lat, occupy, cut = self._inv_bw, self.latency, self.occupy, self._cut
+        while True:
+            for hop in flows:
+                if hop.avail:
+                    break
+            else:
+                self._wake = wake = Event(env)
+                yield wake
+                continue
+            now = env.now
+            size = self._take(hop)
+            last = hop.taken == hop.msg.nchunks
+            if last:
+                flows.remove(hop)
+            end = now + size * inv_bw
+            if cut:
+                if hop.nb > end:
+                    end = hop.nb
+                if occupy:
+                    end += lat
+                if hop.next is not None:  # the head moves on now; the tail follows at `end`
+                    self._forward(hop, 1, lat, end if occupy else end + lat)
+            elif last and occupy:
+                end += lat
+            duration = end - now
+            self.busy_time += duration
+            yield Timeout(env, duration)
+            if last:
+                if hop.next is None or not cut:
+                    self._forward(hop, 1, 0.0 if occupy else lat, 0.0)
+                self._hop_done(hop, env.now)
+            elif hop.next is not None:
+                self._forward(hop, 1, lat, 0.0)
+
+
+class FairLink(Link):
+    __slots__ = ("_heap", "_inv_bw", "_occupy_bytes", "_state", "_t", "_v", "_wake", "process")
+
+    def __init__(self, network: Network, index: int, name: str, spec: LinkSpec) -> None:
+        super().__init__(network, index, name, spec)
+        self._heap: list[tuple[float, int, Hop]] = []  # (virtual finish, message id, hop)
+        self._inv_bw = 1.0 / self.bandwidth
+        # Holding the link for the latency is billed as that much extra work at full rate.
+        self._occupy_bytes = self.latency * self.bandwidth if self.occupy else 0.0
+        self._v = 0.0  # virtual clock: bytes served to each active hop since the busy period began
+        self._t = 0.0  # real time at which _v was last brought up to date
+        self._state = _RUNNING
+        self._wake: Event | None = None
+        self.process = self.env.process(self._run())
+
+    def arrive(self, hop: Hop, n: int, nb: float) -> None:
+        msg = hop.msg
+        if msg.nbytes == 0:
+            self._pass(hop, n, nb)
+            return
+        if hop.taken == 0 and hop.avail == 0:
+            hop.arrival = self.env.now
+        hop.avail += n
+        if hop.active:
+            return
+        now = self.env.now
+        heap = self._heap
+        if heap:
+            self._v += (now - self._t) * self.bandwidth / len(heap)
+        else:
+            self._v = 0.0
+            self._busy_since = now
+        self._t = now
+        work = self._take(hop)
+        if hop.taken == msg.nchunks:
+            work += self._occupy_bytes
+        heappush(heap, (self._v + work, msg.id, hop))
+        hop.active = True
+        state = self._state
+        if state == _IDLE:
+            self._state = _WOKEN
+            self._wake.succeed()  # type: ignore[union-attr]
+        elif state == _TIMED:
+            self._state = _WOKEN
+            self.process.interrupt()
+
+    def _run(self):  # type: ignore[no-untyped-def]
+        env = self.env
+        heap = self._heap
+        while True:
+            if not heap:
+                self._state = _IDLE
+                self._wake = Event(env)
+                yield self._wake
+                self._state = _RUNNING
+                continue
+            finish = heap[0][0]
+            delay = (finish - self._v) * len(heap) * self._inv_bw
+            self._state = _TIMED
+            try:
+                yield Timeout(env, delay if delay > 0.0 else 0.0)
+            except simpy.Interrupt:
+                self._state = _RUNNING
+                continue
+            self._state = _RUNNING
+            now = env.now
+            self._v = finish
+            self._t = now
+            # Units whose virtual finish equals this one (to rounding) complete together, in
+            # message-id order (the heap's second key).
+            limit = finish + finish * 1e-13
+            while heap and heap[0][0] <= limit:
+                self._complete(heappop(heap)[2], now)
+            if not heap:
+                self.busy_time += now - self._busy_since
+
+    def _complete(self, hop: Hop, now: float) -> None:
+        msg = hop.msg
+        last = hop.taken == msg.nchunks
+        if hop.avail:  # the message's next chunk is already here: it keeps its share
+            work = self._take(hop)
+            if hop.taken == msg.nchunks:
+                work += self._occupy_bytes
+            heappush(self._heap, (self._v + work, msg.id, hop))
+        else:
+            hop.active = False
+        if hop.next is not None:
+            self._forward(hop, 1, 0.0 if (last and self.occupy) else self.latency, 0.0)
+        elif last:
+            self._forward(hop, 1, 0.0 if self.occupy else self.latency, 0.0)
+        if last:
+            self._hop_done(hop, now)

@@ -1,0 +1,142 @@
+"""The simulation level against exact oracles: table identity on a free network, hand-derived
+contention, deadlock reporting and determinism."""
+
+import pytest
+
+from pipesim.costs import Costs
+from pipesim.ideal import evaluate
+from pipesim.network.topology import cluster, free, single_node
+from pipesim.schedule import Action, Kind, Layout, Schedule
+from pipesim.schedule.registry import Registry, RequirementError
+from pipesim.schedule.validate import DeadlockError
+from pipesim.sim.engine import SimOptions, Simulation
+
+# (p, m) that every built-in generator should accept; a generator refusing raises RequirementError.
+SHAPES = ((2, 4), (4, 8), (4, 16), (6, 12), (8, 16))
+
+
+def _cases():
+    registry = Registry.default()
+    for gen in registry:
+        for p, m in SHAPES:
+            try:
+                yield pytest.param(gen(p, m), id=f"{gen.name}-p{p}-m{m}")
+            except RequirementError:
+                continue
+
+
+@pytest.mark.parametrize("schedule", list(_cases()))
+def test_free_network_reproduces_the_table_level_exactly(schedule):
+    # Non-uniform costs so that equal-time coincidences cannot hide an ordering bug.
+    S = schedule.num_stages
+    costs = Costs.make(S, F=[1.0 + 0.1 * (s % 3) for s in range(S)], B=[2.0 + 0.05 * s for s in range(S)],
+                       I=[1.1 + 0.05 * s for s in range(S)], W=[0.9 + 0.01 * s for s in range(S)],
+                       message_bytes=1e6, param_bytes=1e6)
+    table = evaluate(schedule, costs)
+    sim = Simulation(schedule, costs, free(schedule.num_devices)).run()
+    assert sim.start[0] == pytest.approx(table.start, abs=1e-9)
+    assert sim.end[0] == pytest.approx(table.end, abs=1e-9)
+    assert sim.makespan == pytest.approx(table.makespan, abs=1e-9)
+
+
+def _two_stage(m: int = 1) -> Schedule:
+    lay = Layout(2, (0, 1), (0, 1), ((0, 1),), (0,) * m)
+    rows = [[Action(0, Kind.F, i) for i in range(m)] + [Action(0, Kind.B, i) for i in range(m)],
+            [a for i in range(m) for a in (Action(1, Kind.F, i), Action(1, Kind.B, i))]]
+    return Schedule.build("hand", lay, rows)
+
+
+@pytest.mark.parametrize(("chunk", "hops_paid"), [(None, 1), (float("inf"), 2)])
+def test_one_message_costs_size_over_bandwidth_plus_latency(chunk, hops_paid):
+    # Two GPUs on an NVSwitch node: gpu0 -> switch -> gpu1 is two identical hops. Unchunked
+    # messages cut through (the size is paid once, latency per hop); chunk=inf stores and
+    # forwards whole messages (the size is paid on every hop).
+    topo = single_node(2, fabric="nvswitch")
+    hop = topo.links[0].spec
+    size = 100e6
+    costs = Costs.make(2, F=1.0, B=2.0, message_bytes=size)
+    res = Simulation(_two_stage(), costs, topo, SimOptions(chunk_bytes=chunk)).run()
+    one_way = hops_paid * size / hop.bandwidth + 2 * hop.latency
+    # device 1's F0 (action id 2) waits for the activation; device 0's B0 (id 1) for the gradient.
+    assert res.start[0][2] == pytest.approx(1.0 + one_way, rel=1e-12)
+    assert res.start[0][1] == pytest.approx(1.0 + one_way + 1.0 + 2.0 + one_way, rel=1e-12)
+
+
+def test_blocking_send_delays_the_sender_until_arrival():
+    topo = single_node(2, fabric="nvswitch")
+    costs = Costs.make(2, F=1.0, B=2.0, message_bytes=1e9)
+    async_res = Simulation(_two_stage(2), costs, topo, SimOptions(chunk_bytes=float("inf"))).run()
+    block_res = Simulation(_two_stage(2), costs, topo, SimOptions(chunk_bytes=float("inf"), blocking_send=True)).run()
+    # Device 0's second forward starts right after the first when sends are asynchronous...
+    assert async_res.start[0][1] == pytest.approx(1.0)
+    # ...and only after the first activation has arrived when they block.
+    hop = topo.links[0].spec
+    assert block_res.start[0][1] == pytest.approx(1.0 + 2 * (1e9 / hop.bandwidth + hop.latency), rel=1e-9)
+
+
+def test_the_same_input_gives_the_same_trace():
+    sched = Registry.default().generate("1f1b", 4, 8)
+    costs = Costs.make(4, message_bytes=50e6)
+    topo = cluster(2, 2, inter="eth10")
+    a = Simulation(sched, costs, topo).run().trace
+    b = Simulation(sched, costs, topo).run().trace
+    assert a.spans == b.spans
+    assert a.messages == b.messages
+    assert a.memory == b.memory
+
+
+def test_slow_links_never_make_the_simulation_faster_than_the_table():
+    reg = Registry.default()
+    for name in ("gpipe", "1f1b", "chimera"):
+        sched = reg.generate(name, 4, 8)
+        costs = Costs.make(sched.num_stages, F=1e-3, B=2e-3, message_bytes=8e6, param_bytes=1e8)
+        table = evaluate(sched, costs)
+        sim = Simulation(sched, costs, cluster(2, 2, inter="eth10")).run()
+        assert sim.makespan >= table.makespan - 1e-12
+
+
+def test_an_unvalidated_deadlock_is_reported_not_hung():
+    # Device 0 waits for stage 1's gradient before sending its activation: a true cycle.
+    lay = Layout(2, (0, 1), (0, 1), ((0, 1),), (0,))
+    rows = [[Action(0, Kind.B, 0), Action(0, Kind.F, 0)], [Action(1, Kind.F, 0), Action(1, Kind.B, 0)]]
+    sched = Schedule.build("bad", lay, rows)
+    with pytest.raises(DeadlockError, match=r"device 0, step 0, action 0B0 waits for 1B0 from device 1"):
+        Simulation(sched, Costs.make(2), free(2), SimOptions(validate=False)).run()
+
+
+def test_validated_deadlock_names_both_devices():
+    lay = Layout(2, (0, 1), (0, 1), ((0, 1),), (0, 0))
+    # Device 1 wants microbatch 1 first, device 0 sends microbatch 0 first and then waits on B0.
+    rows = [[Action(0, Kind.F, 0), Action(0, Kind.B, 0), Action(0, Kind.F, 1), Action(0, Kind.B, 1)],
+            [Action(1, Kind.F, 1), Action(1, Kind.B, 1), Action(1, Kind.F, 0), Action(1, Kind.B, 0)]]
+    with pytest.raises(DeadlockError) as err:
+        Simulation(Schedule.build("cross", lay, rows), Costs.make(2), free(2)).run()
+    text = str(err.value)
+    assert "device 0, step 1, action 0B0 waits for 1B0" in text
+    assert "device 1, step 0, action 1F1 waits for 0F1" in text
+
+
+def test_data_parallel_allreduce_overlaps_and_costs_the_ring_time():
+    # pp=2, dp=2 on a 4-GPU NVSwitch node; stage gradients of 1 GB all-reduced by a 2-ring.
+    sched = Registry.default().generate("1f1b", 2, 2)
+    costs = Costs.make(2, F=1.0, B=2.0, message_bytes=0.0, param_bytes=1e9)
+    topo = single_node(4, fabric="nvswitch")
+    res = Simulation(sched, costs, topo, SimOptions(dp=2, chunk_bytes=float("inf"))).run()
+    spans = [s for s in res.trace.spans if s.kind == "allreduce"]
+    assert len(spans) == 2
+    hop = topo.links[0].spec
+    # ring over n=2: 2(n-1) = 2 steps of S/2 each, every step crossing 2 hops (gpu->switch->gpu).
+    ring = 2 * (2 * (0.5e9 / hop.bandwidth + hop.latency))
+    for s in spans:
+        assert s.end - s.start == pytest.approx(ring, rel=1e-9)
+    assert res.makespan == pytest.approx(max(s.end for s in spans))
+
+
+def test_memory_is_tracked_and_flagged():
+    sched = Registry.default().generate("gpipe", 2, 4)
+    costs = Costs.make(2, activation_bytes=1e9, param_bytes=1e9, optimizer_bytes=6e9, sized=True)
+    res = Simulation(sched, costs, free(2), SimOptions(memory_limit=10e9)).run()
+    m = res.metrics()
+    # weights + gradients + optimizer = 8 GB static; GPipe stashes all 4 microbatches = 4 GB.
+    assert m["peak_memory_bytes"] == [12e9, 12e9]
+    assert m["over_memory_devices"] == [0, 1]
