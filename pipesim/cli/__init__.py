@@ -17,6 +17,9 @@ COMMANDS = (
     ("schedules", "pipesim.cli.schedules_cmd", "list schedules with their options and requirements"),
     ("table", "pipesim.cli.table_cmd", "evaluate a schedule at the table level (no network)"),
     ("validate", "pipesim.cli.validate_cmd", "check a schedule (by name or PyTorch CSV) and report the first error"),
+    ("run", "pipesim.cli.run_cmd", "simulate a scenario: summary, metrics.json, trace.json, gantt.png"),
+    ("levels", "pipesim.cli.levels_cmd", "formula, table and simulation side by side for one scenario"),
+    ("net", "pipesim.cli.net_cmd", "replay explicit transfers on a network: the direct way to study contention"),
     ("gantt", "pipesim.cli.gantt_cmd", "redraw a Gantt chart from a saved trace.json"),
 )
 

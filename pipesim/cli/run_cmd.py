@@ -1,0 +1,109 @@
+"""`pipesim run`: one scenario through the simulation (or table) level, with files to look at."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from pipesim.units import format_size, format_time
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", help="scenario YAML file (see scenarios/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a scenario field, repeatable (e.g. --set parallel.microbatches=32)")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: outputs.dir or out/<name>)")
+    p.add_argument("--json", action="store_true", help="print the metrics JSON to stdout instead of the summary")
+    p.add_argument("--level", choices=("table", "sim"), default="sim",
+                   help="sim: communication-aware simulation (default); table: free network")
+    p.add_argument("--no-files", action="store_true", help="write nothing, only print")
+
+
+def load_built(path: str, overrides: list[str]) -> Any:
+    from pipesim.scenario import build, load_scenario
+
+    return build(load_scenario(path, overrides))
+
+
+def summary_rows(metrics: dict[str, Any], time_fmt=format_time) -> list[tuple[str, str]]:
+    rows = [
+        ("makespan (per simulated run)", time_fmt(metrics["makespan"])),
+        ("throughput", f"{metrics['samples_per_s']:.4g} samples/s"
+         + (f", {metrics['tokens_per_s']:.4g} tokens/s" if metrics.get("tokens_per_s") else "")),
+        ("bubble ratio (devices x makespan)", f"{metrics['bubble_ratio']:.2%}"),
+        ("bubble ratio (each device's own span)", f"{metrics['span_bubble_ratio']:.2%}"),
+    ]
+    if "waiting_for_data" in metrics:
+        total_busy = sum(metrics["busy"]) or 1.0
+        rows.append(("waiting for data (sum over devices)",
+                     f"{time_fmt(sum(metrics['waiting_for_data']))} ({sum(metrics['waiting_for_data']) / total_busy:.1%} of busy time)"))
+    if metrics.get("max_peak_memory_bytes") is not None:
+        limit = metrics.get("memory_limit_bytes")
+        text = format_size(metrics["max_peak_memory_bytes"])
+        if limit:
+            text += f" of {format_size(limit)}" + ("" if metrics.get("fits_in_memory", True) else "  ** EXCEEDS DEVICE MEMORY **")
+        rows.append(("peak memory (worst device)", text))
+    rows.append(("peak activations (microbatches in flight)", " ".join(str(x) for x in metrics["peak_activations"])))
+    if metrics.get("busiest_link"):
+        b = metrics["busiest_link"]
+        rows.append(("busiest link", f"{b['name']}: {b['utilisation']:.1%} busy, {format_size(b['bytes'])}"))
+    if "bytes_moved" in metrics:
+        rows.append(("messages / bytes moved", f"{metrics['messages']} / {format_size(metrics['bytes_moved'])}"))
+    if metrics.get("max_queueing_delay"):
+        rows.append(("worst queueing delay", time_fmt(metrics["max_queueing_delay"])))
+    if metrics.get("staleness"):
+        st = metrics["staleness"]
+        rows.append(("weight staleness (max delay per stage)", " ".join(str(s["max_delay"]) for s in st["stages"])))
+        rows.append(("weight versions per stage", " ".join(str(s["versions"]) for s in st["stages"])))
+    return rows
+
+
+def write_outputs(outcome: Any, built: Any, out: Path) -> list[Path]:
+    from pipesim.export import write_chrome_trace, write_metrics_json
+    from pipesim.scenario import scenario_to_dict
+
+    out.mkdir(parents=True, exist_ok=True)
+    opts = built.scenario.outputs
+    written: list[Path] = []
+    if opts.metrics:
+        written.append(write_metrics_json({"metrics": outcome.metrics, "scenario": scenario_to_dict(built.scenario)},
+                                          out / "metrics.json"))
+    if opts.trace:
+        written.append(write_chrome_trace(outcome.trace, out / "trace.json"))
+    if opts.gantt:
+        from pipesim.plot import plot_gantt
+
+        has_links = bool(outcome.trace.links) and opts.gantt_links
+        plot_gantt(outcome.trace, out / "gantt.png", links=has_links, formats=tuple(opts.formats), max_links=24)
+        written.extend(out / f"gantt.{fmt}" for fmt in opts.formats)
+    return written
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipesim.runner import run_built
+
+    built = load_built(args.scenario, args.overrides)
+    outcome = run_built(built, args.level)
+    out = Path(args.out or built.scenario.outputs.dir or Path("out") / built.scenario.name)
+    written = [] if args.no_files else write_outputs(outcome, built, out)
+    if args.json:
+        print(json.dumps(outcome.metrics, indent=2, default=str))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    sched = built.schedule
+    title = (f"{built.scenario.name}: {sched.name}, pp={sched.num_devices}, dp={built.sim_options.dp}, "
+             f"m={sched.num_microbatches} ({args.level} level)")
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in summary_rows(outcome.metrics):
+        table.add_row(key, value)
+    console.print(table)
+    for path in written:
+        console.print(f"wrote {path}")
+    return 0

@@ -1,0 +1,81 @@
+"""Run one built scenario at the table or simulation level and collect its metrics.
+
+`pipesim run`, `pipesim levels` and `pipesim sweep` all go through here, so a number in a
+sweep's results.csv means exactly what the same key means in `pipesim run --json`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pipesim.trace import Trace
+
+Level = Literal["table", "sim"]
+
+
+@dataclass
+class Outcome:
+    level: Level
+    metrics: dict[str, Any]
+    trace: Trace
+    result: Any  # TableResult or SimResult
+
+
+def run_built(built: Any, level: Level = "sim") -> Outcome:
+    """Evaluate ``built`` (a ``pipesim.scenario.build.Built``) and add throughput figures."""
+    if level == "table":
+        from pipesim.ideal import evaluate
+
+        result: Any = evaluate(built.schedule, built.costs)
+        metrics = result.metrics()
+        trace = result.trace()
+        metrics["peak_memory_bytes"] = _static_plus(built, result.peak_activation_bytes)
+    elif level == "sim":
+        from pipesim.sim.engine import Simulation
+
+        result = Simulation(built.schedule, built.costs, built.topology, built.sim_options).run()
+        metrics = result.metrics()
+        trace = result.trace
+    else:
+        raise ValueError(f"--level: '{level}' is not a level; choose table or sim")
+    makespan = metrics["makespan"]
+    iterations = max(1, int(getattr(built, "iterations_in_schedule", 1) or 1))
+    samples = built.samples_per_iteration * iterations
+    tokens = (built.tokens_per_iteration or 0) * iterations
+    metrics["scenario"] = built.scenario.name
+    metrics["iterations_simulated"] = iterations
+    metrics["iteration_time"] = makespan / iterations if makespan > 0 else 0.0
+    metrics["samples_per_s"] = samples / makespan if makespan > 0 else 0.0
+    metrics["tokens_per_s"] = tokens / makespan if makespan > 0 and tokens else None
+    metrics["memory_limit_bytes"] = built.memory_limit
+    peak = metrics.get("peak_memory_bytes")
+    if peak:
+        metrics["max_peak_memory_bytes"] = max(peak)
+        metrics["fits_in_memory"] = built.memory_limit is None or max(peak) <= built.memory_limit
+    if built.schedule.options.get("weight_update") or built.schedule.name.startswith("pipedream"):
+        metrics["staleness"] = _staleness(built)
+    trace.meta.update({"scenario": built.scenario.name, "makespan": makespan,
+                       "bubble_ratio": metrics["bubble_ratio"]})
+    if built.memory_limit is not None:
+        trace.meta["memory_limit"] = built.memory_limit
+    return Outcome(level, metrics, trace, result)
+
+
+def _static_plus(built: Any, activations: list[float]) -> list[float]:
+    """Weights + gradients + optimizer state + peak activations, per device (table level)."""
+    lay, costs = built.schedule.layout, built.costs
+    out = []
+    for d, act in enumerate(activations):
+        static = sum(costs.param_bytes[s] * 2 + costs.optimizer_bytes[s] for s in lay.device_stages[d])
+        out.append(static + act)
+    return out
+
+
+def _staleness(built: Any) -> dict[str, Any]:
+    """Per-stage weight versions and gradient delays. Devices run their lists in order at both
+    levels, so list order is the timeline order here."""
+    from pipesim.staleness import staleness
+
+    report = staleness(built.schedule)
+    return {"mode": report.mode, "stages": report.summary()}
