@@ -60,6 +60,8 @@ class Action(NamedTuple):
         if s.startswith("(") and s.endswith(")" + Kind.OVERLAP_F_B.value):
             inner = s[1 : -len(Kind.OVERLAP_F_B.value) - 1]
             subs = tuple(Action.parse(part) for part in inner.split(";"))
+            if len(subs) != 2:
+                raise ActionParseError(f"action {text!r}: OVERLAP_F_B takes exactly two sub-actions, got {len(subs)}")
             return overlap(*subs)
         m = _SIMPLE.match(s)
         if not m:

@@ -22,6 +22,9 @@ BUILTIN_MODULES = (
     "pipesim.schedule.generators.hanayo",
     "pipesim.schedule.generators.dualpipe",
     "pipesim.schedule.generators.pipedream",
+    "pipesim.schedule.generators.interleaved",
+    "pipesim.schedule.generators.zero_bubble",
+    "pipesim.schedule.generators.looped_bfs",
 )
 
 
