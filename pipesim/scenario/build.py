@@ -1,0 +1,513 @@
+"""Turn a validated ``Scenario`` into the objects the levels consume: schedule, costs, topology,
+simulation options.
+
+Costs are always per *stage* (virtual stage) because that is what every level indexes. How the
+scenario's numbers become per-stage values:
+
+* ``model``: the transformer is split into the schedule's *model parts* (``layout.num_parts``:
+  p for 1F1B, p·v for interleaved, 2p for V shapes, p for Chimera/DualPipe whose 2p stages are
+  two replicas of p parts), and every stage gets the costs of the part it computes. So Chimera's
+  two replicas of part k cost the same, and ``layers_per_stage`` has one entry per part.
+* ``costs`` with ``per: stage`` (default): a number is every stage's value (the table level's
+  convention: ``F: 1`` makes each F one slot); a list has one entry per stage.
+* ``per: part``: a number is every part's value, a list has one entry per model part; replicas
+  of a part share it.
+* ``per: device``: a value describes one device's share of *one model copy* (1/p of the model,
+  the unit papers use when they compare 1F1B and interleaved at equal work). A stage computes
+  ``p / num_parts`` of such a share, so times, activation, parameter and optimizer bytes are
+  scaled by that factor (interleaved v = 2: each chunk takes F/2; Chimera: factor 1). Message
+  sizes are not scaled: a boundary tensor has the same size however the model is cut.
+
+Topology: absent means a ``free`` topology (zero-time transfers) of pp x dp devices; kinds made
+of interchangeable devices (``free``, ``wan_chain``, ``internet``) may leave their device count
+out and get pp x dp as well.
+
+Everything that can go wrong here is reported as a one-line ``ScenarioError`` prefixed by the
+scenario key path whose value caused it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipesim.costs import Costs
+from pipesim.scenario.schema import (
+    ModelSection,
+    Scenario,
+    ScenarioError,
+    join_path,
+    suggest,
+    unknown_key_message,
+)
+from pipesim.schedule.registry import Generator, Registry, ScheduleOptionError
+from pipesim.schedule.table import Schedule
+from pipesim.workload import (
+    GPUSpec,
+    ModelSpec,
+    WorkloadError,
+    WorkloadSummary,
+    gpu_preset,
+    model_preset,
+    summarize,
+    total_params,
+)
+
+DEFAULT_SCHEDULE = "1f1b"
+
+
+@dataclass(frozen=True)
+class Built:
+    """Everything a run needs, derived from one scenario.
+
+    ``iterations`` is the number of iterations the run represents: schedules that simulate
+    several iterations themselves (PipeDream-style, no flush) received it as their
+    ``iterations`` option and their makespan already covers them; for flushing schedules every
+    iteration is identical, so one is simulated and ``iterations_in_schedule`` is 1.
+    """
+
+    scenario: Scenario
+    schedule: Schedule
+    costs: Costs
+    topology: Any  # pipesim.network.topology.Topology
+    sim_options: Any  # pipesim.sim.engine.SimOptions
+    gpu: GPUSpec | None
+    model: ModelSpec | None
+    workload: WorkloadSummary | None
+    microbatches: int  # per iteration and pipeline replica
+    samples_per_iteration: int
+    tokens_per_iteration: int | None
+    memory_limit: float | None
+    iterations: int
+    iterations_in_schedule: int
+
+    def describe(self) -> dict[str, Any]:
+        """What was built, as JSON-ready plain data (SI units)."""
+        sc, sched, c = self.scenario, self.schedule, self.costs
+        lay = sched.layout
+        sim = self.sim_options
+        out: dict[str, Any] = {
+            "name": sc.name,
+            "description": sc.description,
+            "schedule": {
+                "name": sched.name,
+                "source": f"csv:{sc.schedule.csv}" if sc.schedule.csv else "generator",
+                "devices": sched.num_devices,
+                "stages": sched.num_stages,
+                "model_parts": lay.num_parts,
+                "microbatches": sched.num_microbatches,
+                "options": {k: _plain(v) for k, v in sched.options.items()},
+            },
+            "parallel": {
+                "pp": sched.num_devices,
+                "dp": sim.dp,
+                "microbatches": self.microbatches,
+                "placement": list(sim.placement) if sim.placement is not None else None,
+            },
+            "workload": self._workload(),
+            "gpu": dataclasses.asdict(self.gpu) if self.gpu is not None else None,
+            "costs": {
+                "F": list(c.forward),
+                "B": list(c.backward),
+                "I": list(c.backward_input),
+                "W": list(c.backward_weight),
+                "message_bytes": list(c.message_bytes),
+                "activation_bytes": list(c.activation_bytes),
+                "param_bytes": list(c.param_bytes),
+                "optimizer_bytes": list(c.optimizer_bytes),
+                "weight_keep": c.weight_keep,
+                "overlap": c.overlap,
+                "sized": c.sized,
+            },
+            "topology": {
+                "kind": (sc.topology or {}).get("kind", "free"),
+                "devices": len(self.topology.devices),
+            },
+            "network": {
+                "policy": sim.policy,
+                "chunk_bytes": sim.chunk_bytes,
+                "overhead": sim.overhead,
+                "blocking_send": sim.blocking_send,
+            },
+            "iterations": self.iterations,
+            "iterations_in_schedule": self.iterations_in_schedule,
+            "samples_per_iteration": self.samples_per_iteration,
+            "tokens_per_iteration": self.tokens_per_iteration,
+            "memory_limit": self.memory_limit,
+        }
+        return out
+
+    def _workload(self) -> dict[str, Any]:
+        if self.workload is None:
+            return {"kind": "costs", "per": self.scenario.costs.per if self.scenario.costs else "stage"}
+        w = self.workload
+        return {
+            "kind": "model",
+            "model": dataclasses.asdict(w.model),
+            "params": total_params(w.model),
+            "microbatch_size": w.microbatch_size,
+            "dtype": w.dtype,
+            "recompute": w.recompute,
+            "tensor_parallel": w.tensor_parallel,
+            "optimizer_state_bytes_per_param": w.optimizer_state_bytes,
+            "layers_per_part": [s.layers for s in w.stages],
+            "compression": dataclasses.asdict(w.compression) if w.compression else None,
+            "achieved_flops": w.achieved_flops,
+        }
+
+
+def build(scenario: Scenario, *, registry: Registry | None = None) -> Built:
+    """Schedule, costs, topology and simulation options for ``scenario`` (see module doc)."""
+    gpu = _gpu(scenario)
+    schedule, iterations_in_schedule = _schedule(scenario, registry or Registry.default())
+    model = _model(scenario.model) if scenario.model is not None else None
+    workload = None
+    if scenario.model is not None:
+        assert model is not None and gpu is not None  # guaranteed by the schema
+        workload = _summary(scenario, model, gpu, schedule)
+        costs = _expand_parts(workload, schedule)
+    else:
+        costs = _explicit_costs(scenario, schedule)
+    topology = _topology(scenario, schedule)
+    placement = _placement(scenario, schedule, topology)
+    memory_limit = gpu.memory_bytes if gpu is not None else None
+
+    from pipesim.sim.engine import SimOptions
+
+    net = scenario.network
+    options = SimOptions(
+        policy=net.policy,
+        chunk_bytes=-1.0 if net.chunk_bytes == "auto" else net.chunk_bytes,  # type: ignore[arg-type]
+        overhead=net.overhead,
+        blocking_send=net.blocking_send,
+        dp=scenario.parallel.dp,
+        placement=placement,
+        memory_limit=memory_limit,
+    )
+    m = scenario.parallel.microbatches if scenario.parallel.microbatches is not None else schedule.num_microbatches
+    b = scenario.model.microbatch_size if scenario.model is not None else 1
+    samples = m * b * scenario.parallel.dp
+    tokens = samples * model.seq_len if model is not None else None
+    return Built(
+        scenario=scenario,
+        schedule=schedule,
+        costs=costs,
+        topology=topology,
+        sim_options=options,
+        gpu=gpu,
+        model=model,
+        workload=workload,
+        microbatches=m,
+        samples_per_iteration=samples,
+        tokens_per_iteration=tokens,
+        memory_limit=memory_limit,
+        iterations=scenario.iterations,
+        iterations_in_schedule=iterations_in_schedule,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Schedule
+
+
+def _schedule(sc: Scenario, registry: Registry) -> tuple[Schedule, int]:
+    section, par = sc.schedule, sc.parallel
+    if section.csv is not None:
+        return _csv_schedule(sc), 1
+    name = section.name or DEFAULT_SCHEDULE
+    try:
+        gen = registry.get(name)
+    except ScheduleOptionError as exc:
+        raise ScenarioError(f"{join_path(['schedule', 'name'])}: {exc}") from None
+    options = _schedule_options(gen, dict(section.options))
+    iterations = 1
+    if "iterations" in {o.name for o in gen.options}:
+        iterations = _iterations(sc, options)
+        options["iterations"] = iterations
+    assert par.pp is not None and par.microbatches is not None  # the schema requires them without csv
+    try:
+        return gen(par.pp, par.microbatches, **options), iterations
+    except ScheduleOptionError as exc:
+        raise ScenarioError(f"{join_path(['schedule', 'options'])}: {exc}") from None
+    except ValueError as exc:  # RequirementError, LayoutError, ...
+        raise ScenarioError(
+            f"{join_path(['schedule'])}: {_one_line(exc)} (scenario.parallel: pp={par.pp}, "
+            f"microbatches={par.microbatches})"
+        ) from None
+
+
+def _schedule_options(gen: Generator, given: dict[str, Any]) -> dict[str, Any]:
+    known = {o.name: o for o in gen.options}
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        where = join_path(["schedule", "options"])
+        if key not in known:
+            if not known:
+                raise ScenarioError(f"{where}: unknown key {key!r}; schedule '{gen.name}' takes no options")
+            raise ScenarioError(f"{where}: {unknown_key_message(key, list(known))}")
+        try:
+            out[key] = known[key].coerce(value, gen.name)
+        except ScheduleOptionError as exc:
+            text = str(exc)
+            lead = f"schedule '{gen.name}' option '{key}': "
+            text = text[len(lead):] if text.startswith(lead) else text
+            raise ScenarioError(f"{where}.{key}: {text}; {known[key].help}") from None
+    return out
+
+
+def _iterations(sc: Scenario, options: dict[str, Any]) -> int:
+    """``scenario.iterations`` is the simulated count (it defaults to the generator's own
+    ``iterations`` option when only that is given); both may be set only if they agree."""
+    if "iterations" in options and options["iterations"] != sc.iterations:
+        raise ScenarioError(
+            f"{join_path(['schedule', 'options', 'iterations'])}: {options['iterations']} disagrees with "
+            f"scenario.iterations: {sc.iterations}; set only scenario.iterations"
+        )
+    return sc.iterations
+
+
+def _csv_schedule(sc: Scenario) -> Schedule:
+    where = join_path(["schedule", "csv"])
+    path = Path(sc.schedule.csv or "")
+    if not path.is_absolute():
+        path = sc.base_dir / path
+    if not path.is_file():
+        raise ScenarioError(f"{where}: file {sc.schedule.csv!r} not found (paths are relative to the scenario file's "
+                            "folder)")
+    try:
+        from pipesim.schedule.torch_csv import read_csv
+    except ImportError:  # pragma: no cover - the CSV reader ships with pipesim
+        raise ScenarioError(f"{where}: this pipesim has no PyTorch CSV reader") from None
+    try:
+        schedule = read_csv(path)
+    except (ValueError, OSError) as exc:
+        raise ScenarioError(f"{where}: {_one_line(exc)}") from None
+    par = sc.parallel
+    for key, given, actual in (("pp", par.pp, schedule.num_devices), ("microbatches", par.microbatches,
+                                                                        schedule.num_microbatches)):
+        if given is not None and given != actual:
+            raise ScenarioError(
+                f"{join_path(['parallel', key])}: {given} disagrees with the schedule csv, which has {actual}; "
+                f"leave {key} out or set it to {actual}"
+            )
+    return schedule
+
+
+# --------------------------------------------------------------------------------------------
+# Workload
+
+
+def _gpu(sc: Scenario) -> GPUSpec | None:
+    if sc.hardware is None:
+        return None
+    try:
+        return gpu_preset(sc.hardware.gpu or "", **sc.hardware.overrides())
+    except WorkloadError as exc:
+        raise ScenarioError(_rebase(str(exc), "hardware")) from None
+
+
+def _model(section: ModelSection) -> ModelSpec:
+    shape = {k: getattr(section, k) for k in ("layers", "hidden", "heads", "seq_len", "vocab",
+                                              "tied_embeddings", "learned_positions")}
+    given = {k: v for k, v in shape.items() if v is not None}
+    try:
+        if section.preset is not None:
+            base = model_preset(section.preset)
+            return dataclasses.replace(base, **given) if given else base
+        return ModelSpec(name="custom", **given)
+    except WorkloadError as exc:
+        raise ScenarioError(_rebase(str(exc), "model")) from None
+
+
+def _summary(sc: Scenario, model: ModelSpec, gpu: GPUSpec, schedule: Schedule) -> WorkloadSummary:
+    sec = sc.model
+    assert sec is not None
+    parts = schedule.layout.num_parts
+    if sec.layers_per_stage is not None and len(sec.layers_per_stage) != parts:
+        raise ScenarioError(
+            f"{join_path(['model', 'layers_per_stage'])}: {len(sec.layers_per_stage)} values given but schedule "
+            f"'{schedule.name}' cuts the model into {parts} parts ({schedule.num_stages} stages on "
+            f"{schedule.num_devices} devices); give one layer count per part"
+        )
+    if parts > model.layers:
+        raise ScenarioError(
+            f"{join_path(['model'])}: schedule '{schedule.name}' cuts the model into {parts} parts but "
+            f"'{model.name}' has only {model.layers} layers; lower parallel.pp or the schedule's chunks"
+        )
+    try:
+        return summarize(
+            model, gpu, parts,
+            microbatch_size=sec.microbatch_size,
+            dtype=sec.dtype,
+            layers_per_stage=sec.layers_per_stage,
+            recompute=sec.recompute,
+            tensor_parallel=sec.tensor_parallel,
+            optimizer=sec.optimizer,
+            compression=sc.compression.spec() if sc.compression is not None else None,
+        )
+    except WorkloadError as exc:
+        raise ScenarioError(_rebase(str(exc), "model")) from None
+
+
+def _expand_parts(workload: WorkloadSummary, schedule: Schedule) -> Costs:
+    """Per-part costs -> per-stage costs through ``layout.stage_part``."""
+    per_part = workload.to_costs()
+    parts = schedule.layout.stage_part
+    if sorted(set(parts)) != list(range(per_part.num_stages)):
+        raise ScenarioError(
+            f"{join_path(['schedule'])}: schedule '{schedule.name}' numbers its model parts "
+            f"{sorted(set(parts))}; expected 0..{per_part.num_stages - 1}"
+        )
+    if list(parts) == list(range(per_part.num_stages)):
+        return per_part
+    pick = {f.name: tuple(getattr(per_part, f.name)[k] for k in parts)
+            for f in dataclasses.fields(Costs) if isinstance(getattr(per_part, f.name), tuple)}
+    return dataclasses.replace(per_part, num_stages=len(parts), **pick)
+
+
+_SCALED = ("F", "B", "I", "W", "activation_bytes", "param_bytes", "optimizer_bytes")
+
+
+def _explicit_costs(sc: Scenario, schedule: Schedule) -> Costs:
+    sec = sc.costs
+    assert sec is not None
+    lay = schedule.layout
+    p, parts, stages = lay.num_devices, lay.num_parts, lay.num_stages
+    counts = {"stage": stages, "part": parts, "device": p}
+    share = p / parts  # of one device's share of one model copy, per stage (per: device)
+    values: dict[str, Any] = {}
+    for key in ("F", "B", "I", "W", "message_bytes", "activation_bytes", "param_bytes", "optimizer_bytes"):
+        raw = getattr(sec, key)
+        if raw is None:
+            continue
+        scale = share if sec.per == "device" and key in _SCALED else 1.0
+        if isinstance(raw, tuple):
+            if len(raw) != counts[sec.per]:
+                others = [f"per: {u} takes {n}" for u, n in counts.items() if u != sec.per]
+                raise ScenarioError(
+                    f"{join_path(['costs', key])}: {len(raw)} values given but schedule '{schedule.name}' has "
+                    f"{counts[sec.per]} {sec.per}s (costs.per: {sec.per}); give one value or one per {sec.per} "
+                    f"({'; '.join(others)})"
+                )
+            index = {"stage": range(stages), "part": lay.stage_part, "device": lay.stage_device}[sec.per]
+            values[key] = [raw[i] * scale for i in index]
+        else:
+            values[key] = raw * scale
+    sized = sec.activation_bytes is not None
+    try:
+        return Costs.make(stages, weight_keep=sec.weight_keep, overlap=sec.overlap, sized=sized, **values)
+    except ValueError as exc:
+        raise ScenarioError(_rebase(str(exc), "costs")) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Topology and placement
+
+
+# Topology kinds whose device count may be left out (then pp x dp): the builder's count keys.
+_COUNT_KEYS = {"free": ("num_devices", "devices"), "wan_chain": ("num_hosts", "hosts"),
+               "internet": ("num_hosts", "hosts")}
+
+
+def _topology(sc: Scenario, schedule: Schedule) -> Any:
+    from pipesim.network import topology as topo
+
+    needed = schedule.num_devices * sc.parallel.dp
+    if sc.topology is None:
+        return topo.free(needed)
+    spec = dict(sc.topology)
+    # Kinds made of interchangeable devices default to exactly the devices the run uses.
+    count = _COUNT_KEYS.get(spec.get("kind"))
+    if count is not None and not any(k in spec for k in count):
+        spec[count[0]] = needed
+    try:
+        return topo.build_topology(spec)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ScenarioError(_rebase(_one_line(exc), "topology")) from None
+
+
+def _placement(sc: Scenario, schedule: Schedule, topology: Any) -> tuple[int, ...] | None:
+    par = sc.parallel
+    p, dp = schedule.num_devices, par.dp
+    needed = p * dp
+    devices = list(topology.devices)
+    kind = (sc.topology or {}).get("kind", "free")
+    if par.placement is None:
+        if needed > len(devices):
+            raise ScenarioError(
+                f"{join_path(['parallel'])}: pp={p} x dp={dp} needs {needed} devices but the {kind} topology has "
+                f"{len(devices)}; lower pp or dp, or enlarge the topology"
+            )
+        return None
+    where = join_path(["parallel", "placement"])
+    if len(par.placement) != needed:
+        raise ScenarioError(
+            f"{where}: {len(par.placement)} entries given; pp={p} x dp={dp} needs {needed} (one topology device "
+            "per pipeline device and replica, replica-major)"
+        )
+    out: list[int] = []
+    for i, entry in enumerate(par.placement):
+        if isinstance(entry, str):
+            if entry not in devices:
+                hint = suggest(entry, devices)
+                extra = f" (did you mean '{hint}'?)" if hint else ""
+                raise ScenarioError(f"{where}[{i}]: unknown device {entry!r}{extra}; devices: {_names(devices)}")
+            out.append(devices.index(entry))
+        else:
+            if entry >= len(devices):
+                raise ScenarioError(
+                    f"{where}[{i}]: device {entry} does not exist; the {kind} topology has devices "
+                    f"0..{len(devices) - 1}"
+                )
+            out.append(entry)
+    seen: dict[int, int] = {}
+    for i, d in enumerate(out):
+        if d in seen:
+            raise ScenarioError(
+                f"{where}[{i}]: device {d} ({devices[d]}) is already used by entry {seen[d]}; every pipeline "
+                "device of every replica needs its own GPU"
+            )
+        seen[d] = i
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _rebase(message: str, section: str) -> str:
+    """Prefix a lower layer's one-line error with the scenario key path it belongs to.
+
+    ``"model.heads: 3 does not divide ..."`` -> ``"scenario.model.heads: ..."``;
+    ``"gpu.efficiency: ..."`` -> ``"scenario.hardware.efficiency: ..."``;
+    ``"recompute: ..."`` (a model key) -> ``"scenario.model.recompute: ..."``;
+    anything else -> ``"scenario.<section>: <message>"``.
+    """
+    head, sep, rest = message.partition(": ")
+    aliases = {"gpu": "hardware"}
+    if sep and " " not in head:
+        root = head.split(".")[0].split("[")[0]
+        if root == section or aliases.get(root) == section:
+            tail = head[len(root):]
+            return f"{join_path([section])}{tail}: {rest}"
+        if section == "model" and root in ModelSection.model_fields:
+            return f"{join_path([section])}.{head}: {rest}"
+    return f"{join_path([section])}: {message}"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    return " ".join(str(text).split("\n")[0].split()) if text else type(exc).__name__
+
+
+def _names(devices: Sequence[str]) -> str:
+    return ", ".join(devices) if len(devices) <= 10 else ", ".join(devices[:10]) + ", ..."
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return value

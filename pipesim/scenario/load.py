@@ -1,0 +1,241 @@
+"""Load a scenario from YAML (or a mapping), apply ``--set key.path=value`` overrides, validate.
+
+Overrides are applied to the raw mapping *before* validation, so an overridden value is checked
+exactly like one written in the file, and a section the file leaves out can still be set
+(``--set network.policy=fifo``). Paths are checked against the schema, not against the file,
+so a typo is caught even where the file has nothing, with a suggestion. Free-form mappings
+(``topology``, ``schedule.options``) accept any key; their consumers check them at build time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from pipesim.scenario.schema import (
+    Scenario,
+    ScenarioError,
+    Section,
+    join_path,
+    section_type,
+    unknown_key_message,
+)
+
+PathPart = str | int
+
+# Sections that accept a bare string for their main key (``model: 7b``, ``schedule: zb-v``).
+_SHORTHAND = {"model": "preset", "hardware": "gpu", "schedule": "name", "topology": "kind"}
+
+
+def load_scenario(
+    source: str | Path | Mapping[str, Any],
+    overrides: Sequence[str] = (),
+    *,
+    base_dir: str | Path | None = None,
+) -> Scenario:
+    """Read ``source`` (a YAML file path or an already parsed mapping), apply ``overrides``
+    (``"parallel.microbatches=16"``; values are YAML scalars or lists) and validate.
+
+    Relative paths inside the scenario (``schedule.csv``) are resolved against the file's
+    folder, or ``base_dir`` for a mapping. Any problem raises ``ScenarioError`` with one line.
+    """
+    if isinstance(source, Mapping):
+        data: Any = _plain(source)
+        default_name = "scenario"
+        folder = Path(base_dir) if base_dir is not None else Path.cwd()
+    else:
+        path = Path(source)
+        data = read_yaml(path)
+        default_name = path.stem
+        folder = Path(base_dir) if base_dir is not None else path.resolve().parent
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ScenarioError(f"scenario: the file holds a {type(data).__name__}, not a mapping of sections "
+                            "(name, model or costs, parallel, schedule, ...)")
+    data = _expand_shorthand(data)
+    origins: list[tuple[str, str]] = []
+    for item in overrides:
+        key_path, value = parse_override(item)
+        apply_override(data, key_path, value, origin=item)
+        origins.append((join_path(key_path), item))
+    from pipesim.scenario.schema import validate_scenario
+
+    try:
+        scenario = validate_scenario(data, default_name=default_name)
+    except ScenarioError as exc:
+        lines = [_annotate(line, origins) for line in exc.lines]
+        raise ScenarioError(lines[0], lines) from None
+    scenario._base_dir = folder  # set once, right after validation
+    return scenario
+
+
+def read_yaml(path: Path) -> Any:
+    if not path.exists():
+        hint = ""
+        if path.parent.is_dir():
+            near = sorted(p.name for p in path.parent.glob("*.y*ml"))
+            if near:
+                hint = f"; files there: {', '.join(near[:8])}"
+        raise ScenarioError(f"scenario file '{path}' not found{hint}")
+    if path.is_dir():
+        raise ScenarioError(f"scenario file '{path}' is a folder; give a .yaml file")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ScenarioError(f"scenario file '{path}': YAML syntax error{where}: {exc.problem}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"scenario file '{path}': cannot read it as YAML: {str(exc).splitlines()[0]}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# --set
+
+
+_TOKEN = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def parse_override(item: str) -> tuple[list[PathPart], Any]:
+    """``"parallel.placement[2]=5"`` -> ``(["parallel", "placement", 2], 5)``."""
+    if "=" not in item:
+        raise ScenarioError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. --set parallel.microbatches=16")
+    key, text = item.split("=", 1)
+    key = key.strip()
+    parts: list[PathPart] = []
+    pos = 0
+    for m in _TOKEN.finditer(key):
+        gap = key[pos:m.start()]
+        if gap not in ("", "."):
+            break
+        parts.append(int(m.group(1)) if m.group(1) is not None else m.group(2).strip())
+        pos = m.end()
+    if not parts or pos != len(key) or isinstance(parts[0], int):
+        raise ScenarioError(f"--set {item!r}: cannot read the key path {key!r}; expected e.g. parallel.microbatches "
+                            "or parallel.placement[2]")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(f"--set {item!r}: cannot read the value {text!r} as YAML ({problem}); "
+                            "quote strings, write lists as [1, 2]") from None
+    return parts, value
+
+
+def apply_override(data: dict[str, Any], path: Sequence[PathPart], value: Any, *, origin: str = "") -> None:
+    """Set ``data[path] = value`` in place, creating absent sections, after checking every key
+    of ``path`` against the schema."""
+    suffix = f" (from --set {origin})" if origin else ""
+    model: type[BaseModel] | None = Scenario
+    node: Any = data
+    for i, part in enumerate(path):
+        last = i == len(path) - 1
+        here = join_path(path[:i])
+        if model is not None:  # a schema section: keys are known
+            if isinstance(part, int) or part not in model.model_fields:
+                valid = list(model.model_fields)
+                raise ScenarioError(f"{here}: {unknown_key_message(part, valid)}{suffix}")
+            field = model.model_fields[part]
+            target = section_type(field.annotation)
+            if last:
+                node[part] = value
+                return
+            if isinstance(target, type) and issubclass(target, Section):
+                model = target
+                node = _child_mapping(node, part, target.shorthand, join_path(path[:i + 1]), suffix)
+                continue
+            model = None
+            if target == "free":
+                node = _child_mapping(node, part, _SHORTHAND.get(part) if i == 0 else None,
+                                      join_path(path[:i + 1]), suffix)
+                continue
+            # A scalar or list field: only list indices may follow.
+            node = _child_list(node, part, path[i + 1], join_path(path[:i + 1]), suffix)
+            continue
+        # Free-form content (topology, schedule options) or a list.
+        if isinstance(node, list):
+            if not isinstance(part, int) or not 0 <= part < len(node):
+                raise ScenarioError(f"{here}: index {part!r} is outside the list (length {len(node)}){suffix}")
+        elif isinstance(part, int):
+            raise ScenarioError(f"{here}: is a mapping, not a list; use .key instead of [{part}]{suffix}")
+        if last:
+            node[part] = value
+            return
+        if isinstance(node, dict):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            node = child
+        else:
+            node = node[part]
+        if not isinstance(node, dict | list):
+            raise ScenarioError(f"{join_path(path[:i + 1])}: is a value ({node!r}), not a section; cannot set "
+                                f"{path[i + 1]!r} inside it{suffix}")
+
+
+def _child_mapping(node: dict[str, Any], key: str, shorthand: str | None, where: str, suffix: str) -> dict[str, Any]:
+    child = node.get(key)
+    if child is None:
+        child = node[key] = {}
+    elif isinstance(child, str) and shorthand:
+        child = node[key] = {shorthand: child}
+    elif not isinstance(child, dict):
+        raise ScenarioError(f"{where}: is {child!r}, not a section; cannot set keys inside it{suffix}")
+    return child
+
+
+def _child_list(node: dict[str, Any], key: str, index: PathPart, where: str, suffix: str) -> list[Any]:
+    child = node.get(key)
+    if not isinstance(index, int):
+        raise ScenarioError(f"{where}: is a value, not a section; cannot set {index!r} inside it{suffix}")
+    if not isinstance(child, list):
+        raise ScenarioError(f"{where}: has no list to index with [{index}]; set the whole list, e.g. "
+                            f"--set {where.removeprefix('scenario.')}=[...]{suffix}")
+    return child
+
+
+def _expand_shorthand(data: dict[str, Any]) -> dict[str, Any]:
+    out = dict(data)
+    for section, key in _SHORTHAND.items():
+        if isinstance(out.get(section), str):
+            out[section] = {key: out[section]}
+    return out
+
+
+def _annotate(line: str, origins: list[tuple[str, str]]) -> str:
+    """Name the ``--set`` an error comes from (errors at or below the overridden path)."""
+    if "(from --set " in line:
+        return line
+    for where, item in reversed(origins):
+        if line.startswith(where) and line[len(where):len(where) + 1] in (":", ".", "["):
+            return f"{line} (from --set {item})"
+    return line
+
+
+def _plain(data: Any) -> Any:
+    """A deep copy of nested mappings/lists as plain dicts/lists (overrides mutate it)."""
+    if isinstance(data, Mapping):
+        return {k: _plain(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_plain(v) for v in data]
+    return data
+
+
+# --------------------------------------------------------------------------------------------
+# Echo
+
+
+def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
+    """The resolved scenario as plain data (SI numbers, lists), JSON/YAML ready; absent optional
+    sections are left out. ``load_scenario(scenario_to_dict(s))`` gives ``s`` back."""
+    out = scenario.model_dump(mode="json")
+    for key in ("model", "costs", "hardware", "topology", "compression"):
+        if out.get(key) is None:
+            out.pop(key, None)
+    return out
