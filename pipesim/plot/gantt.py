@@ -432,7 +432,9 @@ def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, 
         top += lane.height + LANE_PAD
 
     x0 = np.asarray(xs0, dtype=float)
-    x1 = np.asarray(xs1, dtype=float)
+    # A 28 us NVLink transfer in a 500 ms window is far below one pixel and would vanish;
+    # give every box at least ~1.2 px so each transfer and action stays visible.
+    x1 = np.maximum(np.asarray(xs1, dtype=float), x0 + 1.2 / px_per_x) if len(xs1) else np.asarray(xs1, dtype=float)
     y0 = np.asarray(ys0, dtype=float)
     y1 = np.asarray(ys1, dtype=float)
     w_px = (x1 - x0) * px_per_x
