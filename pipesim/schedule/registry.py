@@ -18,13 +18,13 @@ from pipesim.schedule.table import Schedule
 BUILTIN_MODULES = (
     "pipesim.schedule.generators.gpipe",
     "pipesim.schedule.generators.onef1b",
+    "pipesim.schedule.generators.interleaved",
+    "pipesim.schedule.generators.looped_bfs",
+    "pipesim.schedule.generators.zero_bubble",
     "pipesim.schedule.generators.chimera",
     "pipesim.schedule.generators.hanayo",
     "pipesim.schedule.generators.dualpipe",
     "pipesim.schedule.generators.pipedream",
-    "pipesim.schedule.generators.interleaved",
-    "pipesim.schedule.generators.zero_bubble",
-    "pipesim.schedule.generators.looped_bfs",
 )
 
 
