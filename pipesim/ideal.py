@@ -166,6 +166,24 @@ class TableResult:
         return tr
 
 
+def static_memory(schedule: Schedule, costs: Costs) -> list[float]:
+    """Per device: weights (one copy per stashed version), one gradient buffer, optimizer state.
+
+    Asynchronous schedules record per-stage weight versions in ``layout.notes["weight_versions"]``
+    (PipeDream stashes p - s versions on stage s, 2BW two); everything else keeps one.
+    """
+    lay = schedule.layout
+    versions = lay.notes.get("weight_versions") if lay.notes else None
+    out = []
+    for d in range(lay.num_devices):
+        total = 0.0
+        for s in lay.device_stages[d]:
+            copies = float(versions[s]) if isinstance(versions, Sequence) else 1.0
+            total += costs.param_bytes[s] * (copies + 1.0) + costs.optimizer_bytes[s]
+        out.append(total)
+    return out
+
+
 def activation_profile(
     program: Program, costs: Costs, start: Sequence[float], end: Sequence[float]
 ) -> tuple[list[int], list[float], list[list[tuple[float, float, int]]]]:

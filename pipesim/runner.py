@@ -63,13 +63,10 @@ def run_built(built: Any, level: Level = "sim") -> Outcome:
 
 
 def _static_plus(built: Any, activations: list[float]) -> list[float]:
-    """Weights + gradients + optimizer state + peak activations, per device (table level)."""
-    lay, costs = built.schedule.layout, built.costs
-    out = []
-    for d, act in enumerate(activations):
-        static = sum(costs.param_bytes[s] * 2 + costs.optimizer_bytes[s] for s in lay.device_stages[d])
-        out.append(static + act)
-    return out
+    """Weights (per version) + gradients + optimizer state + peak activations, per device."""
+    from pipesim.ideal import static_memory
+
+    return [m + a for m, a in zip(static_memory(built.schedule, built.costs), activations, strict=True)]
 
 
 def _staleness(built: Any) -> dict[str, Any]:
