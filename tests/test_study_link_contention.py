@@ -1,0 +1,49 @@
+"""Smoke test of scenarios/studies/link_contention.py (--quick): files, rows, and identities that
+hold by construction (table level ignores the network; GPipe and 1F1B have equal makespans)."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scenarios" / "studies" / "link_contention.py"
+
+
+def test_quick_run(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(tmp_path)],
+                   check=True, timeout=120, capture_output=True)
+    for name in ("table.csv", "table.md", "FINDINGS.md", "contention.csv", "flips.csv",
+                 "nic.png", "nic.svg", "dp.png", "dp.svg", "spine.png", "spine.svg"):
+        assert (tmp_path / name).is_file(), name
+    with open(tmp_path / "table.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for col in ("sweep", "value", "schedule", "level", "policy", "iteration_time_s", "tokens_per_s_per_gpu",
+                "rank", "busiest_link", "busiest_utilisation", "worst_msg_extra_s"):
+        assert col in rows[0], col
+    schedules = {"1f1b", "gpipe", "interleaved", "chimera"}
+    assert {r["schedule"] for r in rows} == schedules
+    # Per sweep and schedule: one table-level reference, two fair-sharing points, one FIFO point.
+    assert len(rows) == 3 * len(schedules) * 4
+
+    table = [r for r in rows if r["level"] == "table"]
+    # GPipe and 1F1B: equal makespans on a free network (REFERENCE.md), hence equal rank.
+    for sweep in ("nic", "dp", "spine"):
+        t = {r["schedule"]: r for r in table if r["sweep"] == sweep}
+        assert abs(float(t["gpipe"]["iteration_time_s"]) - float(t["1f1b"]["iteration_time_s"])) < 1e-12
+        assert t["gpipe"]["rank"] == t["1f1b"]["rank"]
+    # The table level ignores topology and replicas: per-GPU throughput is the same in every sweep.
+    for s in schedules:
+        vals = {round(float(r["tokens_per_s_per_gpu"]), 6) for r in table if r["schedule"] == s}
+        assert len(vals) == 1, (s, vals)
+    # Links can only delay: every simulated point is at least as long as its table level.
+    ref = {(r["sweep"], r["schedule"]): float(r["iteration_time_s"]) for r in table}
+    for r in rows:
+        if r["level"] == "sim":
+            assert float(r["iteration_time_s"]) >= ref[(r["sweep"], r["schedule"])] * (1 - 1e-9)
+    # Fair sharing starts every transfer at once: no queueing delay by construction.
+    for r in rows:
+        if r["policy"] == "fair":
+            assert float(r["max_queueing_delay_s"]) == 0.0
+    assert "Most contended points" in (tmp_path / "FINDINGS.md").read_text()
