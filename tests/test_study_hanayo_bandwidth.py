@@ -1,0 +1,69 @@
+"""Smoke test of scenarios/studies/hanayo_bandwidth.py: runs --quick and checks message counts
+(Hanayo sends 2W times 1F1B's), the interleaved closed form at the table level and that the
+table level does not depend on bandwidth."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scenarios" / "studies" / "hanayo_bandwidth.py"
+P, M = 8, 8
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("hanayo_bandwidth")
+    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(path), "--jobs", "1"],
+                   check=True, timeout=120, capture_output=True)
+    return path
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "table.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_outputs_exist(out: Path) -> None:
+    for name in ("table.csv", "table.md", "FINDINGS.md", "speedup_vs_bandwidth.png", "speedup_vs_bandwidth.svg"):
+        assert (out / name).stat().st_size > 0
+    rows = _rows(out)
+    # quick grid: 5 schedules x 4 bandwidths at m = p
+    assert len(rows) == 20
+    assert {"speedup_vs_1f1b", "table_speedup_vs_1f1b", "bandwidth_gbps", "messages"} <= set(rows[0])
+
+
+def test_message_counts(out: Path) -> None:
+    rows = _rows(out)
+    msgs = {r["schedule"]: int(r["messages"]) for r in rows}
+    assert msgs["1f1b"] == 2 * (P - 1) * M
+    # Hanayo: 2W chunks per device in a zig-zag, turns are local: 2W(p-1) crossings each way
+    assert msgs["hanayo-w1"] == 2 * msgs["1f1b"]
+    assert msgs["hanayo-w2"] == 4 * msgs["1f1b"]
+    # interleaved v chunks in a loop: v*p - 1 crossings each way
+    assert msgs["interleaved-v2"] == 2 * (2 * P - 1) * M
+    assert msgs["interleaved-v4"] == 2 * (4 * P - 1) * M
+
+
+def test_table_level(out: Path) -> None:
+    rows = _rows(out)
+    for r in rows:
+        if r["schedule"] == "1f1b":
+            assert float(r["speedup_vs_1f1b"]) == pytest.approx(1.0, rel=1e-12)
+            assert float(r["table_speedup_vs_1f1b"]) == pytest.approx(1.0, rel=1e-12)
+        assert float(r["sim_ms"]) >= float(r["table_ms"]) * (1 - 1e-12)
+    # interleaved 1F1B with v chunks (F, B split evenly): makespan m(F+B) + (p-1)(F+B)/v vs 1F1B (m+p-1)(F+B)
+    for v in (2, 4):
+        r = next(r for r in rows if r["schedule"] == f"interleaved-v{v}")
+        assert float(r["table_speedup_vs_1f1b"]) == pytest.approx((M + P - 1) / (M + (P - 1) / v), rel=1e-9)
+    # the table level ignores the network; the simulation slows down as links slow down
+    for sched in {r["schedule"] for r in rows}:
+        pts = sorted((r for r in rows if r["schedule"] == sched), key=lambda r: -float(r["bandwidth_gbps"]))
+        assert len({r["table_ms"] for r in pts}) == 1
+        times = [float(r["sim_ms"]) for r in pts]
+        assert times == sorted(times)
