@@ -140,3 +140,24 @@ def test_memory_is_tracked_and_flagged():
     # weights + gradients + optimizer = 8 GB static; GPipe stashes all 4 microbatches = 4 GB.
     assert m["peak_memory_bytes"] == [12e9, 12e9]
     assert m["over_memory_devices"] == [0, 1]
+
+
+def test_replicated_parts_all_reduce_once_over_every_copy_with_data_parallelism():
+    # Chimera p=2 with dp=2: each model part has 2 pipeline copies x 2 dp replicas = 4 copies,
+    # synchronised by ONE ring over 4 GPUs (not a replica ring plus a dp ring).
+    sched = Registry.default().generate("chimera", 2, 2)
+    S = 4e8
+    costs = Costs.make(sched.num_stages, F=1.0, B=2.0, message_bytes=0.0, param_bytes=S)
+    topo = single_node(4, fabric="nvswitch")
+    res = Simulation(sched, costs, topo, SimOptions(dp=2, chunk_bytes=float("inf"))).run()
+    assert not [s for s in res.trace.spans if s.kind == "allreduce"]  # no separate dp ring
+    hop = topo.links[0].spec
+    n = 4
+    # 2(n-1) ring steps; each moves S/n across gpu -> switch -> gpu, stored and forwarded.
+    ring = 2 * (n - 1) * (2 * (S / n) / hop.bandwidth + 2 * hop.latency)
+    reduces = [s for s in res.trace.spans if s.kind == "REDUCE_GRAD"]
+    assert len(reduces) == 2 * sched.num_stages  # every stage in both dp replicas
+    for part in range(2):
+        spans = [s for s in reduces if sched.layout.stage_part[s.stage] == part]
+        assert len({(s.start, s.end) for s in spans}) == 1  # one collective, shared by all 4
+        assert spans[0].end - spans[0].start == pytest.approx(ring, rel=1e-9)

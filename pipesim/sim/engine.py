@@ -12,6 +12,7 @@ so the same input always yields the same trace.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -173,13 +174,22 @@ class Simulation:
         self._arrived = [[env.event() for _ in self.msg_producer] for _ in range(dp)]
         self._wait_data = [0.0] * len(self.placement)
         self._idle_sched = [0.0] * len(self.placement)
-        self._barriers: dict[tuple[int, int], tuple[list[int], simpy.Event]] = {}
+        self._barriers: dict[int, tuple[list[int], simpy.Event]] = {}
         self._dp_arrivals: dict[int, int] = {}
         self._collective_end = 0.0
         for r in range(dp):
             for d in range(prog.num_devices):
                 env.process(self._device(r, d))
-        env.run()
+        # A run allocates hundreds of thousands of long-lived trace objects; the cyclic collector
+        # would walk them again and again (a quarter of the wall time of a large run). Reference
+        # counting frees the short-lived ones; cycles, if any, are collected once we re-enable.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            env.run()
+        finally:
+            if was_enabled:
+                gc.enable()
         self._check_finished()
         self._record_spans()
         self._record_memory()
@@ -256,21 +266,30 @@ class Simulation:
                                   label=labels[g]))
 
     def _reduce(self, r: int, g: int):
-        """A REDUCE_GRAD: wait for every replica to arrive, then ring all-reduce the stage's
-        gradients among the replicas' devices; the device is held until it completes."""
-        prog = self.program
+        """A REDUCE_GRAD: wait until every copy of the model part has arrived -- both pipeline
+        replicas (Chimera, DualPipe) in every data-parallel replica -- then ring all-reduce the
+        part's gradients over all of them at once; the device is held until it completes.
+
+        One ring over all 2*dp copies moves 2(n-1)/n of the gradient per GPU; a replica ring
+        followed by a separate dp ring would move more and sum the wrong things.
+        """
+        prog, dp = self.program, self.options.dp
         part = self.schedule.layout.stage_part[prog.actions[g].stage]
-        members = self.reduce_groups[part]
-        key = (r, part)
-        if key not in self._barriers:
-            self._barriers[key] = ([], self.env.event())
-        arrivals, event = self._barriers[key]
+        members = sorted(self.reduce_groups[part])
+        if part not in self._barriers:
+            self._barriers[part] = ([], self.env.event())
+        arrivals, event = self._barriers[part]
         arrivals.append(g)
-        if len(arrivals) == len(members):
-            devices = [self.placement[r * prog.num_devices + prog.device[m]] for m in sorted(members)]
+        if len(arrivals) == len(members) * dp:
+            p = prog.num_devices
+            # Ring order: a copy's dp replicas side by side, then the next copy's. Data-parallel
+            # replicas of one stage usually share a node, so the ring leaves a node only when it
+            # moves to the other pipeline copy (as topology-aware rings such as NCCL's do).
+            devices = [self.placement[rr * p + prog.device[m]] for m in members for rr in range(dp)]
             t0 = self.env.now
-            for m in members:
-                self._start[r][m] = t0
+            for rr in range(dp):
+                for m in members:
+                    self._start[rr][m] = t0
             nbytes = self.costs.param_bytes[prog.actions[g].stage]
             done = ring_allreduce(self.network, devices, nbytes, label=f"reduce part {part}")
             extra = self.durations[g]
@@ -280,7 +299,11 @@ class Simulation:
         yield event
 
     def _dp_ready(self, stage: int) -> None:
-        """One replica finished ``stage``'s gradients; when all have, all-reduce them (async)."""
+        """One replica finished ``stage``'s gradients; when all have, all-reduce them (async).
+
+        Parts with REDUCE_GRAD actions are synchronised there, across all their copies."""
+        if self.schedule.layout.stage_part[stage] in self.reduce_groups:
+            return
         count = self._dp_arrivals.get(stage, 0) + 1
         self._dp_arrivals[stage] = count
         if count < self.options.dp:
