@@ -57,7 +57,7 @@ from pydantic import (
     model_validator,
 )
 
-from pipesim.scenario.load import apply_override, parse_override, read_yaml
+from pipesim.scenario.load import apply_override, parse_override, plain_data, read_yaml
 from pipesim.scenario.schema import (
     FieldError,
     ScenarioError,
@@ -334,17 +334,10 @@ def _resolve_base(spec: SweepSpec, folder: Path) -> None:
         scenario.setdefault("name", path.stem)
         spec._scenario, spec._scenario_dir, spec._base_file = scenario, path.parent, path
     else:
-        spec._scenario = _plain(spec.base)
+        spec._scenario = plain_data(spec.base)
         spec._scenario_dir = (folder / spec.base_dir).resolve() if spec.base_dir else folder.resolve()
 
 
-def _plain(data: Any) -> Any:
-    """A deep copy as plain dicts and lists (tuples from Python callers cannot be written as YAML)."""
-    if isinstance(data, Mapping):
-        return {k: _plain(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_plain(v) for v in data]
-    return data
 
 
 def _check_paths(spec: SweepSpec) -> None:

@@ -45,7 +45,7 @@ def load_scenario(
     folder, or ``base_dir`` for a mapping. Any problem raises ``ScenarioError`` with one line.
     """
     if isinstance(source, Mapping):
-        data: Any = _plain(source)
+        data: Any = plain_data(source)
         default_name = "scenario"
         folder = Path(base_dir) if base_dir is not None else Path.cwd()
     else:
@@ -218,12 +218,12 @@ def _annotate(line: str, origins: list[tuple[str, str]]) -> str:
     return line
 
 
-def _plain(data: Any) -> Any:
+def plain_data(data: Any) -> Any:
     """A deep copy of nested mappings/lists as plain dicts/lists (overrides mutate it)."""
     if isinstance(data, Mapping):
-        return {k: _plain(v) for k, v in data.items()}
+        return {k: plain_data(v) for k, v in data.items()}
     if isinstance(data, list | tuple):
-        return [_plain(v) for v in data]
+        return [plain_data(v) for v in data]
     return data
 
 

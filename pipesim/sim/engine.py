@@ -13,7 +13,7 @@ so the same input always yields the same trace.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -21,7 +21,14 @@ from typing import Any
 import simpy
 
 from pipesim.costs import Costs
-from pipesim.ideal import SPAN_KIND, ReduceTime, action_durations, activation_profile, check_costs
+from pipesim.ideal import (
+    SPAN_KIND,
+    ReduceTime,
+    action_durations,
+    activation_profile,
+    check_costs,
+    static_memory,
+)
 from pipesim.network.topology import Topology
 from pipesim.schedule.action import Kind
 from pipesim.schedule.deps import DEP_ACT, DEP_GRAD, Program
@@ -350,17 +357,8 @@ class Simulation:
                 self.schedule, d, prog.step[g], prog.actions[g])
 
     def _record_memory(self) -> None:
-        prog, costs, lay = self.program, self.costs, self.schedule.layout
-        versions = lay.notes.get("weight_versions") if lay.notes else None
-        static = []
-        for d in range(prog.num_devices):
-            total = 0.0
-            for s in lay.device_stages[d]:
-                copies = float(versions[s]) if isinstance(versions, Sequence) else 1.0
-                # weights (per version) + one gradient buffer + optimizer state
-                total += costs.param_bytes[s] * (copies + 1.0) + costs.optimizer_bytes[s]
-            static.append(total)
-        self.static_memory = static
+        prog, costs = self.program, self.costs
+        self.static_memory = static = static_memory(self.schedule, costs)
         self.peak_memory: list[float] = []
         self.peak_activations: list[int] = []
         for r in range(self.options.dp):
