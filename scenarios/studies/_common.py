@@ -53,10 +53,10 @@ def _run_job(job: tuple[dict[str, Any] | str, tuple[str, ...], str]) -> dict[str
         return {"error": str(exc).splitlines()[0]}
 
 
-def run_many(jobs: Iterable[tuple[dict[str, Any] | str, Sequence[str], str]], workers: int | None = None,
-             *, label: str = "runs") -> list[dict[str, Any]]:
-    """Run scenario variants in a process pool (in input order) with a progress bar."""
-    items = [(b, tuple(o), lvl) for b, o, lvl in jobs]
+def map_with_progress(fn: Callable[[Any], dict[str, Any]], items: Sequence[Any], workers: int | None = None,
+                      *, label: str = "runs") -> list[dict[str, Any]]:
+    """``[fn(x) for x in items]`` in input order, in a process pool when ``workers`` > 1, with a
+    transient progress bar. ``fn`` must be a module-level function (it is pickled)."""
     workers = workers or os.cpu_count() or 1
     from rich.progress import Progress
 
@@ -65,14 +65,20 @@ def run_many(jobs: Iterable[tuple[dict[str, Any] | str, Sequence[str], str]], wo
         task = progress.add_task(label, total=len(items))
         if workers <= 1 or len(items) <= 1:
             for item in items:
-                results.append(_run_job(item))
+                results.append(fn(item))
                 progress.advance(task)
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                for res in pool.map(_run_job, items):
+                for res in pool.map(fn, items):
                     results.append(res)
                     progress.advance(task)
     return results
+
+
+def run_many(jobs: Iterable[tuple[dict[str, Any] | str, Sequence[str], str]], workers: int | None = None,
+             *, label: str = "runs") -> list[dict[str, Any]]:
+    """Run scenario variants (base, overrides, level) in a process pool, in input order."""
+    return map_with_progress(_run_job, [(b, tuple(o), lvl) for b, o, lvl in jobs], workers, label=label)
 
 
 def write_table(rows: list[dict[str, Any]], columns: Sequence[str], path_stem: Path,

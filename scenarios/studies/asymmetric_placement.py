@@ -27,12 +27,11 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import out_dir, study_args, write_table
+from _common import map_with_progress, out_dir, study_args, write_table
 
 STUDY = "asymmetric_placement"
 MODEL = "7b"
@@ -143,21 +142,7 @@ def run_job(job: tuple[str, int, int, Variant, str]) -> dict[str, Any]:
 
 
 def run_all(jobs: Sequence[tuple[str, int, int, Variant, str]], workers: int) -> list[dict[str, Any]]:
-    from rich.progress import Progress
-
-    out: list[dict[str, Any]] = []
-    with Progress(transient=True) as progress:
-        task = progress.add_task(STUDY, total=len(jobs))
-        if workers <= 1:
-            for job in jobs:
-                out.append(run_job(job))
-                progress.advance(task)
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for res in pool.map(run_job, jobs):
-                    out.append(res)
-                    progress.advance(task)
-    return out
+    return map_with_progress(run_job, list(jobs), workers, label=STUDY)
 
 
 def merge_levels(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
