@@ -172,6 +172,19 @@ class Simulation:
 
     # -- running --------------------------------------------------------------------------------
     def run(self) -> SimResult:
+        # A run allocates hundreds of thousands of long-lived objects (events, messages, trace
+        # records); the cyclic collector would walk them again and again, a quarter of the wall
+        # time of a large run. Reference counting frees the short-lived ones; cycles, if any,
+        # are collected after we re-enable it.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run()
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _run(self) -> SimResult:
         env, prog, opts = self.env, self.program, self.options
         dp, n = opts.dp, len(prog.actions)
         self._start = [[0.0] * n for _ in range(dp)]
@@ -187,16 +200,7 @@ class Simulation:
         for r in range(dp):
             for d in range(prog.num_devices):
                 env.process(self._device(r, d))
-        # A run allocates hundreds of thousands of long-lived trace objects; the cyclic collector
-        # would walk them again and again (a quarter of the wall time of a large run). Reference
-        # counting frees the short-lived ones; cycles, if any, are collected once we re-enable.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            env.run()
-        finally:
-            if was_enabled:
-                gc.enable()
+        env.run()
         self._check_finished()
         self._record_spans()
         self._record_memory()
