@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipesim.costs import Costs
 from pipesim.schedule.action import Action, Kind
@@ -184,18 +184,29 @@ def static_memory(schedule: Schedule, costs: Costs) -> list[float]:
     return out
 
 
-def activation_profile(
-    program: Program, costs: Costs, start: Sequence[float], end: Sequence[float]
-) -> tuple[list[int], list[float], list[list[tuple[float, float, int]]]]:
+class ActivationSteps(NamedTuple):
+    """Activation memory as a function of each device's action order alone.
+
+    ``steps[d]`` lists, in device order, ``(action id, at its start, bytes, microbatches)``: the
+    stash after that action starts (forwards) or ends (everything else). Times only place these
+    steps, so a level computes them once and maps them onto its own start/end times.
+    """
+
+    peaks_n: list[int]
+    peaks_b: list[float]
+    steps: list[list[tuple[int, bool, float, int]]]
+
+
+def activation_steps(program: Program, costs: Costs) -> ActivationSteps:
     """Walk each device's actions in order: F stashes its activations (at its start), I frees all
     but W's share, W frees the rest, B frees everything (at their ends)."""
     act, keep = costs.activation_bytes, costs.weight_keep
     peaks_n: list[int] = []
     peaks_b: list[float] = []
-    timelines: list[list[tuple[float, float, int]]] = []
+    steps: list[list[tuple[int, bool, float, int]]] = []
     for f, c in zip(program.first, program.count, strict=True):
         cur_b, cur_n, pk_b, pk_n = 0.0, 0, 0.0, 0
-        line: list[tuple[float, float, int]] = []
+        line: list[tuple[int, bool, float, int]] = []
         for g in range(f, f + c):
             a = program.actions[g]
             parts: tuple[Action, ...] = a.sub if a.sub is not None else (a,)
@@ -204,7 +215,7 @@ def activation_profile(
                 if k is Kind.F:
                     cur_b += act[s]
                     cur_n += 1
-                    line.append((start[g], cur_b, cur_n))
+                    line.append((g, True, cur_b, cur_n))
                 elif k is Kind.B:
                     cur_b -= act[s]
                     cur_n -= 1
@@ -218,11 +229,26 @@ def activation_profile(
                 if cur_n > pk_n:
                     pk_n = cur_n
             if a.kind is not Kind.F and a.kind is not Kind.REDUCE_GRAD:
-                line.append((end[g], max(cur_b, 0.0), cur_n))
+                line.append((g, False, max(cur_b, 0.0), cur_n))
         peaks_n.append(pk_n)
         peaks_b.append(pk_b)
-        timelines.append(line)
-    return peaks_n, peaks_b, timelines
+        steps.append(line)
+    return ActivationSteps(peaks_n, peaks_b, steps)
+
+
+def activation_timelines(
+    steps: ActivationSteps, start: Sequence[float], end: Sequence[float]
+) -> list[list[tuple[float, float, int]]]:
+    """Per device, ``(time, bytes, microbatches)`` after each step, placed at the given times."""
+    return [[(start[g] if at_start else end[g], b, n) for g, at_start, b, n in line] for line in steps.steps]
+
+
+def activation_profile(
+    program: Program, costs: Costs, start: Sequence[float], end: Sequence[float]
+) -> tuple[list[int], list[float], list[list[tuple[float, float, int]]]]:
+    """Peak microbatches and bytes per device, and each device's timeline (see ``activation_steps``)."""
+    steps = activation_steps(program, costs)
+    return steps.peaks_n, steps.peaks_b, activation_timelines(steps, start, end)
 
 
 def evaluate(

@@ -161,3 +161,10 @@ def test_replicated_parts_all_reduce_once_over_every_copy_with_data_parallelism(
         spans = [s for s in reduces if sched.layout.stage_part[s.stage] == part]
         assert len({(s.start, s.end) for s in spans}) == 1  # one collective, shared by all 4
         assert spans[0].end - spans[0].start == pytest.approx(ring, rel=1e-9)
+
+
+def test_an_infinite_message_size_is_refused_before_the_run():
+    schedule = Registry.default().generate("1f1b", 2, 2)
+    costs = Costs.make(2, message_bytes=[1e6, float("inf")])
+    with pytest.raises(ValueError, match=r"costs.message_bytes\[1\]: inf"):
+        Simulation(schedule, costs, single_node(2))

@@ -13,6 +13,7 @@ so the same input always yields the same trace.
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,7 +26,8 @@ from pipesim.ideal import (
     SPAN_KIND,
     ReduceTime,
     action_durations,
-    activation_profile,
+    activation_steps,
+    activation_timelines,
     check_costs,
     static_memory,
 )
@@ -107,6 +109,9 @@ class Simulation:
         self.costs = costs
         self.topology = topology
         check_costs(schedule, costs)
+        for s, size in enumerate(costs.message_bytes):
+            if math.isinf(size):  # the network's per-message path trusts sizes checked here
+                raise ValueError(f"costs.message_bytes[{s}]: {size}; a message needs a finite size")
         if opts.dp < 1:
             raise ValueError(f"parallel.dp: {opts.dp}; must be >= 1")
         self.program = validate(schedule) if opts.validate else _compile_unvalidated(schedule)
@@ -169,6 +174,15 @@ class Simulation:
         self.wgrad_stage: dict[int, list[int]] = {}
         for s, g in self.last_wgrad.items():
             self.wgrad_stage.setdefault(g, []).append(s)
+        # What spans and memory samples need from the schedule alone (times come from the run).
+        self._labels = [str(a) for a in prog.actions]
+        self._kinds = [SPAN_KIND[a.kind] for a in prog.actions]
+        self._mbs = []
+        for a in prog.actions:
+            mb = a.microbatch if a.microbatch is not None else (a.sub[0].microbatch if a.sub else None)
+            self._mbs.append(-1 if mb is None else mb)
+        self._activation = activation_steps(prog, costs)
+        self.static_memory = static_memory(self.schedule, costs)
 
     # -- running --------------------------------------------------------------------------------
     def run(self) -> SimResult:
@@ -222,38 +236,45 @@ class Simulation:
         durations, inbox, outbox, reduce_ids = self.durations, self.inbox, self.outbox, self.reduce_ids
         position = self._position[r]
         blocking = self.options.blocking_send
-        send, placement, timeout = self.network.send, self.placement, env.timeout
+        post, placement, timeout = self.network.post, self.placement, env.timeout
         dp_sync, wgrad_stage = self.options.dp > 1, self.wgrad_stage
         msg_producer = self.msg_producer
+        idle_sched, wait_data, me = self._idle_sched, self._wait_data, base + d
         for g in range(prog.first[d], prog.first[d] + prog.count[d]):
             position[d] = g
             waits = inbox[g]
             if waits:
-                t0 = env.now
+                t0 = env._now
                 for k in waits:
                     ev = arrived[k]
                     if ev.callbacks is not None:  # not yet processed
                         yield ev
-                if env.now > t0:
+                now = env._now
+                if now > t0:
                     # Split the wait: until the producer finished is the schedule's idle time;
                     # after that, the message was still on the wire.
-                    ready = max(end[msg_producer[k]] for k in waits)
-                    sched_idle = max(0.0, min(ready, env.now) - t0)
-                    self._idle_sched[base + d] += sched_idle
-                    self._wait_data[base + d] += env.now - t0 - sched_idle
+                    ready = end[msg_producer[waits[0]]]
+                    for k in waits:
+                        e = end[msg_producer[k]]
+                        if e > ready:
+                            ready = e
+                    sched_idle = (ready if ready < now else now) - t0
+                    if sched_idle < 0.0:
+                        sched_idle = 0.0
+                    idle_sched[me] += sched_idle
+                    wait_data[me] += now - t0 - sched_idle
             if g in reduce_ids:
                 yield from self._reduce(r, g)
             else:
-                start[g] = env.now
+                start[g] = env._now
                 yield timeout(durations[g])
-            end[g] = env.now
+            end[g] = env._now
             done[g] = True
             out = outbox[g]
             if out:
                 for k, dst, nbytes, kind, stage, mb in out:
                     # The receiver waits on arrived[k]; the network succeeds it on arrival.
-                    send(topo_dev, placement[base + dst], nbytes, kind=kind, stage=stage, microbatch=mb,
-                         event=arrived[k])
+                    post(topo_dev, placement[base + dst], nbytes, kind, stage, mb, "", arrived[k])
                 if blocking:
                     yield simpy.AllOf(env, [arrived[k] for k, *_ in out])
             if dp_sync and g in wgrad_stage:
@@ -264,17 +285,11 @@ class Simulation:
     def _record_spans(self) -> None:
         """One compute span per action per replica, from the recorded start/end times."""
         prog, spans, devices = self.program, self.trace.spans, self.trace.devices
-        labels = [str(a) for a in prog.actions]
-        kinds = [SPAN_KIND[a.kind] for a in prog.actions]
-        mbs = []
-        for a in prog.actions:
-            mb = a.microbatch if a.microbatch is not None else (a.sub[0].microbatch if a.sub else None)
-            mbs.append(-1 if mb is None else mb)
+        labels, kinds, mbs, stages = self._labels, self._kinds, self._mbs, [a.stage for a in prog.actions]
         for r in range(self.options.dp):
             start, end, base = self._start[r], self._end[r], r * prog.num_devices
-            for g, a in enumerate(prog.actions):
-                spans.append(Span(devices[base + prog.device[g]], kinds[g], start[g], end[g], a.stage, mbs[g],
-                                  label=labels[g]))
+            spans.extend(Span(devices[base + d], kinds[g], start[g], end[g], stages[g], mbs[g], label=labels[g])
+                         for g, d in enumerate(prog.device))
 
     def _reduce(self, r: int, g: int):
         """A REDUCE_GRAD: wait until every copy of the model part has arrived -- both pipeline
@@ -361,12 +376,12 @@ class Simulation:
                 self.schedule, d, prog.step[g], prog.actions[g])
 
     def _record_memory(self) -> None:
-        prog, costs = self.program, self.costs
-        self.static_memory = static = static_memory(self.schedule, costs)
+        prog, static, steps = self.program, self.static_memory, self._activation
+        peaks_n, peaks_b = steps.peaks_n, steps.peaks_b
         self.peak_memory: list[float] = []
         self.peak_activations: list[int] = []
         for r in range(self.options.dp):
-            peaks_n, peaks_b, lines = activation_profile(prog, costs, self._start[r], self._end[r])
+            lines = activation_timelines(steps, self._start[r], self._end[r])
             for d in range(prog.num_devices):
                 dev = r * prog.num_devices + d
                 self.trace.memory.append(MemorySample(dev, 0.0, 0.0, static[d]))

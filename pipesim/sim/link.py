@@ -19,7 +19,9 @@ Policies:
   only floating-point error is that of a few additions.
 * ``PassLink`` - infinite bandwidth: nothing ever waits, so it needs no process; chunks pass
   straight through and land after the latency. Zero-byte messages pass every link this way:
-  they cost only latency, never a place in a queue.
+  they cost only latency, never a place in a queue. A link that takes no time at all (infinite
+  bandwidth, zero latency: a NIC attachment, say) is left out of a message's chain of hops by
+  the network; it only counts the message.
 
 With ``occupy_latency`` a FIFO link stays busy for the latency after a message's last chunk;
 a fair link bills the latency as ``latency x bandwidth`` extra bytes of that last chunk, so a
@@ -81,11 +83,7 @@ class Msg:
         else:
             self.nchunks = 1
             self.chunk = self.last = nbytes
-        # Fluid model only: injection time, route, arrival bound, outstanding link holds.
-        self.t0 = 0.0
-        self.links: tuple[Link, ...] = ()
-        self.arrive_at = 0.0
-        self.pending = 0
+        # The fluid model sets t0, links, arrive_at and pending when it takes the message.
 
 
 class Hop:
@@ -112,7 +110,9 @@ class Link:
         "_busy_since",
         "_cut",
         "_delays",
+        "_finish",
         "_land",
+        "_landed_cb",
         "_nactive",
         "_spans",
         "bandwidth",
@@ -139,6 +139,9 @@ class Link:
         self.occupy = spec.occupy_latency
         self._cut = network.cut_through
         self._land = network._land
+        self._finish = network._finish
+        # One bound method for every propagation timer, instead of a new one per chunk.
+        self._landed_cb = self._landed
         # A link that takes no time (infinite bandwidth, zero latency; e.g. a NIC attachment)
         # is counted but draws no spans: they would be zero-width or repeat a neighbour's bar.
         self._spans = network.trace.spans if network.trace is not None and not spec.is_free else None
@@ -178,14 +181,18 @@ class Link:
     def _forward(self, hop: Hop, n: int, delay: float, nb: float) -> None:
         """Hand ``n`` chunks of ``hop`` to the next hop (or the destination) after ``delay``."""
         if delay > 0.0:
-            ev = Timeout(self.env, delay, (hop, n, nb))
-            ev.callbacks.append(self._landed)  # type: ignore[union-attr]
+            Timeout(self.env, delay, (hop, n, nb)).callbacks.append(self._landed_cb)  # type: ignore[union-attr]
         else:
             self._land(hop, n, nb)
 
     def _landed(self, ev: Event) -> None:
+        # Network._land, inlined: this runs once per chunk per hop.
         hop, n, nb = ev._value
-        self._land(hop, n, nb)
+        nxt = hop.next
+        if nxt is not None:
+            nxt.link.arrive(nxt, n, nb)
+        else:
+            self._finish(hop.msg)
 
     def _take(self, hop: Hop) -> float:
         """Take the next unit of ``hop`` for transmission and return its bytes: one chunk, or on
@@ -193,7 +200,7 @@ class Link:
         msg = hop.msg
         k = hop.taken
         if k == 0:
-            hop.start = self.env.now
+            hop.start = self.env._now
         m = hop.avail if hop.next is None else 1
         hop.avail -= m
         k += m
@@ -353,23 +360,22 @@ class FairLink(Link):
         if msg.nbytes == 0:
             self._pass(hop, n, nb)
             return
-        if hop.taken == 0 and hop.avail == 0:
-            hop.arrival = self.env.now
-        hop.avail += n
-        if hop.active:
+        if hop.active:  # a chunk of this message is on the link; the new ones wait behind it
+            hop.avail += n
             return
-        now = self.env.now
+        now = self.env._now
+        if hop.taken == 0 and hop.avail == 0:
+            hop.arrival = now
+        hop.avail += n
         heap = self._heap
         if heap:
-            self._v += (now - self._t) * self.bandwidth / len(heap)
+            v = self._v + (now - self._t) * self.bandwidth / len(heap)
         else:
-            self._v = 0.0
+            v = 0.0
             self._busy_since = now
+        self._v = v
         self._t = now
-        work = self._take(hop)
-        if hop.taken == msg.nchunks:
-            work += self._occupy_bytes
-        heappush(heap, (self._v + work, msg.id, hop))
+        heappush(heap, (v + self._work(hop), msg.id, hop))
         hop.active = True
         state = self._state
         if state == _IDLE:
@@ -379,18 +385,36 @@ class FairLink(Link):
             self._state = _WOKEN
             self.process.interrupt()
 
+    def _work(self, hop: Hop) -> float:
+        """``_take`` plus, after the message's last chunk, the latency's worth of bytes when the
+        link is held for it. (Inlined: it runs once per chunk.)"""
+        msg = hop.msg
+        k = hop.taken
+        if k == 0:
+            hop.start = self.env._now
+        m = hop.avail if hop.next is None else 1
+        hop.avail -= m
+        k += m
+        hop.taken = k
+        if k == msg.nchunks:
+            return (m - 1) * msg.chunk + msg.last + self._occupy_bytes
+        return m * msg.chunk
+
     def _run(self):  # type: ignore[no-untyped-def]
+        # The hot loop of the network: it runs once per chunk per link, so completion handling
+        # is written inline rather than split into helpers.
         env = self.env
         heap = self._heap
+        inv_bw, lat, occupy, land, landed = self._inv_bw, self.latency, self.occupy, self._land, self._landed_cb
         while True:
             if not heap:
                 self._state = _IDLE
-                self._wake = Event(env)
-                yield self._wake
+                self._wake = wake = Event(env)
+                yield wake
                 self._state = _RUNNING
                 continue
             finish = heap[0][0]
-            delay = (finish - self._v) * len(heap) * self._inv_bw
+            delay = (finish - self._v) * len(heap) * inv_bw
             self._state = _TIMED
             try:
                 yield Timeout(env, delay if delay > 0.0 else 0.0)
@@ -398,30 +422,27 @@ class FairLink(Link):
                 self._state = _RUNNING
                 continue
             self._state = _RUNNING
-            now = env.now
+            now = env._now
             self._v = finish
             self._t = now
             # Units whose virtual finish equals this one (to rounding) complete together, in
             # message-id order (the heap's second key).
             limit = finish + finish * 1e-13
             while heap and heap[0][0] <= limit:
-                self._complete(heappop(heap)[2], now)
+                hop = heappop(heap)[2]
+                last = hop.taken == hop.msg.nchunks
+                if hop.avail:  # the message's next chunk is already here: it keeps its share
+                    heappush(heap, (finish + self._work(hop), hop.msg.id, hop))
+                else:
+                    hop.active = False
+                if hop.next is not None or last:
+                    # The chunk leaves: it lands ``latency`` later, or at once if the link was
+                    # held for the latency.
+                    if (last and occupy) or lat == 0.0:
+                        land(hop, 1, 0.0)
+                    else:
+                        Timeout(env, lat, (hop, 1, 0.0)).callbacks.append(landed)  # type: ignore[union-attr]
+                if last:
+                    self._hop_done(hop, now)
             if not heap:
                 self.busy_time += now - self._busy_since
-
-    def _complete(self, hop: Hop, now: float) -> None:
-        msg = hop.msg
-        last = hop.taken == msg.nchunks
-        if hop.avail:  # the message's next chunk is already here: it keeps its share
-            work = self._take(hop)
-            if hop.taken == msg.nchunks:
-                work += self._occupy_bytes
-            heappush(self._heap, (self._v + work, msg.id, hop))
-        else:
-            hop.active = False
-        if hop.next is not None:
-            self._forward(hop, 1, 0.0 if (last and self.occupy) else self.latency, 0.0)
-        elif last:
-            self._forward(hop, 1, 0.0 if self.occupy else self.latency, 0.0)
-        if last:
-            self._hop_done(hop, now)

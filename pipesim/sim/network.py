@@ -47,6 +47,10 @@ from pipesim.trace import Message, Trace
 from pipesim.units import parse_size, parse_time
 
 POLICIES = ("fair", "fifo")
+# A cached route: its links; whether it takes zero time; the links that take time (a message's
+# hops), but the last, reversed (the order in which its hop chain is built); and the links that
+# take none (e.g. NIC attachments), which only count the message as it passes.
+_Route = tuple[tuple[Link, ...], bool, tuple[Link, ...], tuple[Link, ...]]
 DEFAULT_CHUNK_BYTES = 4 * 2**20
 
 
@@ -105,8 +109,7 @@ class Network:
         self._chunk = self.chunk_bytes or 0.0
         self._next_id = 0
         self._num_devices = len(topology.devices)
-        # (src, dst) -> (links on the route, route takes zero time)
-        self._routes: dict[tuple[int, int], tuple[tuple[Link, ...], bool]] = {}
+        self._routes: dict[tuple[int, int], _Route] = {}
         self._messages = trace.messages if trace is not None else None
 
     # -- sending ----------------------------------------------------------------------------
@@ -115,54 +118,60 @@ class Network:
         """Send ``nbytes`` from device ``src`` to device ``dst``; the event succeeds when the whole
         message has arrived. A caller that already holds the event its receiver waits on passes
         it as ``event``, which saves chaining a second event per message."""
+        if not nbytes >= 0 or nbytes == math.inf:
+            raise ValueError(f"send: nbytes={nbytes!r}; must be a finite size >= 0")
+        if event is None:
+            event = Event(self.env)
+        self.post(src, dst, nbytes, kind, stage, microbatch, label, event)
+        return event
+
+    def post(self, src: int, dst: int, nbytes: float, kind: str, stage: int, microbatch: int, label: str,
+             event: Event) -> None:
+        """``send`` for callers that have checked ``nbytes`` (finite, >= 0) and hold the event:
+        positional, so the per-message path of the engine pays no keyword handling."""
         route = self._routes.get((src, dst))
         if route is None:
             route = self._route(src, dst)
-        if not nbytes >= 0 or nbytes == math.inf:
-            raise ValueError(f"send: nbytes={nbytes!r}; must be a finite size >= 0")
-        env = self.env
-        if event is None:
-            event = Event(env)
         mid = self._next_id
         self._next_id = mid + 1
-        now = env.now
-        msg = Msg(mid, src, dst, nbytes, now, kind, stage, microbatch, label, event, self._chunk)
-        links, zero_time = route
-        if zero_time and self.overhead == 0.0:
-            for link in links:
-                link.record(msg, now, now)
-            self._finish(msg)
-        elif self.overhead > 0.0:
-            ev = Timeout(env, self.overhead, (msg, links))
-            ev.callbacks.append(self._inject_later)  # type: ignore[union-attr]
+        msg = Msg(mid, src, dst, nbytes, self.env._now, kind, stage, microbatch, label, event, self._chunk)
+        if self.overhead > 0.0:
+            Timeout(self.env, self.overhead, (msg, route)).callbacks.append(self._inject_later)  # type: ignore[union-attr]
         else:
-            self._inject(msg, links)
-        return event
+            self._inject(msg, route)
 
-    def _route(self, src: int, dst: int) -> tuple[tuple[Link, ...], bool]:
+    def _route(self, src: int, dst: int) -> _Route:
         n = self._num_devices
         for what, d in (("src", src), ("dst", dst)):
             if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d < n:
                 raise ValueError(f"send: {what}={d!r}; devices are 0..{n - 1}")
         links = tuple(self.links[i] for i in self.topology.route(src, dst))
-        zero_time = all(link.spec.is_free for link in links)
-        self._routes[(src, dst)] = route = (links, zero_time)
+        free = tuple(link for link in links if link.spec.is_free)
+        timed = tuple(link for link in links if not link.spec.is_free)
+        self._routes[(src, dst)] = route = (links, not timed, timed[::-1], free)
         return route
 
     def _inject_later(self, ev: Event) -> None:
-        msg, links = ev._value
-        self._inject(msg, links)
+        msg, route = ev._value
+        self._inject(msg, route)
 
-    def _inject(self, msg: Msg, links: tuple[Link, ...]) -> None:
-        if not links:
+    def _inject(self, msg: Msg, route: _Route) -> None:
+        links, zero_time, timed_reversed, free = route
+        if zero_time:  # nothing to wait for (also src == dst)
+            now = self.env._now
+            for link in links:
+                link.record(msg, now, now)
             self._finish(msg)
         elif self._fluid is not None:
             self._fluid.inject(msg, links)
         else:
-            hop = Hop(msg, links[-1], None)
-            for link in links[-2::-1]:
+            now = self.env._now
+            for link in free:
+                link.record(msg, now, now)
+            hop = None
+            for link in timed_reversed:
                 hop = Hop(msg, link, hop)
-            hop.link.arrive(hop, msg.nchunks, 0.0)
+            hop.link.arrive(hop, msg.nchunks, 0.0)  # type: ignore[union-attr]
 
     def _land(self, hop: Hop, n: int, nb: float) -> None:
         """``n`` chunks of ``hop`` have crossed ``hop.link``: on to the next link, or delivered."""
@@ -174,7 +183,7 @@ class Network:
 
     def _finish(self, msg: Msg) -> None:
         if self._messages is not None:
-            self._messages.append(Message(msg.id, msg.src, msg.dst, msg.nbytes, msg.sent, self.env.now, msg.kind,
+            self._messages.append(Message(msg.id, msg.src, msg.dst, msg.nbytes, msg.sent, self.env._now, msg.kind,
                                           msg.stage, msg.microbatch, msg.label))
         msg.event.succeed()
 
@@ -233,9 +242,11 @@ class _FluidScheduler:
         self.process = self.env.process(self._run())
 
     def inject(self, msg: Msg, links: tuple[Link, ...]) -> None:
-        now = self.env.now
+        now = self.env._now
         msg.t0 = now
         msg.links = links
+        msg.arrive_at = 0.0
+        msg.pending = 0
         finite = tuple(link for link in links if not math.isinf(link.bandwidth))
         if msg.nbytes == 0 or not finite:
             self._drained(msg, now)
