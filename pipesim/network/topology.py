@@ -199,9 +199,12 @@ class Topology:
     def _routes_from(self, src_device: int) -> tuple[tuple[int, ...] | None, ...]:
         # Dijkstra on the key (hops, latency, node names). Extending two equal-length paths by
         # the same edge keeps their order, so the best path's prefixes are best paths too.
+        # A node is pushed again only when the new key beats the best one pushed so far, so a
+        # dense graph (a full mesh of n devices) costs O(n) pushes per source, not O(n^2).
         src = self.devices[src_device]
         heap: list[tuple[int, float, tuple[str, ...], tuple[int, ...]]] = [(0, 0.0, (src,), ())]
         best: dict[str, tuple[int, ...]] = {}
+        pushed: dict[str, tuple[int, float, tuple[str, ...]]] = {src: (0, 0.0, (src,))}
         adjacency = self._adjacency
         while heap:
             hops, lat, names, path = heapq.heappop(heap)
@@ -210,8 +213,13 @@ class Topology:
                 continue
             best[node] = path
             for nbr, index, link_lat in adjacency[node]:
-                if nbr not in best:
-                    heapq.heappush(heap, (hops + 1, lat + link_lat, (*names, nbr), (*path, index)))
+                if nbr in best:
+                    continue
+                key = (hops + 1, lat + link_lat, (*names, nbr))
+                old = pushed.get(nbr)
+                if old is None or key < old:
+                    pushed[nbr] = key
+                    heapq.heappush(heap, (*key, (*path, index)))
         return tuple(best.get(d) for d in self.devices)
 
 

@@ -27,7 +27,6 @@ from pipesim.ideal import (
     ReduceTime,
     action_durations,
     activation_steps,
-    activation_timelines,
     check_costs,
     static_memory,
 )
@@ -158,6 +157,13 @@ class Simulation:
                     kind = "act" if dep.kind == DEP_ACT else "grad"
                     self.outbox[dep.pred].append((k, prog.device[g], costs.message_bytes[dep.stage], kind,
                                                   dep.stage, dep.microbatch))
+        # Routes are static: resolve every pipeline pair now (an unreachable one is an error
+        # before time starts, not from inside a running device).
+        p = prog.num_devices
+        pairs = {(prog.device[g], out[1]) for g, outs in enumerate(self.outbox) for out in outs}
+        for r in range(self.options.dp):
+            for src, dst in sorted(pairs):
+                self.network.route(self.placement[r * p + src], self.placement[r * p + dst])
         # Replica groups for REDUCE_GRAD: part -> participating action ids.
         self.reduce_groups: dict[int, list[int]] = {}
         for g, a in enumerate(prog.actions):
@@ -288,8 +294,8 @@ class Simulation:
         labels, kinds, mbs, stages = self._labels, self._kinds, self._mbs, [a.stage for a in prog.actions]
         for r in range(self.options.dp):
             start, end, base = self._start[r], self._end[r], r * prog.num_devices
-            spans.extend(Span(devices[base + d], kinds[g], start[g], end[g], stages[g], mbs[g], label=labels[g])
-                         for g, d in enumerate(prog.device))
+            spans.extend([Span(devices[base + d], kinds[g], start[g], end[g], stages[g], mbs[g], 0.0, -1, labels[g])
+                          for g, d in enumerate(prog.device)])
 
     def _reduce(self, r: int, g: int):
         """A REDUCE_GRAD: wait until every copy of the model part has arrived -- both pipeline
@@ -380,13 +386,15 @@ class Simulation:
         peaks_n, peaks_b = steps.peaks_n, steps.peaks_b
         self.peak_memory: list[float] = []
         self.peak_activations: list[int] = []
+        memory = self.trace.memory
         for r in range(self.options.dp):
-            lines = activation_timelines(steps, self._start[r], self._end[r])
-            for d in range(prog.num_devices):
-                dev = r * prog.num_devices + d
-                self.trace.memory.append(MemorySample(dev, 0.0, 0.0, static[d]))
-                self.trace.memory.extend(MemorySample(dev, t, act, static[d] + act) for t, act, _ in lines[d])
-                self.peak_memory.append(static[d] + peaks_b[d])
+            start, end = self._start[r], self._end[r]
+            for d, line in enumerate(steps.steps):
+                dev, base = r * prog.num_devices + d, static[d]
+                memory.append(MemorySample(dev, 0.0, 0.0, base))
+                memory.extend([MemorySample(dev, start[g] if at_start else end[g], act, base + act)
+                               for g, at_start, act, _ in line])
+                self.peak_memory.append(base + peaks_b[d])
                 self.peak_activations.append(peaks_n[d])
         limit = self.options.memory_limit
         self.over_memory = [i for i, m in enumerate(self.peak_memory) if limit is not None and m > limit]

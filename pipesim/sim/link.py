@@ -54,7 +54,6 @@ if TYPE_CHECKING:
     from pipesim.sim.network import Network
 
 # States of a link process, read by whoever hands it work (to wake or interrupt it).
-_RUNNING, _IDLE, _TIMED, _WOKEN = 0, 1, 2, 3
 
 
 class Msg:
@@ -113,6 +112,7 @@ class Link:
         "_finish",
         "_land",
         "_landed_cb",
+        "_landed_one_cb",
         "_nactive",
         "_spans",
         "bandwidth",
@@ -142,6 +142,7 @@ class Link:
         self._finish = network._finish
         # One bound method for every propagation timer, instead of a new one per chunk.
         self._landed_cb = self._landed
+        self._landed_one_cb = self._landed_one
         # A link that takes no time (infinite bandwidth, zero latency; e.g. a NIC attachment)
         # is counted but draws no spans: they would be zero-width or repeat a neighbour's bar.
         self._spans = network.trace.spans if network.trace is not None and not spec.is_free else None
@@ -191,6 +192,16 @@ class Link:
         nxt = hop.next
         if nxt is not None:
             nxt.link.arrive(nxt, n, nb)
+        else:
+            self._finish(hop.msg)
+
+    def _landed_one(self, ev: Event) -> None:
+        """``_landed`` for one chunk and no cut-through bound, the common case: the timer's value
+        is the hop itself, which saves packing a tuple per chunk."""
+        hop = ev._value
+        nxt = hop.next
+        if nxt is not None:
+            nxt.link.arrive(nxt, 1, 0.0)
         else:
             self._finish(hop.msg)
 
@@ -341,7 +352,7 @@ class FifoLink(Link):
 
 
 class FairLink(Link):
-    __slots__ = ("_heap", "_inv_bw", "_occupy_bytes", "_state", "_t", "_v", "_wake", "process")
+    __slots__ = ("_heap", "_inv_bw", "_occupy_bytes", "_t", "_timed", "_v", "_wake", "process")
 
     def __init__(self, network: Network, index: int, name: str, spec: LinkSpec) -> None:
         super().__init__(network, index, name, spec)
@@ -351,8 +362,10 @@ class FairLink(Link):
         self._occupy_bytes = self.latency * self.bandwidth if self.occupy else 0.0
         self._v = 0.0  # virtual clock: bytes served to each active hop since the busy period began
         self._t = 0.0  # real time at which _v was last brought up to date
-        self._state = _RUNNING
+        # Where the process is, for whoever hands it work: waiting on ``_wake`` while idle, in a
+        # timeout that new work makes stale while ``_timed`` (then it is interrupted), else running.
         self._wake: Event | None = None
+        self._timed = False
         self.process = self.env.process(self._run())
 
     def arrive(self, hop: Hop, n: int, nb: float) -> None:
@@ -377,12 +390,12 @@ class FairLink(Link):
         self._t = now
         heappush(heap, (v + self._work(hop), msg.id, hop))
         hop.active = True
-        state = self._state
-        if state == _IDLE:
-            self._state = _WOKEN
-            self._wake.succeed()  # type: ignore[union-attr]
-        elif state == _TIMED:
-            self._state = _WOKEN
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            wake.succeed()
+        elif self._timed:  # every finish time just moved later, the new unit's maybe earlier
+            self._timed = False
             self.process.interrupt()
 
     def _work(self, hop: Hop) -> float:
@@ -405,23 +418,20 @@ class FairLink(Link):
         # is written inline rather than split into helpers.
         env = self.env
         heap = self._heap
-        inv_bw, lat, occupy, land, landed = self._inv_bw, self.latency, self.occupy, self._land, self._landed_cb
+        inv_bw, lat, occupy, land, landed = self._inv_bw, self.latency, self.occupy, self._land, self._landed_one_cb
         while True:
             if not heap:
-                self._state = _IDLE
                 self._wake = wake = Event(env)
                 yield wake
-                self._state = _RUNNING
                 continue
             finish = heap[0][0]
             delay = (finish - self._v) * len(heap) * inv_bw
-            self._state = _TIMED
+            self._timed = True
             try:
                 yield Timeout(env, delay if delay > 0.0 else 0.0)
             except simpy.Interrupt:
-                self._state = _RUNNING
                 continue
-            self._state = _RUNNING
+            self._timed = False
             now = env._now
             self._v = finish
             self._t = now
@@ -441,7 +451,7 @@ class FairLink(Link):
                     if (last and occupy) or lat == 0.0:
                         land(hop, 1, 0.0)
                     else:
-                        Timeout(env, lat, (hop, 1, 0.0)).callbacks.append(landed)  # type: ignore[union-attr]
+                        Timeout(env, lat, hop).callbacks.append(landed)  # type: ignore[union-attr]
                 if last:
                     self._hop_done(hop, now)
             if not heap:

@@ -131,7 +131,7 @@ class Network:
         positional, so the per-message path of the engine pays no keyword handling."""
         route = self._routes.get((src, dst))
         if route is None:
-            route = self._route(src, dst)
+            route = self.route(src, dst)
         mid = self._next_id
         self._next_id = mid + 1
         msg = Msg(mid, src, dst, nbytes, self.env._now, kind, stage, microbatch, label, event, self._chunk)
@@ -140,7 +140,9 @@ class Network:
         else:
             self._inject(msg, route)
 
-    def _route(self, src: int, dst: int) -> _Route:
+    def route(self, src: int, dst: int) -> _Route:
+        """The cached route from device ``src`` to ``dst``; resolving it early turns an unreachable
+        pair into an error before the run instead of one raised from a running process."""
         n = self._num_devices
         for what, d in (("src", src), ("dst", dst)):
             if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d < n:
