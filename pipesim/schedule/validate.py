@@ -7,6 +7,7 @@ Every error names the device, step and action and shows the grid with the bad ce
 
 from __future__ import annotations
 
+from pipesim.gcpause import gc_paused
 from pipesim.schedule.action import COMM, Action, Kind
 from pipesim.schedule.deps import CLS_F, CLS_G, Program, compile_program, waiting_description
 from pipesim.schedule.table import Schedule, render_grid
@@ -162,6 +163,11 @@ def _deadlock(program: Program, stuck: list[int], ptr: list[int], done: list[boo
 
 def validate(schedule: Schedule) -> Program:
     """Check ``schedule`` fully; return its compiled program (reusable by the evaluators)."""
+    with gc_paused():  # the program is hundreds of thousands of long-lived objects
+        return _validate(schedule)
+
+
+def _validate(schedule: Schedule) -> Program:
     check_structure(schedule)
     program = compile_program(schedule)
     if program.missing:

@@ -12,7 +12,6 @@ so the same input always yields the same trace.
 
 from __future__ import annotations
 
-import gc
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 import simpy
 
 from pipesim.costs import Costs
+from pipesim.gcpause import gc_paused
 from pipesim.ideal import (
     SPAN_KIND,
     ReduceTime,
@@ -137,7 +137,8 @@ class Simulation:
             net_kwargs["chunk_bytes"] = opts.chunk_bytes
         self.network = Network(self.env, topology, **net_kwargs)
         self.durations = action_durations(self.program, costs, reduce_time)
-        self._prepare()
+        with gc_paused():
+            self._prepare()
 
     # -- preparation: everything derivable before time starts -------------------------------
     def _prepare(self) -> None:
@@ -192,17 +193,8 @@ class Simulation:
 
     # -- running --------------------------------------------------------------------------------
     def run(self) -> SimResult:
-        # A run allocates hundreds of thousands of long-lived objects (events, messages, trace
-        # records); the cyclic collector would walk them again and again, a quarter of the wall
-        # time of a large run. Reference counting frees the short-lived ones; cycles, if any,
-        # are collected after we re-enable it.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():
             return self._run()
-        finally:
-            if was_enabled:
-                gc.enable()
 
     def _run(self) -> SimResult:
         env, prog, opts = self.env, self.program, self.options
@@ -222,6 +214,9 @@ class Simulation:
                 env.process(self._device(r, d))
         env.run()
         self._check_finished()
+        # 64k+ arrival events are only needed to name what a deadlocked device waits for; drop
+        # them now so that they are freed here instead of walked by the next garbage collection.
+        self._arrived = []
         self._record_spans()
         self._record_memory()
         self.trace.meta["makespan"] = max(max((max(e, default=0.0) for e in self._end), default=0.0),
