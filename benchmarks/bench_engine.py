@@ -73,7 +73,7 @@ def main() -> None:
     costs = Costs.make(sched.num_stages, F=10e-3, B=20e-3, message_bytes=8 * 2**20)
     nodes = max(1, args.p // 8)
     topo = cluster(nodes, 8, intra="nvlink4", inter="ib-ndr")
-    builds, runs, loops, floors = [], [], [], []
+    builds, runs, loops, floors, records = [], [], [], [], []
     for _ in range(max(1, args.repeat)):
         # Start every pair from a clean heap: the previous simulation is garbage now, and without
         # this its cycles would be collected inside (and slow down) the next measured phase.
@@ -86,6 +86,9 @@ def main() -> None:
         result = sim.run()
         runs.append(time.perf_counter() - t0)
         loops.append(sim.env.loop_time)  # type: ignore[attr-defined]
+        t0 = time.perf_counter()
+        _ = sim.trace  # per-action spans and memory samples, built on first use
+        records.append(time.perf_counter() - t0)
         # The floor right after each run, so that each pair sees the same machine conditions.
         floors.append(bare_timeouts(events_scheduled(sim.env)))
     events = events_scheduled(sim.env)
@@ -95,6 +98,7 @@ def main() -> None:
     print(f"build (validate + prepare): {min(builds):.3f} s")
     print(f"run: {min(runs):.3f} s wall (event loop {min(loops):.3f} s, the rest setup and trace assembly), "
           f"{events:,} SimPy events, {events / min(runs):,.0f} events/s")
+    print(f"trace: {min(records):.3f} s more on first use (a span per action, memory samples; not part of run)")
     print(f"floor: {min(floors):.3f} s for {events:,} bare timeouts")
     print(f"run / floor: {min(runs) / min(floors):.2f}x best against best; per run/floor pair: "
           f"median {statistics.median(ratios):.2f}x, range {ratios[0]:.2f}-{ratios[-1]:.2f}x (target <= 3x)")

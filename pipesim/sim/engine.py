@@ -126,13 +126,14 @@ class Simulation:
         if len(set(placement)) != needed:
             raise ValueError("parallel.placement: a topology device is used twice; every (replica, stage device) needs its own GPU")
         self.placement = placement
+        self._unrecorded = False
         self.env = env_factory()
         names = [topology.devices[t] for t in placement]
-        self.trace = Trace(devices=names, meta={
+        self._trace = Trace(devices=names, meta={
             "level": "sim", "schedule": schedule.name, "devices": p, "dp": dp, "stages": schedule.num_stages,
             "microbatches": schedule.num_microbatches, "policy": opts.policy})
         net_kwargs: dict[str, Any] = {"policy": opts.policy, "overhead": opts.overhead,
-                                      "trace": self.trace if opts.record_links else None}
+                                      "trace": self._trace if opts.record_links else None}
         if opts.chunk_bytes is None or opts.chunk_bytes >= 0:
             net_kwargs["chunk_bytes"] = opts.chunk_bytes
         self.network = Network(self.env, topology, **net_kwargs)
@@ -158,13 +159,16 @@ class Simulation:
                     kind = "act" if dep.kind == DEP_ACT else "grad"
                     self.outbox[dep.pred].append((k, prog.device[g], costs.message_bytes[dep.stage], kind,
                                                   dep.stage, dep.microbatch))
-        # Routes are static: resolve every pipeline pair now (an unreachable one is an error
-        # before time starts, not from inside a running device).
-        p = prog.num_devices
-        pairs = {(prog.device[g], out[1]) for g, outs in enumerate(self.outbox) for out in outs}
+        # Per replica, what each action sends: (message, source, destination, route, bytes, kind,
+        # stage, microbatch) on topology devices. Routes are static, so resolving them here also
+        # makes an unreachable pair an error before time starts, not from a running device.
+        p, route = prog.num_devices, self.network.route
+        self.sends: list[list[list[tuple[Any, ...]]]] = []
         for r in range(self.options.dp):
-            for src, dst in sorted(pairs):
-                self.network.route(self.placement[r * p + src], self.placement[r * p + dst])
+            topo = self.placement[r * p : (r + 1) * p]
+            self.sends.append([[(k, topo[prog.device[g]], topo[dst], route(topo[prog.device[g]], topo[dst]), nbytes,
+                                 kind, stage, mb) for k, dst, nbytes, kind, stage, mb in outs]
+                               for g, outs in enumerate(self.outbox)])
         # Replica groups for REDUCE_GRAD: part -> participating action ids.
         self.reduce_groups: dict[int, list[int]] = {}
         for g, a in enumerate(prog.actions):
@@ -217,9 +221,9 @@ class Simulation:
         # 64k+ arrival events are only needed to name what a deadlocked device waits for; drop
         # them now so that they are freed here instead of walked by the next garbage collection.
         self._arrived = []
-        self._record_spans()
         self._record_memory()
-        self.trace.meta["makespan"] = max(max((max(e, default=0.0) for e in self._end), default=0.0),
+        self._unrecorded = True  # compute spans and memory samples: on the trace's first use
+        self._trace.meta["makespan"] = max(max((max(e, default=0.0) for e in self._end), default=0.0),
                                           self._collective_end)
         return SimResult(self, self._start, self._end, self._wait_data, self._idle_sched, self._collective_end)
 
@@ -231,13 +235,12 @@ class Simulation:
         """
         env, prog = self.env, self.program
         base = r * prog.num_devices
-        topo_dev = self.placement[base + d]
         start, end, done = self._start[r], self._end[r], self._done[r]
         arrived = self._arrived[r]
-        durations, inbox, outbox, reduce_ids = self.durations, self.inbox, self.outbox, self.reduce_ids
+        durations, inbox, reduce_ids = self.durations, self.inbox, self.reduce_ids
         position = self._position[r]
         blocking = self.options.blocking_send
-        post, placement, timeout = self.network.post, self.placement, env.timeout
+        post, timeout, sends = self.network.post, env.timeout, self.sends[r]
         dp_sync, wgrad_stage = self.options.dp > 1, self.wgrad_stage
         msg_producer = self.msg_producer
         idle_sched, wait_data, me = self._idle_sched, self._wait_data, base + d
@@ -271,11 +274,11 @@ class Simulation:
                 yield timeout(durations[g])
             end[g] = env._now
             done[g] = True
-            out = outbox[g]
+            out = sends[g]
             if out:
-                for k, dst, nbytes, kind, stage, mb in out:
+                for k, src, dst, route, nbytes, kind, stage, mb in out:
                     # The receiver waits on arrived[k]; the network succeeds it on arrival.
-                    post(topo_dev, placement[base + dst], nbytes, kind, stage, mb, "", arrived[k])
+                    post(route, src, dst, nbytes, kind, stage, mb, "", arrived[k])
                 if blocking:
                     yield simpy.AllOf(env, [arrived[k] for k, *_ in out])
             if dp_sync and g in wgrad_stage:
@@ -283,9 +286,22 @@ class Simulation:
                     self._dp_ready(s)
         position[d] = prog.first[d] + prog.count[d]
 
+    @property
+    def trace(self) -> Trace:
+        """Everything the run recorded. Per-action records (a compute span per action, a memory
+        sample per activation change) are derived from the start/end times; they are built on
+        the first access after the run, so that a sweep reading only metrics never pays for
+        hundreds of thousands of objects (and the garbage collector's walks over them)."""
+        if self._unrecorded:
+            self._unrecorded = False
+            with gc_paused():
+                self._record_spans()
+                self._record_memory_samples()
+        return self._trace
+
     def _record_spans(self) -> None:
         """One compute span per action per replica, from the recorded start/end times."""
-        prog, spans, devices = self.program, self.trace.spans, self.trace.devices
+        prog, spans, devices = self.program, self._trace.spans, self._trace.devices
         labels, kinds, mbs, stages = self._labels, self._kinds, self._mbs, [a.stage for a in prog.actions]
         for r in range(self.options.dp):
             start, end, base = self._start[r], self._end[r], r * prog.num_devices
@@ -341,11 +357,11 @@ class Simulation:
         t0 = self.env.now
         done = ring_allreduce(self.network, devices, self.costs.param_bytes[stage], label=f"dp stage {stage}")
         track = f"dp:stage{stage}"
-        if track not in self.trace.links:
-            self.trace.links.append(track)
+        if track not in self._trace.links:
+            self._trace.links.append(track)
 
         def finished(_e: simpy.Event) -> None:
-            self.trace.spans.append(Span(track, "allreduce", t0, self.env.now, stage, -1,
+            self._trace.spans.append(Span(track, "allreduce", t0, self.env.now, stage, -1,
                                          self.costs.param_bytes[stage], label=f"dp all-reduce stage {stage}"))
             self._collective_end = max(self._collective_end, self.env.now)
 
@@ -377,24 +393,29 @@ class Simulation:
                 self.schedule, d, prog.step[g], prog.actions[g])
 
     def _record_memory(self) -> None:
-        prog, static, steps = self.program, self.static_memory, self._activation
-        peaks_n, peaks_b = steps.peaks_n, steps.peaks_b
+        """Peaks per device (replica-major) and the over-limit flags; the order of each device's
+        actions fixes them, whatever the times."""
+        static, steps = self.static_memory, self._activation
         self.peak_memory: list[float] = []
         self.peak_activations: list[int] = []
-        memory = self.trace.memory
+        for _ in range(self.options.dp):
+            self.peak_memory.extend(base + peak for base, peak in zip(static, steps.peaks_b, strict=True))
+            self.peak_activations.extend(steps.peaks_n)
+        limit = self.options.memory_limit
+        self.over_memory = [i for i, m in enumerate(self.peak_memory) if limit is not None and m > limit]
+        if limit is not None:
+            self._trace.meta["memory_limit"] = limit
+
+    def _record_memory_samples(self) -> None:
+        """Each device's memory after every change, placed at the recorded times."""
+        prog, static, memory = self.program, self.static_memory, self._trace.memory
         for r in range(self.options.dp):
             start, end = self._start[r], self._end[r]
-            for d, line in enumerate(steps.steps):
+            for d, line in enumerate(self._activation.steps):
                 dev, base = r * prog.num_devices + d, static[d]
                 memory.append(MemorySample(dev, 0.0, 0.0, base))
                 memory.extend([MemorySample(dev, start[g] if at_start else end[g], act, base + act)
                                for g, at_start, act, _ in line])
-                self.peak_memory.append(base + peaks_b[d])
-                self.peak_activations.append(peaks_n[d])
-        limit = self.options.memory_limit
-        self.over_memory = [i for i, m in enumerate(self.peak_memory) if limit is not None and m > limit]
-        if limit is not None:
-            self.trace.meta["memory_limit"] = limit
 
 
 def _after(env: simpy.Environment, event: simpy.Event, delay: float):

@@ -120,18 +120,19 @@ class Network:
         it as ``event``, which saves chaining a second event per message."""
         if not nbytes >= 0 or nbytes == math.inf:
             raise ValueError(f"send: nbytes={nbytes!r}; must be a finite size >= 0")
-        if event is None:
-            event = Event(self.env)
-        self.post(src, dst, nbytes, kind, stage, microbatch, label, event)
-        return event
-
-    def post(self, src: int, dst: int, nbytes: float, kind: str, stage: int, microbatch: int, label: str,
-             event: Event) -> None:
-        """``send`` for callers that have checked ``nbytes`` (finite, >= 0) and hold the event:
-        positional, so the per-message path of the engine pays no keyword handling."""
         route = self._routes.get((src, dst))
         if route is None:
             route = self.route(src, dst)
+        if event is None:
+            event = Event(self.env)
+        self.post(route, src, dst, nbytes, kind, stage, microbatch, label, event)
+        return event
+
+    def post(self, route: _Route, src: int, dst: int, nbytes: float, kind: str, stage: int, microbatch: int,
+             label: str, event: Event) -> None:
+        """``send`` for callers that hold the route (``Network.route``) and the event and have
+        checked ``nbytes`` (finite, >= 0): positional and without lookups, because the engine
+        calls it once per message."""
         mid = self._next_id
         self._next_id = mid + 1
         msg = Msg(mid, src, dst, nbytes, self.env._now, kind, stage, microbatch, label, event, self._chunk)
@@ -141,8 +142,11 @@ class Network:
             self._inject(msg, route)
 
     def route(self, src: int, dst: int) -> _Route:
-        """The cached route from device ``src`` to ``dst``; resolving it early turns an unreachable
-        pair into an error before the run instead of one raised from a running process."""
+        """The route from device ``src`` to ``dst`` (cached), as ``post`` takes it. Resolving it
+        before the run turns an unreachable pair into an error then, not from a running process."""
+        route = self._routes.get((src, dst))
+        if route is not None:
+            return route
         n = self._num_devices
         for what, d in (("src", src), ("dst", dst)):
             if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d < n:
