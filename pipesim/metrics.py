@@ -56,7 +56,9 @@ def sim_metrics(result: Any) -> dict[str, Any]:
     for row in links:
         row["utilisation"] = row["busy_time"] / makespan if makespan > 0 else 0.0
     used = [row for row in links if row["bytes"] > 0]
-    busiest = max(used, key=lambda row: (row["busy_time"], row["name"]), default=None)
+    # Busy times equal but for float rounding (the two directions of a saturated path, say)
+    # must tie, so that the name decides and not the order of additions.
+    busiest = max(used, key=lambda row: (round(row["busy_time"], 12), row["name"]), default=None)
     messages = sim.trace.messages
     queue = [row["max_queueing_delay"] for row in used]
     return {
