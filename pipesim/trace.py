@@ -7,8 +7,11 @@ time order sort (``Trace.sorted_spans``), which keeps recording cheap on the hot
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+from pipesim.gcpause import gc_paused
 
 # Span kinds for compute: "F", "B", "I", "W", "F&B" (overlapped forward+backward chunk),
 # "REDUCE_GRAD" (a device's share of a gradient all-reduce, as compute-stream time).
@@ -61,14 +64,93 @@ class MemorySample:
     total: float
 
 
-@dataclass
 class Trace:
-    devices: list[str]
-    links: list[str] = field(default_factory=list)
-    spans: list[Span] = field(default_factory=list)
-    messages: list[Message] = field(default_factory=list)
-    memory: list[MemorySample] = field(default_factory=list)
-    meta: dict[str, Any] = field(default_factory=dict)
+    """Devices and link tracks, spans, messages and memory samples of one run, plus free-form meta.
+
+    Bulk producers (a running ``Network``, a finished ``Simulation``) need not build a Python object
+    per record as they go: they register a *source* with ``add_source``, keep compact records of
+    their own, and turn them into ``Span``/``Message``/``MemorySample`` objects when the source is
+    called. Every read of ``spans``, ``messages`` or ``memory`` first calls the sources, so a reader
+    always sees everything recorded so far, in recording order, and never needs a flush call.
+    """
+
+    def __init__(self, devices: list[str], links: list[str] | None = None, spans: list[Span] | None = None,
+                 messages: list[Message] | None = None, memory: list[MemorySample] | None = None,
+                 meta: dict[str, Any] | None = None) -> None:
+        self.devices = devices
+        self.links = links if links is not None else []
+        self._spans = spans if spans is not None else []
+        self._messages = messages if messages is not None else []
+        self._memory = memory if memory is not None else []
+        self.meta = meta if meta is not None else {}
+        self._sources: list[tuple[Callable[[Trace], None], bool]] = []
+
+    def add_source(self, source: Callable[[Trace], None], *, once: bool = False) -> None:
+        """Register ``source(trace)``: called before every read of the records (only the first, with
+        ``once``), it appends what it has recorded since its previous call, through the same
+        properties (they do not call the sources again)."""
+        self._sources.append((source, once))
+
+    def _drain(self) -> None:
+        # Detach the sources while they run, so that their own reads and appends do not call them.
+        # They build many objects that all stay alive: the cyclic collector would only walk them.
+        sources, self._sources = self._sources, []
+        try:
+            with gc_paused():
+                for source, _ in sources:
+                    source(self)
+        finally:
+            self._sources = [s for s in sources if not s[1]] + self._sources
+
+    @property
+    def spans(self) -> list[Span]:
+        if self._sources:
+            self._drain()
+        return self._spans
+
+    @spans.setter
+    def spans(self, value: list[Span]) -> None:
+        self._spans = value
+
+    @property
+    def messages(self) -> list[Message]:
+        if self._sources:
+            self._drain()
+        return self._messages
+
+    @messages.setter
+    def messages(self, value: list[Message]) -> None:
+        self._messages = value
+
+    @property
+    def memory(self) -> list[MemorySample]:
+        if self._sources:
+            self._drain()
+        return self._memory
+
+    @memory.setter
+    def memory(self, value: list[MemorySample]) -> None:
+        self._memory = value
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A source is a live producer (a network inside a SimPy environment): ship its records, not it.
+        if self._sources:
+            self._drain()
+        state = dict(self.__dict__)
+        state["_sources"] = []
+        return state
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Trace):
+            return NotImplemented
+        return (self.devices, self.links, self.spans, self.messages, self.memory, self.meta) == (
+            other.devices, other.links, other.spans, other.messages, other.memory, other.meta)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __repr__(self) -> str:
+        return (f"Trace(devices={len(self.devices)}, links={len(self.links)}, spans={len(self.spans)}, "
+                f"messages={len(self.messages)}, memory={len(self.memory)})")
 
     def sorted_spans(self) -> list[Span]:
         return sorted(self.spans, key=lambda s: (s.start, s.end, s.track, s.kind, s.stage, s.microbatch))

@@ -126,7 +126,6 @@ class Simulation:
         if len(set(placement)) != needed:
             raise ValueError("parallel.placement: a topology device is used twice; every (replica, stage device) needs its own GPU")
         self.placement = placement
-        self._unrecorded = False
         self.env = env_factory()
         names = [topology.devices[t] for t in placement]
         self._trace = Trace(devices=names, meta={
@@ -222,7 +221,10 @@ class Simulation:
         # them now so that they are freed here instead of walked by the next garbage collection.
         self._arrived = []
         self._record_memory()
-        self._unrecorded = True  # compute spans and memory samples: on the trace's first use
+        # A compute span per action and a memory sample per activation change, built from the
+        # start/end times on the trace's first read, so that a sweep reading only metrics never
+        # pays for hundreds of thousands of objects (or the garbage collector's walks over them).
+        self._trace.add_source(self._record_after_run, once=True)
         self._trace.meta["makespan"] = max(max((max(e, default=0.0) for e in self._end), default=0.0),
                                           self._collective_end)
         return SimResult(self, self._start, self._end, self._wait_data, self._idle_sched, self._collective_end)
@@ -288,16 +290,12 @@ class Simulation:
 
     @property
     def trace(self) -> Trace:
-        """Everything the run recorded. Per-action records (a compute span per action, a memory
-        sample per activation change) are derived from the start/end times; they are built on
-        the first access after the run, so that a sweep reading only metrics never pays for
-        hundreds of thousands of objects (and the garbage collector's walks over them)."""
-        if self._unrecorded:
-            self._unrecorded = False
-            with gc_paused():
-                self._record_spans()
-                self._record_memory_samples()
+        """Everything the run recorded (records are built as the trace is first read)."""
         return self._trace
+
+    def _record_after_run(self, trace: Trace) -> None:
+        self._record_spans()
+        self._record_memory_samples()
 
     def _record_spans(self) -> None:
         """One compute span per action per replica, from the recorded start/end times."""

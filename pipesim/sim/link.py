@@ -50,32 +50,20 @@ from typing import TYPE_CHECKING
 import simpy
 from simpy.events import Event, Timeout
 
-from pipesim.trace import Span
-
 if TYPE_CHECKING:
     from pipesim.network.presets import LinkSpec
     from pipesim.sim.network import Network
 
-# States of a link process, read by whoever hands it work (to wake or interrupt it).
-
 
 class Msg:
-    """One message in flight (internal; the trace gets a ``pipesim.trace.Message``)."""
+    """One message in flight: what its links need (the trace's record of it is in the network's
+    ``TransferLog``)."""
 
-    __slots__ = ("arrive_at", "chunk", "dst", "event", "id", "kind", "label", "last", "links", "microbatch",
-                 "nbytes", "nchunks", "pending", "sent", "src", "stage", "t0")
+    __slots__ = ("arrive_at", "chunk", "event", "id", "last", "links", "nbytes", "nchunks", "pending", "t0")
 
-    def __init__(self, mid: int, src: int, dst: int, nbytes: float, sent: float, kind: str, stage: int,
-                 microbatch: int, label: str, event: Event, chunk_bytes: float) -> None:
+    def __init__(self, mid: int, nbytes: float, event: Event, chunk_bytes: float) -> None:
         self.id = mid
-        self.src = src
-        self.dst = dst
         self.nbytes = nbytes
-        self.sent = sent
-        self.kind = kind
-        self.stage = stage
-        self.microbatch = microbatch
-        self.label = label
         self.event = event
         if chunk_bytes > 0 and nbytes > chunk_bytes:
             n = math.ceil(nbytes / chunk_bytes)
@@ -117,7 +105,7 @@ class Link:
         "_landed_cb",
         "_landed_one_cb",
         "_nactive",
-        "_spans",
+        "_rec",
         "bandwidth",
         "busy_time",
         "bytes",
@@ -146,9 +134,11 @@ class Link:
         # One bound method for every propagation timer, instead of a new one per chunk.
         self._landed_cb = self._landed
         self._landed_one_cb = self._landed_one
+        # Transfer records go to the network's compact log (a span each when the trace is read).
         # A link that takes no time (infinite bandwidth, zero latency; e.g. a NIC attachment)
         # is counted but draws no spans: they would be zero-width or repeat a neighbour's bar.
-        self._spans = network.trace.spans if network.trace is not None and not spec.is_free else None
+        log = network.log
+        self._rec = log.hops.extend if log is not None and not spec.is_free else None
         # Counters for metrics.
         self.bytes = 0.0
         self.busy_time = 0.0
@@ -229,19 +219,17 @@ class Link:
         self.bytes += msg.nbytes
         self.transfers += 1
         self._delays.append(queued)
-        spans = self._spans
-        if spans is not None:
-            spans.append(Span(self.track, "xfer", hop.start, end, msg.stage, msg.microbatch, msg.nbytes, msg.id,
-                              msg.label, queued))
+        rec = self._rec
+        if rec is not None:  # fields: pipesim.sim.records.HOP_FIELDS
+            rec((self.index, msg.id, hop.start, end, queued))
 
     def record(self, msg: Msg, start: float, end: float) -> None:
         """A whole hop at once (fluid model and zero-time fast path)."""
         self.bytes += msg.nbytes
         self.transfers += 1
         self._delays.append(0.0)
-        if self._spans is not None:
-            self._spans.append(Span(self.track, "xfer", start, end, msg.stage, msg.microbatch, msg.nbytes, msg.id,
-                                    msg.label, 0.0))
+        if self._rec is not None:
+            self._rec((self.index, msg.id, start, end, 0.0))
 
     def fluid_enter(self, now: float) -> None:
         if self._nactive == 0:

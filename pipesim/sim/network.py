@@ -43,7 +43,8 @@ from simpy.events import Event, Timeout
 
 from pipesim.network.topology import Topology
 from pipesim.sim.link import FairLink, FifoLink, Hop, Link, Msg, PassLink
-from pipesim.trace import Message, Trace
+from pipesim.sim.records import TransferLog
+from pipesim.trace import Trace
 from pipesim.units import parse_size, parse_time
 
 POLICIES = ("fair", "fifo")
@@ -91,6 +92,8 @@ class Network:
         self.overhead = over
         self.trace = trace
         self.cut_through = self.chunk_bytes is None and policy == "fifo"
+        # Compact transfer records, turned into the trace's spans and messages when it is read.
+        self.log = log = TransferLog() if trace is not None else None
         self._fluid: _FluidScheduler | None = None
         if self.chunk_bytes is None and policy == "fair":
             self._fluid = _FluidScheduler(self)
@@ -104,13 +107,16 @@ class Network:
             else:
                 cls = FifoLink if policy == "fifo" else FairLink
             self.links.append(cls(self, d.index, d.name, d.spec))
-        if trace is not None:
+        if trace is not None and log is not None:
             trace.links.extend(link.track for link in self.links)
+            log.tracks.extend(link.track for link in self.links)
+            trace.add_source(log.drain)
+            self._posted = log.posted.extend
+            self._finished = log.finished.extend
         self._chunk = self.chunk_bytes or 0.0
         self._next_id = 0
         self._num_devices = len(topology.devices)
         self._routes: dict[tuple[int, int], _Route] = {}
-        self._messages = trace.messages if trace is not None else None
 
     # -- sending ----------------------------------------------------------------------------
     def send(self, src: int, dst: int, nbytes: float, *, kind: str = "act", stage: int = -1,
@@ -135,7 +141,10 @@ class Network:
         calls it once per message."""
         mid = self._next_id
         self._next_id = mid + 1
-        msg = Msg(mid, src, dst, nbytes, self.env._now, kind, stage, microbatch, label, event, self._chunk)
+        now = self.env._now
+        msg = Msg(mid, nbytes, event, self._chunk)
+        if self.log is not None:  # row ``mid`` of the log (fields: pipesim.sim.records.POST_FIELDS)
+            self._posted((src, dst, nbytes, now, stage, microbatch, kind, label))
         if self.overhead > 0.0:
             Timeout(self.env, self.overhead, (msg, route)).callbacks.append(self._inject_later)  # type: ignore[union-attr]
         else:
@@ -188,9 +197,8 @@ class Network:
             self._finish(hop.msg)
 
     def _finish(self, msg: Msg) -> None:
-        if self._messages is not None:
-            self._messages.append(Message(msg.id, msg.src, msg.dst, msg.nbytes, msg.sent, self.env._now, msg.kind,
-                                          msg.stage, msg.microbatch, msg.label))
+        if self.log is not None:
+            self._finished((msg.id, self.env._now))
         msg.event.succeed()
 
     def _finish_at(self, msg: Msg, when: float) -> None:
