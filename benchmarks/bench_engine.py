@@ -104,7 +104,8 @@ def main() -> None:
     print(f"build (validate + prepare): {min(builds):.3f} s")
     print(f"run: {min(runs):.3f} s wall (event loop {min(loops):.3f} s, the rest setup and trace assembly), "
           f"{events:,} SimPy events, {events / min(runs):,.0f} events/s")
-    print(f"trace: {min(records):.3f} s more on first use (a span per action, memory samples; not part of run)")
+    print(f"trace: {min(records):.3f} s more on first read (spans for every action and link crossing, message and "
+          f"memory records; not part of run)")
     print(f"floor: {min(floors):.3f} s for {events:,} bare timeouts")
     print(f"run / floor: {min(runs) / min(floors):.2f}x best against best; per run/floor pair: "
           f"median {statistics.median(ratios):.2f}x, range {ratios[0]:.2f}-{ratios[-1]:.2f}x (target <= 3x)")

@@ -212,6 +212,7 @@ class Simulation:
         self._barriers: dict[int, tuple[list[int], simpy.Event]] = {}
         self._dp_arrivals: dict[int, int] = {}
         self._collective_end = 0.0
+        self._collective_spans: list[Span] = []  # into the trace with the other records, after the run
         for r in range(dp):
             for d in range(prog.num_devices):
                 env.process(self._device(r, d))
@@ -222,8 +223,9 @@ class Simulation:
         self._arrived = []
         self._record_memory()
         # A compute span per action and a memory sample per activation change, built from the
-        # start/end times on the trace's first read, so that a sweep reading only metrics never
-        # pays for hundreds of thousands of objects (or the garbage collector's walks over them).
+        # start/end times on the trace's first read (with the data-parallel collective spans), so
+        # that a sweep reading only metrics never pays for hundreds of thousands of objects (or
+        # the garbage collector's walks over them).
         self._trace.add_source(self._record_after_run, once=True)
         self._trace.meta["makespan"] = max(max((max(e, default=0.0) for e in self._end), default=0.0),
                                           self._collective_end)
@@ -294,6 +296,7 @@ class Simulation:
         return self._trace
 
     def _record_after_run(self, trace: Trace) -> None:
+        trace.spans.extend(self._collective_spans)
         self._record_spans()
         self._record_memory_samples()
 
@@ -359,8 +362,8 @@ class Simulation:
             self._trace.links.append(track)
 
         def finished(_e: simpy.Event) -> None:
-            self._trace.spans.append(Span(track, "allreduce", t0, self.env.now, stage, -1,
-                                         self.costs.param_bytes[stage], label=f"dp all-reduce stage {stage}"))
+            self._collective_spans.append(Span(track, "allreduce", t0, self.env.now, stage, -1,
+                                               self.costs.param_bytes[stage], label=f"dp all-reduce stage {stage}"))
             self._collective_end = max(self._collective_end, self.env.now)
 
         done.callbacks.append(finished)

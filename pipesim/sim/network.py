@@ -115,6 +115,8 @@ class Network:
             self._finished = log.finished.extend
         self._chunk = self.chunk_bytes or 0.0
         self._next_id = 0
+        self.delivered = 0  # messages that have arrived, and their bytes (added in arrival order)
+        self.bytes_delivered = 0.0
         self._num_devices = len(topology.devices)
         self._routes: dict[tuple[int, int], _Route] = {}
 
@@ -197,6 +199,8 @@ class Network:
             self._finish(hop.msg)
 
     def _finish(self, msg: Msg) -> None:
+        self.delivered += 1
+        self.bytes_delivered += msg.nbytes
         if self.log is not None:
             self._finished((msg.id, self.env._now))
         msg.event.succeed()
