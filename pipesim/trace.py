@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pipesim.gcpause import gc_paused
 
@@ -18,6 +18,7 @@ from pipesim.gcpause import gc_paused
 # Span kinds for links: "xfer" (one message or chunk crossing one link direction).
 # Span kind for collectives: "allreduce" (one whole collective, on the device track).
 COMPUTE_KINDS = ("F", "B", "I", "W", "F&B", "REDUCE_GRAD")
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -64,6 +65,24 @@ class MemorySample:
     total: float
 
 
+class _Records(Generic[T]):
+    """A list attribute of ``Trace`` (``spans``, ``messages``, ``memory``) whose every read first
+    calls the trace's sources, so that what is read is complete."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, trace: Trace | None, owner: type | None = None) -> list[T]:
+        if trace is None:  # read on the class (by documentation tools, say): the descriptor itself
+            return self  # type: ignore[return-value]
+        if trace._sources:
+            trace._drain()
+        return trace.__dict__[self.slot]  # type: ignore[no-any-return]
+
+    def __set__(self, trace: Trace, value: list[T]) -> None:
+        trace.__dict__[self.slot] = value
+
+
 class Trace:
     """Devices and link tracks, spans, messages and memory samples of one run, plus free-form meta.
 
@@ -74,21 +93,25 @@ class Trace:
     always sees everything recorded so far, in recording order, and never needs a flush call.
     """
 
+    spans = _Records[Span]()
+    messages = _Records[Message]()
+    memory = _Records[MemorySample]()
+
     def __init__(self, devices: list[str], links: list[str] | None = None, spans: list[Span] | None = None,
                  messages: list[Message] | None = None, memory: list[MemorySample] | None = None,
                  meta: dict[str, Any] | None = None) -> None:
         self.devices = devices
         self.links = links if links is not None else []
-        self._spans = spans if spans is not None else []
-        self._messages = messages if messages is not None else []
-        self._memory = memory if memory is not None else []
-        self.meta = meta if meta is not None else {}
         self._sources: list[tuple[Callable[[Trace], None], bool]] = []
+        self.spans = spans if spans is not None else []
+        self.messages = messages if messages is not None else []
+        self.memory = memory if memory is not None else []
+        self.meta = meta if meta is not None else {}
 
     def add_source(self, source: Callable[[Trace], None], *, once: bool = False) -> None:
         """Register ``source(trace)``: called before every read of the records (only the first, with
         ``once``), it appends what it has recorded since its previous call, through the same
-        properties (they do not call the sources again)."""
+        attributes (which do not call the sources again while they run)."""
         self._sources.append((source, once))
 
     def _drain(self) -> None:
@@ -101,36 +124,6 @@ class Trace:
                     source(self)
         finally:
             self._sources = [s for s in sources if not s[1]] + self._sources
-
-    @property
-    def spans(self) -> list[Span]:
-        if self._sources:
-            self._drain()
-        return self._spans
-
-    @spans.setter
-    def spans(self, value: list[Span]) -> None:
-        self._spans = value
-
-    @property
-    def messages(self) -> list[Message]:
-        if self._sources:
-            self._drain()
-        return self._messages
-
-    @messages.setter
-    def messages(self, value: list[Message]) -> None:
-        self._messages = value
-
-    @property
-    def memory(self) -> list[MemorySample]:
-        if self._sources:
-            self._drain()
-        return self._memory
-
-    @memory.setter
-    def memory(self, value: list[MemorySample]) -> None:
-        self._memory = value
 
     def __getstate__(self) -> dict[str, Any]:
         # A source is a live producer (a network inside a SimPy environment): ship its records, not it.

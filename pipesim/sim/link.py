@@ -106,6 +106,7 @@ class Link:
         "_landed_one_cb",
         "_nactive",
         "_rec",
+        "_tail_bytes",
         "bandwidth",
         "busy_time",
         "bytes",
@@ -145,6 +146,8 @@ class Link:
         self.transfers = 0
         self._delays: list[float] = []
         self._nactive = 0  # fluid model: flows crossing this link
+        # Bytes billed after a message's last chunk (a fair link held for the latency; see FairLink).
+        self._tail_bytes = 0.0
         self._busy_since = 0.0
 
     # -- called by the previous hop (or the sender) ------------------------------------------
@@ -200,7 +203,8 @@ class Link:
 
     def _take(self, hop: Hop) -> float:
         """Take the next unit of ``hop`` for transmission and return its bytes: one chunk, or on
-        the message's last hop every chunk that is here."""
+        the message's last hop every chunk that is here (plus ``_tail_bytes`` after the last one).
+        It runs once per chunk, which is why it is written out rather than split further."""
         msg = hop.msg
         k = hop.taken
         if k == 0:
@@ -210,7 +214,7 @@ class Link:
         k += m
         hop.taken = k
         if k == msg.nchunks:
-            return (m - 1) * msg.chunk + msg.last
+            return (m - 1) * msg.chunk + msg.last + self._tail_bytes
         return m * msg.chunk
 
     def _hop_done(self, hop: Hop, end: float) -> None:
@@ -352,14 +356,14 @@ class FifoLink(Link):
 
 
 class FairLink(Link):
-    __slots__ = ("_heap", "_inv_bw", "_occupy_bytes", "_t", "_timed", "_v", "_wake", "process")
+    __slots__ = ("_heap", "_inv_bw", "_t", "_timed", "_v", "_wake", "process")
 
     def __init__(self, network: Network, index: int, name: str, spec: LinkSpec) -> None:
         super().__init__(network, index, name, spec)
         self._heap: list[tuple[float, int, Hop]] = []  # (virtual finish, message id, hop)
         self._inv_bw = 1.0 / self.bandwidth
         # Holding the link for the latency is billed as that much extra work at full rate.
-        self._occupy_bytes = self.latency * self.bandwidth if self.occupy else 0.0
+        self._tail_bytes = self.latency * self.bandwidth if self.occupy else 0.0
         self._v = 0.0  # virtual clock: bytes served to each active hop since the busy period began
         self._t = 0.0  # real time at which _v was last brought up to date
         # Where the process is, for whoever hands it work: waiting on ``_wake`` while idle, in a
@@ -388,7 +392,7 @@ class FairLink(Link):
             self._busy_since = now
         self._v = v
         self._t = now
-        heappush(heap, (v + self._work(hop), msg.id, hop))
+        heappush(heap, (v + self._take(hop), msg.id, hop))
         hop.active = True
         wake = self._wake
         if wake is not None:
@@ -397,21 +401,6 @@ class FairLink(Link):
         elif self._timed:  # every finish time just moved later, the new unit's maybe earlier
             self._timed = False
             self.process.interrupt()
-
-    def _work(self, hop: Hop) -> float:
-        """``_take`` plus, after the message's last chunk, the latency's worth of bytes when the
-        link is held for it. (Inlined: it runs once per chunk.)"""
-        msg = hop.msg
-        k = hop.taken
-        if k == 0:
-            hop.start = self.env._now
-        m = hop.avail if hop.next is None else 1
-        hop.avail -= m
-        k += m
-        hop.taken = k
-        if k == msg.nchunks:
-            return (m - 1) * msg.chunk + msg.last + self._occupy_bytes
-        return m * msg.chunk
 
     def _run(self):  # type: ignore[no-untyped-def]
         # The hot loop of the network: it runs once per chunk per link, so completion handling
@@ -442,7 +431,7 @@ class FairLink(Link):
                 hop = heappop(heap)[2]
                 last = hop.taken == hop.msg.nchunks
                 if hop.avail:  # the message's next chunk is already here: it keeps its share
-                    heappush(heap, (finish + self._work(hop), hop.msg.id, hop))
+                    heappush(heap, (finish + self._take(hop), hop.msg.id, hop))
                 else:
                     hop.active = False
                 if hop.next is not None or last:
