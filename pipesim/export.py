@@ -23,7 +23,6 @@ one event per line, so the same trace always gives byte-identical files.
 
 from __future__ import annotations
 
-import bisect
 import csv
 import json
 import math
@@ -97,43 +96,24 @@ def _slice_name(span: Span) -> str:
 
 
 def _span_args(span: Span) -> dict[str, Any]:
-    return {"stage": span.stage, "microbatch": span.microbatch, "bytes": span.nbytes,
-            "queued": span.queued, "message": span.message, "label": span.label}
+    args: dict[str, Any] = {"stage": span.stage, "microbatch": span.microbatch, "bytes": span.nbytes,
+                            "queued": span.queued, "message": span.message, "label": span.label}
+    if span.chunk >= 0:  # compute spans carry where they sit in the layout
+        args.update({"chunk": span.chunk, "route": span.route})
+    if span.parts:
+        args["parts"] = list(span.parts)
+    return args
 
 
-class _Lane:
-    """One device's compute slices in time order, for binding flow arrows to slices quickly."""
-
-    SCAN = 16  # how far to look for a slice of the message's own microbatch
-
-    def __init__(self, spans: list[Span]) -> None:
-        self.spans = sorted((s for s in spans if s.kind in COMPUTE_KINDS), key=lambda s: (s.start, s.end))
-        self.starts = [s.start for s in self.spans]
-        self.ends = [s.end for s in self.spans]
-
-    def send_anchor(self, t: float, microbatch: int) -> float:
-        """Start of the slice that produced a message sent at ``t``: the latest slice ending by
-        ``t``, preferring one of the same microbatch (the next action may start at ``t``)."""
-        eps = 1e-9 * max(1.0, abs(t))
-        i = bisect.bisect_right(self.ends, t + eps) - 1
-        if i < 0:
-            return t
-        for k in range(i, max(i - self.SCAN, -1), -1):
-            if self.spans[k].microbatch == microbatch:
-                return self.spans[k].start
-        return self.spans[i].start
-
-    def receive_anchor(self, t: float, microbatch: int) -> float:
-        """Start of the slice that consumed a message arriving at ``t``: the first slice starting
-        at or after ``t``, preferring one of the same microbatch."""
-        eps = 1e-9 * max(1.0, abs(t))
-        i = bisect.bisect_left(self.starts, t - eps)
-        if i >= len(self.spans):
-            return t
-        for k in range(i, min(i + self.SCAN, len(self.spans))):
-            if self.spans[k].microbatch == microbatch:
-                return self.spans[k].start
-        return self.spans[i].start
+def _anchors(trace: Trace) -> dict[tuple[int, str], float]:
+    """Start time of every compute slice by (device lane, action label): a message names the
+    actions that produced and consumed it, so its arrow is bound to exactly those slices."""
+    lane = {name: i for i, name in enumerate(trace.devices)}
+    out: dict[tuple[int, str], float] = {}
+    for s in trace.spans:
+        if s.kind in COMPUTE_KINDS and s.label and s.track in lane:
+            out[(lane[s.track], s.label)] = s.start
+    return out
 
 
 def to_chrome_trace(trace: Trace) -> dict[str, Any]:
@@ -170,16 +150,14 @@ def to_chrome_trace(trace: Trace) -> dict[str, Any]:
                        "ts": span.start * scale, "dur": max(span.end - span.start, 0.0) * scale,
                        "args": _span_args(span)})
 
-    by_device: dict[int, list[Span]] = {i: [] for i in range(len(trace.devices))}
-    for s in trace.spans:
-        if s.track in dev_tid:
-            by_device[dev_tid[s.track]].append(s)
-    lanes = {d: _Lane(spans) for d, spans in by_device.items()}
+    anchor = _anchors(trace)
     for msg in sorted(trace.messages, key=lambda m: (m.sent, m.id)):
         if not (0 <= msg.src < len(trace.devices) and 0 <= msg.dst < len(trace.devices)):
             continue
-        ts_s = lanes[msg.src].send_anchor(msg.sent, msg.microbatch)
-        ts_f = lanes[msg.dst].receive_anchor(msg.arrived, msg.microbatch)
+        # From the slice that produced it to the slice that consumed it; a message with no
+        # action at an end (a collective's piece) is drawn at its own send or arrival time.
+        ts_s = anchor.get((msg.src, msg.producer), msg.sent)
+        ts_f = anchor.get((msg.dst, msg.consumer), msg.arrived)
         name = msg.label or f"{msg.kind} mb{msg.microbatch}"
         events.append({"ph": "s", "id": msg.id, "name": name, "cat": f"msg.{msg.kind}", "pid": PID_DEVICES,
                        "tid": msg.src, "ts": ts_s * scale})
@@ -200,7 +178,7 @@ def to_chrome_trace(trace: Trace) -> dict[str, Any]:
         "links": list(trace.links),
         "meta": _jsonable(trace.meta),
         "messages": [[m.id, m.src, m.dst, _finite(m.nbytes), _finite(m.sent), _finite(m.arrived), m.kind,
-                      m.stage, m.microbatch, m.label] for m in trace.messages],
+                      m.stage, m.microbatch, m.label, m.producer, m.consumer] for m in trace.messages],
         "note": "ts/dur in microseconds; unitless (slot) traces use 1 slot = 1000 us",
     }
     return {"traceEvents": events, "displayTimeUnit": "ms", "otherData": {"pipesim": pipesim}}
@@ -248,8 +226,8 @@ def from_chrome_trace(data: Mapping[str, Any]) -> Trace:
         scale = float(info["time_scale_us"])
         trace = Trace(devices=list(info["devices"]), links=list(info["links"]), meta=_restore(dict(info["meta"])))
         trace.messages = [Message(int(i), int(s), int(d), float(b), float(t0), float(t1), str(k), int(st),
-                                  int(mb), str(lab))
-                          for i, s, d, b, t0, t1, k, st, mb, lab in _restore(info["messages"])]
+                                  int(mb), str(lab), *(str(x) for x in ends))
+                          for i, s, d, b, t0, t1, k, st, mb, lab, *ends in _restore(info["messages"])]
     device_of = {f"memory {name}": i for i, name in enumerate(trace.devices)}
     for e in events:
         if e.get("ph") == "C" and e.get("name") in device_of:
@@ -265,7 +243,9 @@ def from_chrome_trace(data: Mapping[str, Any]) -> Trace:
         trace.spans.append(Span(track, str(e.get("cat", e.get("name", ""))), start, end,
                                 stage=int(args.get("stage", -1)), microbatch=int(args.get("microbatch", -1)),
                                 nbytes=float(args.get("bytes", 0.0)), message=int(args.get("message", -1)),
-                                label=str(args.get("label", "")), queued=float(args.get("queued", 0.0))))
+                                label=str(args.get("label", "")), queued=float(args.get("queued", 0.0)),
+                                chunk=int(args.get("chunk", -1)), route=int(args.get("route", -1)),
+                                parts=tuple(str(x) for x in args.get("parts", ()))))
     if info is None and not trace.devices:
         trace.devices = sorted({s.track for s in trace.spans})
     return trace

@@ -24,15 +24,15 @@ from typing import Any
 
 from pipesim.network.topology import build_topology
 from pipesim.sim.network import DEFAULT_CHUNK_BYTES, POLICIES, simulate_flows
-from pipesim.trace import Trace
+from pipesim.sim.records import TransferLog
 from pipesim.units import format_time, parse_size, parse_time
 
 _KEYS = ("topology", "flows", "policy", "chunk_bytes", "overhead")
 _FLOW_KEYS = ("name", "src", "dst", "bytes", "start")
 
 
-def replay(spec: Mapping[str, Any], trace: Trace | None = None) -> list[tuple[str, float]]:
-    """Each flow's ``(name, finish time)``, in flow order. ``trace`` (optional) records the run."""
+def replay(spec: Mapping[str, Any], log: TransferLog | None = None) -> list[tuple[str, float]]:
+    """Each flow's ``(name, finish time)``, in flow order. ``log`` (optional) records the run."""
     if not isinstance(spec, Mapping):
         raise ValueError(f"flows file: expected a mapping with keys {', '.join(_KEYS)}, got {type(spec).__name__}")
     for key in spec:
@@ -78,7 +78,7 @@ def replay(spec: Mapping[str, Any], trace: Trace | None = None) -> list[tuple[st
             raise ValueError(f"{where}.start: {item['start']!r}; must be a finite time >= 0")
         names.append(name)
         flows.append((src, dst, nbytes, start))
-    finish = simulate_flows(topology, flows, policy=policy, chunk_bytes=chunk, overhead=overhead, trace=trace)
+    finish = simulate_flows(topology, flows, policy=policy, chunk_bytes=chunk, overhead=overhead, log=log)
     return list(zip(names, finish, strict=True))
 
 

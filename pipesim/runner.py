@@ -1,44 +1,53 @@
 """Run one built scenario at the table or simulation level and collect its metrics.
 
 `pipesim run`, `pipesim levels` and `pipesim sweep` all go through here, so a number in a
-sweep's results.csv means exactly what the same key means in `pipesim run --json`.
+sweep's results.csv means exactly what the same key means in `pipesim run --json`. The
+schedule is compiled and validated once (``pipesim.timeline``) and handed to the level.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
+from pipesim.timeline import compile_schedule
 from pipesim.trace import Trace
 
 Level = Literal["table", "sim"]
+LEVELS: tuple[str, ...] = ("table", "sim")
 
 
 @dataclass
 class Outcome:
     level: Level
     metrics: dict[str, Any]
-    trace: Trace
     result: Any  # TableResult or SimResult
+    trace_meta: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def trace(self) -> Trace:
+        """The run's trace, built on first use: a caller that reads only metrics never pays for it."""
+        trace = self.result.trace() if self.level == "table" else self.result.trace
+        trace.meta.update(self.trace_meta)
+        return trace
 
 
 def run_built(built: Any, level: Level = "sim") -> Outcome:
     """Evaluate ``built`` (a ``pipesim.scenario.build.Built``) and add throughput figures."""
+    if level not in LEVELS:
+        raise ValueError(f"--level: '{level}' is not a level; choose table or sim")
+    compiled = compile_schedule(built.schedule, built.costs, check=built.sim_options.validate)
+    result: Any
     if level == "table":
-        from pipesim.ideal import evaluate
+        from pipesim.ideal import run_table
 
-        result: Any = evaluate(built.schedule, built.costs)
-        metrics = result.metrics()
-        trace = result.trace()
-        metrics["peak_memory_bytes"] = _static_plus(built, result.peak_activation_bytes)
-    elif level == "sim":
+        result = run_table(compiled)
+    else:
         from pipesim.sim.engine import Simulation
 
-        result = Simulation(built.schedule, built.costs, built.topology, built.sim_options).run()
-        metrics = result.metrics()
-        trace = result.trace
-    else:
-        raise ValueError(f"--level: '{level}' is not a level; choose table or sim")
+        result = Simulation(built.schedule, built.costs, built.topology, built.sim_options, compiled=compiled).run()
+    metrics = result.metrics()
     makespan = metrics["makespan"]
     iterations = max(1, int(getattr(built, "iterations_in_schedule", 1) or 1))
     samples = built.samples_per_iteration * iterations
@@ -55,18 +64,10 @@ def run_built(built: Any, level: Level = "sim") -> Outcome:
         metrics["fits_in_memory"] = built.memory_limit is None or max(peak) <= built.memory_limit
     if built.schedule.options.get("weight_update") or built.schedule.name.startswith("pipedream"):
         metrics["staleness"] = _staleness(built)
-    trace.meta.update({"scenario": built.scenario.name, "makespan": makespan,
-                       "bubble_ratio": metrics["bubble_ratio"]})
+    meta = {"scenario": built.scenario.name, "makespan": makespan, "bubble_ratio": metrics["bubble_ratio"]}
     if built.memory_limit is not None:
-        trace.meta["memory_limit"] = built.memory_limit
-    return Outcome(level, metrics, trace, result)
-
-
-def _static_plus(built: Any, activations: list[float]) -> list[float]:
-    """Weights (per version) + gradients + optimizer state + peak activations, per device."""
-    from pipesim.ideal import static_memory
-
-    return [m + a for m, a in zip(static_memory(built.schedule, built.costs), activations, strict=True)]
+        meta["memory_limit"] = built.memory_limit
+    return Outcome(level, metrics, result, meta)
 
 
 def _staleness(built: Any) -> dict[str, Any]:

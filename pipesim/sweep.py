@@ -99,8 +99,9 @@ METRICS: dict[str, tuple[str, ...]] = {
 # settings echoed back, and per-device / per-link lists that a reduced column summarises or that
 # only make sense as a whole (use `pipesim run` on one point for those).
 NOT_COLUMNS = frozenset({
-    "level", "scenario", "schedule", "message_delay",
+    "level", "scenario", "schedule", "message_delay", "memory_unit",
     "busy", "device_spans", "peak_activation_bytes", "peak_memory_bytes", "static_memory_bytes",
+    "peak_activation_units", "peak_memory_units", "static_memory_units",
     "idle_by_schedule", "idle_other", "links",
 })
 

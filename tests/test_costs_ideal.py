@@ -57,7 +57,8 @@ def test_memory_profile_in_bytes_with_split_backward():
     assert r.peak_inflight == [2]
     assert r.peak_activation_bytes == [16.0]
     tr = r.trace()
-    assert [m.activations for m in tr.memory] == [8.0, 16.0, 10.0, 8.0, 2.0, 0.0]
+    # A sample at time 0 (static memory only), then one per change.
+    assert [m.activations for m in tr.memory] == [0.0, 8.0, 16.0, 10.0, 8.0, 2.0, 0.0]
 
 
 def test_trace_spans_match_result_and_messages_cross_devices():

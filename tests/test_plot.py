@@ -28,7 +28,7 @@ from pipesim.plot import (
     plot_schedule_table,
     style,
 )
-from pipesim.plot.gantt import box_text, chunk_of, num_chunks
+from pipesim.plot.gantt import box_text, chunk_label, chunk_of, num_chunks
 from pipesim.schedule.registry import Registry, RequirementError
 from pipesim.trace import MemorySample, Message, Span, Trace
 
@@ -138,7 +138,7 @@ def test_labels_where_they_fit_and_none_when_tiny():
 
 def test_box_text():
     assert box_text(Span("g", "F", 0, 1, stage=0, microbatch=3)) == "3"
-    assert box_text(Span("g", "F&B", 0, 1, stage=0, label="(0F3;5B1)OVERLAP_F_B")) == "3|1"
+    assert box_text(Span("g", "F&B", 0, 1, stage=0, label="(0F3;5B1)OVERLAP_F_B", parts=("0F3", "5B1"))) == "3|1"
     assert box_text(Span("g", "REDUCE_GRAD", 0, 1, stage=2)) == "AR"
 
 
@@ -168,11 +168,15 @@ def test_title_key_figures():
 
 
 def test_chunk_shading_rule():
-    tr = Trace(devices=["gpu0", "gpu1"], meta={"devices": 2, "stages": 6})
+    # Chunks are facts of the spans: interleaved p=2, v=3 puts stages s, s+2, s+4 on device s.
+    tr = evaluate(REGISTRY.generate("interleaved", 2, 4, v=3)).trace()
     assert num_chunks(tr) == 3
-    assert [chunk_of(tr, s) for s in range(6)] == [0, 0, 1, 1, 2, 2]
-    tr.meta["stage_chunk"] = [0, 1, 1, 0]
-    assert num_chunks(tr) == 2 and chunk_of(tr, 1) == 1
+    assert {(s.stage, chunk_of(s)) for s in tr.spans} == {(s, s // 2) for s in range(6)}
+    assert chunk_label(tr, 1) == "chunk 1 (stages 2–3)"
+    # ZB-V's second arm runs back up the devices: chunk 1 holds stages p..2p-1.
+    zbv = evaluate(REGISTRY.generate("zb-v", 3, 6)).trace()
+    assert {(s.stage, s.chunk) for s in zbv.spans} == {(s, int(s >= 3)) for s in range(6)}
+    assert num_chunks(Trace(devices=["gpu0"])) == 1
     assert style.chunk_tint(1, 0) == 0.0
     assert style.chunk_tint(2, 0) < 0 < style.chunk_tint(2, 1)  # lighter first, darker last
     assert style.text_color(style.to_rgb("#FFFFFF")) == style.TEXT_DARK

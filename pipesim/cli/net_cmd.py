@@ -15,16 +15,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pipesim.netreplay import format_flows, load_flows, replay
-    from pipesim.trace import Trace
+    from pipesim.sim.records import TransferLog, network_trace
 
     spec = load_flows(args.flows)
     if args.policy:
         spec = {**spec, "policy": args.policy}
-    trace = Trace(devices=[]) if args.gantt else None
-    results = replay(spec, trace=trace)
-    if args.gantt and trace is not None:
+    log = TransferLog() if args.gantt else None
+    results = replay(spec, log=log)
+    if args.gantt and log is not None:
         from pipesim.plot import plot_gantt
 
+        trace = network_trace(log, [])
         trace.meta.setdefault("schedule", f"flows: {args.flows}")
         plot_gantt(trace, args.gantt, links=True)
     if args.json:

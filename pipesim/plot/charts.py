@@ -24,15 +24,10 @@ MAX_LEGEND_SERIES = 10  # more devices than this get a colour bar instead of a l
 # --- memory ---------------------------------------------------------------------------------
 
 def memory_is_bytes(trace: Trace, override: str | None = None) -> bool:
-    """Whether memory samples are bytes (``meta["memory_unit"]``), else microbatch units.
-
-    Without the key, values of 10 kB and more are taken as bytes: one microbatch's activations
-    in bytes are always far above that, and unit counts far below it.
-    """
-    unit = override if override is not None else trace.meta.get("memory_unit")
-    if unit is not None:
-        return str(unit).lower() in ("b", "byte", "bytes")
-    return max((m.total for m in trace.memory), default=0.0) >= 1e4
+    """Whether memory samples are bytes, as the trace declares (``Trace.memory_unit``), else
+    stage-microbatch units; ``override`` replaces the declaration."""
+    unit = override if override is not None else trace.memory_unit
+    return str(unit).lower() in ("b", "byte", "bytes")
 
 
 def _bytes_scale(peak: float) -> tuple[float, str]:

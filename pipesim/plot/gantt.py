@@ -6,10 +6,9 @@ placed only where it fits (computed from the box width in pixels) and is switche
 altogether when there would be too much of it to read.
 
 Shading rule: a span's colour is its kind's palette colour (``style.KIND_COLORS``) tinted by
-its *chunk*: ``stage // devices`` (the virtual-stage chunk of interleaved, V-shape and Hanayo
-schedules; for Chimera/DualPipe-style layouts whose second replica or direction is numbered
-p..2p-1 it is the route), unless ``trace.meta["stage_chunk"]`` gives the chunk of every stage.
-The first chunk is lightest, the last darkest.
+its *chunk*, the fact the span carries (the stage's index among its device's stages: the
+virtual-stage chunk of interleaved, V-shape and Hanayo schedules, the replica of Chimera and
+DualPipe). The first chunk is lightest, the last darkest.
 
 Link lanes: one lane per link direction that carried traffic in the window; transfers that
 overlap in time on one lane are stacked into sub-rows (``assign_subrows``), so a lane's
@@ -21,7 +20,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -225,46 +223,40 @@ def layout_gantt(
 
 # --- what to draw -------------------------------------------------------------------------
 
-_OVERLAP = re.compile(r"\(\d+[A-Z]+(\d+);\d+[A-Z]+(\d+)\)")
-
-
 def box_text(span: Span) -> str:
     """The number printed inside a device box: the microbatch; both for an F&B chunk."""
-    if span.kind == "F&B":
-        m = _OVERLAP.search(span.label)
-        if m:
-            return f"{m.group(1)}|{m.group(2)}"
+    if span.parts:
+        return "|".join(_microbatch(part) for part in span.parts)
     if span.kind == "REDUCE_GRAD":
         return "AR"
     return str(span.microbatch) if span.microbatch >= 0 else ""
 
 
+def _microbatch(label: str) -> str:
+    """The microbatch of a simple action label such as "5B1": its trailing digits."""
+    digits = len(label) - len(label.rstrip("0123456789"))
+    return label[-digits:] if digits else ""
+
+
 def num_chunks(trace: Trace) -> int:
-    if "stage_chunk" in trace.meta:
-        return max((int(c) for c in trace.meta["stage_chunk"]), default=0) + 1
-    p = max(int(trace.meta.get("devices", len(trace.devices)) or 1), 1)
-    stages = int(trace.meta.get("stages", p) or p)
-    return max(1, math.ceil(stages / p))
+    """How many chunks the trace's compute spans carry (1 when they carry none)."""
+    return max((s.chunk for s in trace.spans if s.kind in COMPUTE_KINDS), default=0) + 1
 
 
-def chunk_of(trace: Trace, stage: int) -> int:
-    if stage < 0:
-        return 0
-    table = trace.meta.get("stage_chunk")
-    if table is not None and stage < len(table):
-        return int(table[stage])
-    p = max(int(trace.meta.get("devices", len(trace.devices)) or 1), 1)
-    return stage // p
+def chunk_of(span: Span) -> int:
+    return max(span.chunk, 0)
 
 
 def chunk_label(trace: Trace, chunk: int) -> str:
-    """Legend text of a chunk: 'chunk 1 (stages 4-7)' under the ``stage // p`` rule."""
-    if "stage_chunk" in trace.meta:
+    """Legend text of a chunk, with the stages the trace shows in it: 'chunk 1 (stages 4–7)'."""
+    stages = sorted({s.stage for s in trace.spans if s.kind in COMPUTE_KINDS and s.chunk == chunk and s.stage >= 0})
+    if not stages:
         return f"chunk {chunk}"
-    p = max(int(trace.meta.get("devices", len(trace.devices)) or 1), 1)
-    stages = int(trace.meta.get("stages", p) or p)
-    lo, hi = chunk * p, min((chunk + 1) * p, stages) - 1
-    return f"chunk {chunk} (stage {lo})" if lo == hi else f"chunk {chunk} (stages {lo}–{hi})"
+    if len(stages) == 1:
+        return f"chunk {chunk} (stage {stages[0]})"
+    if stages == list(range(stages[0], stages[-1] + 1)):
+        return f"chunk {chunk} (stages {stages[0]}–{stages[-1]})"
+    return f"chunk {chunk} ({len(stages)} stages)"
 
 
 def _message_kinds(trace: Trace) -> dict[int, str]:
@@ -403,7 +395,7 @@ def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, 
         xs1.append(min(s.end, lay.t1) * factor)
         ys0.append(r + (1 - BOX_HEIGHT) / 2)
         ys1.append(r + (1 + BOX_HEIGHT) / 2)
-        tint = style.chunk_tint(nchunks, chunk_of(trace, s.stage))
+        tint = style.chunk_tint(nchunks, chunk_of(s))
         faces.append(style.shade(_kind_color(s.kind), tint))
         texts.append(box_text(s))
         fonts.append(dev_font)

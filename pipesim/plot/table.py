@@ -105,7 +105,7 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool) -> Figure:
         c0, c1 = s.start / unit, s.end / unit
         verts.append(((c0, r + pad), (c0, r + 1 - pad), (c1, r + 1 - pad), (c1, r + pad)))
         rgb = style.shade(style.KIND_COLORS.get(s.kind, style.OTHER_COLOR),
-                          style.chunk_tint(nchunks, chunk_of(trace, s.stage)))
+                          style.chunk_tint(nchunks, chunk_of(s)))
         faces.append(rgb)
         texts.append(box_text(s))
         boxes.append((c0, c1, r))

@@ -38,21 +38,34 @@ Whole messages (chunking off) under FIFO are *cut through*: a hop starts as soon
 of the message arrives, but cannot finish before the message's last bit has reached it. A
 lone message therefore takes its bottleneck time plus the sum of latencies, the limit of
 chunking as chunks shrink. (Chunking off under ``fair`` uses the fluid model in
-``pipesim.sim.network``.)
+``pipesim.sim.fluid``.)
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from heapq import heappop, heappush
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import simpy
 from simpy.events import Event, Timeout
 
 if TYPE_CHECKING:
     from pipesim.network.presets import LinkSpec
-    from pipesim.sim.network import Network
+
+
+class Wiring(NamedTuple):
+    """What a link is handed by the network that owns it: the environment, where a unit goes
+    when it has crossed (``land(hop, n, nb)``: on to the next hop), how a message is delivered
+    (``finish(msg)``), where transfer records go (``record``, a list's ``extend``; None when the
+    run keeps no trace) and whether whole messages cut through (fifo without chunks)."""
+
+    env: simpy.Environment
+    land: Callable[[Hop, int, float], None]
+    finish: Callable[[Msg], None]
+    record: Callable[[tuple[int, int, float, float, float]], None] | None
+    cut_through: bool
 
 
 class Msg:
@@ -120,8 +133,8 @@ class Link:
         "transfers",
     )
 
-    def __init__(self, network: Network, index: int, name: str, spec: LinkSpec) -> None:
-        self.env = network.env
+    def __init__(self, wiring: Wiring, index: int, name: str, spec: LinkSpec) -> None:
+        self.env = wiring.env
         self.index = index
         self.name = name
         self.track = "link:" + name
@@ -129,17 +142,16 @@ class Link:
         self.bandwidth = spec.bandwidth
         self.latency = spec.latency
         self.occupy = spec.occupy_latency
-        self._cut = network.cut_through
-        self._land = network._land
-        self._finish = network._finish
+        self._cut = wiring.cut_through
+        self._land = wiring.land
+        self._finish = wiring.finish
         # One bound method for every propagation timer, instead of a new one per chunk.
         self._landed_cb = self._landed
         self._landed_one_cb = self._landed_one
         # Transfer records go to the network's compact log (a span each when the trace is read).
         # A link that takes no time (infinite bandwidth, zero latency; e.g. a NIC attachment)
         # is counted but draws no spans: they would be zero-width or repeat a neighbour's bar.
-        log = network.log
-        self._rec = log.hops.extend if log is not None and not spec.is_free else None
+        self._rec = wiring.record if not spec.is_free else None
         # Counters for metrics.
         self.bytes = 0.0
         self.busy_time = 0.0
@@ -278,8 +290,8 @@ class PassLink(Link):
 class FifoLink(Link):
     __slots__ = ("_flows", "_inv_bw", "_wake", "process")
 
-    def __init__(self, network: Network, index: int, name: str, spec: LinkSpec) -> None:
-        super().__init__(network, index, name, spec)
+    def __init__(self, wiring: Wiring, index: int, name: str, spec: LinkSpec) -> None:
+        super().__init__(wiring, index, name, spec)
         self._flows: list[Hop] = []  # hops with chunks still to take, in service order
         self._inv_bw = 1.0 / self.bandwidth
         self._wake: Event | None = None
@@ -358,8 +370,8 @@ class FifoLink(Link):
 class FairLink(Link):
     __slots__ = ("_heap", "_inv_bw", "_t", "_timed", "_v", "_wake", "process")
 
-    def __init__(self, network: Network, index: int, name: str, spec: LinkSpec) -> None:
-        super().__init__(network, index, name, spec)
+    def __init__(self, wiring: Wiring, index: int, name: str, spec: LinkSpec) -> None:
+        super().__init__(wiring, index, name, spec)
         self._heap: list[tuple[float, int, Hop]] = []  # (virtual finish, message id, hop)
         self._inv_bw = 1.0 / self.bandwidth
         # Holding the link for the latency is billed as that much extra work at full rate.

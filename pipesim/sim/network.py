@@ -42,9 +42,9 @@ import simpy
 from simpy.events import Event, Timeout
 
 from pipesim.network.topology import Topology
-from pipesim.sim.link import FairLink, FifoLink, Hop, Link, Msg, PassLink
+from pipesim.sim.fluid import FluidScheduler
+from pipesim.sim.link import FairLink, FifoLink, Hop, Link, Msg, PassLink, Wiring
 from pipesim.sim.records import TransferLog
-from pipesim.trace import Trace
 from pipesim.units import parse_size, parse_time
 
 POLICIES = ("fair", "fifo")
@@ -61,7 +61,8 @@ class Network:
     ``policy`` "fair" (bandwidth shared by the messages present) or "fifo" (one at a time);
     ``chunk_bytes`` the store-and-forward unit (None or 0: whole messages cut through / fluid;
     inf: whole messages stored and forwarded; see module doc);
-    ``overhead`` seconds of software overhead at the sender per message; ``trace`` receives one
+    ``overhead`` seconds of software overhead at the sender per message; ``log``, if given,
+    receives compact transfer records from which a trace gets one
     track per directed link (``"link:" + name``), one ``Message`` per send and one "xfer" span
     per message per link (links that take no time are counted but draw no spans).
     """
@@ -74,7 +75,7 @@ class Network:
         policy: str = "fair",
         chunk_bytes: float | str | None = DEFAULT_CHUNK_BYTES,
         overhead: float | str = 0.0,
-        trace: Trace | None = None,
+        log: TransferLog | None = None,
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"network.policy: {policy!r} is not one of: {', '.join(POLICIES)}")
@@ -90,13 +91,14 @@ class Network:
         self.policy = policy
         self.chunk_bytes = chunk if chunk > 0 else None
         self.overhead = over
-        self.trace = trace
         self.cut_through = self.chunk_bytes is None and policy == "fifo"
-        # Compact transfer records, turned into the trace's spans and messages when it is read.
-        self.log = log = TransferLog() if trace is not None else None
-        self._fluid: _FluidScheduler | None = None
+        # Compact transfer records, turned into the trace's spans and messages after the run.
+        self.log = log
+        self._fluid: FluidScheduler | None = None
         if self.chunk_bytes is None and policy == "fair":
-            self._fluid = _FluidScheduler(self)
+            self._fluid = FluidScheduler(env, self._finish_at)
+        wiring = Wiring(env, self._land, self._finish, log.hops.extend if log is not None else None,
+                        self.cut_through)
         self.links: list[Link] = []
         for d in topology.directed:
             cls: type[Link]
@@ -106,11 +108,9 @@ class Network:
                 cls = Link
             else:
                 cls = FifoLink if policy == "fifo" else FairLink
-            self.links.append(cls(self, d.index, d.name, d.spec))
-        if trace is not None and log is not None:
-            trace.links.extend(link.track for link in self.links)
+            self.links.append(cls(wiring, d.index, d.name, d.spec))
+        if log is not None:
             log.tracks.extend(link.track for link in self.links)
-            trace.add_source(log.drain)
             self._posted = log.posted.extend
             self._finished = log.finished.extend
         self._chunk = self.chunk_bytes or 0.0
@@ -122,7 +122,7 @@ class Network:
 
     # -- sending ----------------------------------------------------------------------------
     def send(self, src: int, dst: int, nbytes: float, *, kind: str = "act", stage: int = -1,
-             microbatch: int = -1, label: str = "", event: Event | None = None) -> Event:
+             microbatch: int = -1, label: str = "", tag: int = -1, event: Event | None = None) -> Event:
         """Send ``nbytes`` from device ``src`` to device ``dst``; the event succeeds when the whole
         message has arrived. A caller that already holds the event its receiver waits on passes
         it as ``event``, which saves chaining a second event per message."""
@@ -133,11 +133,11 @@ class Network:
             route = self.route(src, dst)
         if event is None:
             event = Event(self.env)
-        self.post(route, src, dst, nbytes, kind, stage, microbatch, label, event)
+        self.post(route, src, dst, nbytes, kind, stage, microbatch, label, tag, event)
         return event
 
     def post(self, route: _Route, src: int, dst: int, nbytes: float, kind: str, stage: int, microbatch: int,
-             label: str, event: Event) -> None:
+             label: str, tag: int, event: Event) -> None:
         """``send`` for callers that hold the route (``Network.route``) and the event and have
         checked ``nbytes`` (finite, >= 0): positional and without lookups, because the engine
         calls it once per message."""
@@ -146,7 +146,7 @@ class Network:
         now = self.env._now
         msg = Msg(mid, nbytes, event, self._chunk)
         if self.log is not None:  # row ``mid`` of the log (fields: pipesim.sim.records.POST_FIELDS)
-            self._posted((src, dst, nbytes, now, stage, microbatch, kind, label))
+            self._posted((src, dst, nbytes, now, stage, microbatch, kind, label, tag))
         if self.overhead > 0.0:
             Timeout(self.env, self.overhead, (msg, route)).callbacks.append(self._inject_later)  # type: ignore[union-attr]
         else:
@@ -229,186 +229,6 @@ class Network:
 
 
 # --------------------------------------------------------------------------------------------
-# The fluid model (fair, chunking off)
-
-
-class _Flow:
-    __slots__ = ("hold", "links", "msg", "rate", "remaining", "size")
-
-    def __init__(self, msg: Msg, links: tuple[Link, ...], size: float, hold: int) -> None:
-        self.msg = msg
-        self.links = links  # finite-bandwidth links only
-        self.size = size
-        self.remaining = size
-        self.rate = 0.0
-        self.hold = hold  # -1: the message itself; i: holding route link i for its latency
-
-
-_RUNNING, _IDLE, _TIMED, _WOKEN = 0, 1, 2, 3
-
-
-class _FluidScheduler:
-    """Max-min fair rates for all messages in flight, one SimPy process for the whole network."""
-
-    def __init__(self, network: Network) -> None:
-        self.net = network
-        self.env = network.env
-        self.flows: list[_Flow] = []
-        self._t = 0.0
-        self._state = _RUNNING
-        self._wake: Event | None = None
-        self.process = self.env.process(self._run())
-
-    def inject(self, msg: Msg, links: tuple[Link, ...]) -> None:
-        now = self.env._now
-        msg.t0 = now
-        msg.links = links
-        msg.arrive_at = 0.0
-        msg.pending = 0
-        finite = tuple(link for link in links if not math.isinf(link.bandwidth))
-        if msg.nbytes == 0 or not finite:
-            self._drained(msg, now)
-        else:
-            self._add(_Flow(msg, finite, msg.nbytes, -1))
-
-    def _add(self, flow: _Flow) -> None:
-        now = self.env.now
-        self._advance(now)
-        self.flows.append(flow)
-        alone = True
-        for link in flow.links:
-            link.fluid_enter(now)
-            alone = alone and link.fluid_count == 1
-        if alone:  # shares no link: nobody else's rate changes (max-min is per component)
-            flow.rate = min(link.bandwidth for link in flow.links)
-        else:
-            self._allocate()
-        state = self._state
-        if state == _IDLE:
-            self._state = _WOKEN
-            self._wake.succeed()  # type: ignore[union-attr]
-        elif state == _TIMED:
-            self._state = _WOKEN
-            self.process.interrupt()
-
-    def _advance(self, now: float) -> None:
-        dt = now - self._t
-        if dt > 0.0:
-            for f in self.flows:
-                f.remaining -= f.rate * dt
-        self._t = now
-
-    def _allocate(self) -> None:
-        # Progressive filling: raise all unfrozen rates together; when a link saturates, freeze
-        # the flows crossing it at the share it can give them, and go on with the rest.
-        flows = self.flows
-        if len(flows) == 1:
-            f = flows[0]
-            f.rate = min(link.bandwidth for link in f.links)
-            return
-        capacity: dict[Link, float] = {}
-        count: dict[Link, int] = {}
-        for f in flows:
-            for link in f.links:
-                if link in count:
-                    count[link] += 1
-                else:
-                    count[link] = 1
-                    capacity[link] = link.bandwidth
-        unfrozen = flows
-        while unfrozen:
-            share = math.inf
-            for link, c in count.items():
-                s = capacity[link] / c
-                if s < share:
-                    share = s
-            limit = share * (1.0 + 1e-12)
-            saturated = {link for link, c in count.items() if capacity[link] <= limit * c}
-            still: list[_Flow] = []
-            for f in unfrozen:
-                for link in f.links:
-                    if link in saturated:
-                        break
-                else:
-                    still.append(f)
-                    continue
-                f.rate = share
-                for link in f.links:
-                    c = count[link] - 1
-                    if c:
-                        count[link] = c
-                        capacity[link] -= share
-                    else:
-                        del count[link]
-            unfrozen = still
-
-    def _run(self):  # type: ignore[no-untyped-def]
-        env = self.env
-        flows = self.flows
-        while True:
-            if not flows:
-                self._state = _IDLE
-                self._wake = Event(env)
-                yield self._wake
-                self._state = _RUNNING
-                continue
-            first = flows[0]
-            delay = first.remaining / first.rate
-            for f in flows:
-                d = f.remaining / f.rate
-                if d < delay:
-                    first, delay = f, d
-            self._state = _TIMED
-            try:
-                yield Timeout(env, delay if delay > 0.0 else 0.0)
-            except simpy.Interrupt:
-                self._state = _RUNNING
-                continue
-            self._state = _RUNNING
-            now = env.now
-            self._advance(now)
-            first.remaining = 0.0
-            done = [f for f in flows if f.remaining <= f.size * 1e-12]
-            flows[:] = [f for f in flows if f.remaining > f.size * 1e-12]
-            shared = False
-            for f in done:
-                for link in f.links:
-                    link.fluid_leave(now)
-                    shared = shared or link.fluid_count > 0
-            if shared:
-                self._allocate()
-            for f in done:
-                if f.hold < 0:
-                    self._drained(f.msg, now)
-                else:
-                    self._held(f, now)
-
-    def _drained(self, msg: Msg, now: float) -> None:
-        """The last byte has left the bottleneck: record the hops, start the link holds."""
-        offset = 0.0
-        for i, link in enumerate(msg.links):
-            if link.occupy and msg.nbytes > 0:
-                msg.pending += 1
-                self._add(_Flow(msg, (link,), link.latency * link.bandwidth, i))
-            else:
-                link.record(msg, msg.t0 + offset, now + offset)
-            offset += link.latency
-        msg.arrive_at = now + offset
-        if msg.pending == 0:
-            self.net._finish_at(msg, msg.arrive_at)
-
-    def _held(self, flow: _Flow, now: float) -> None:
-        msg = flow.msg
-        links = msg.links
-        link = links[flow.hold]
-        link.record(msg, msg.t0 + sum(x.latency for x in links[: flow.hold]), now)
-        msg.arrive_at = max(msg.arrive_at, now + sum(x.latency for x in links[flow.hold + 1:]))
-        msg.pending -= 1
-        if msg.pending == 0:
-            self.net._finish_at(msg, msg.arrive_at)
-
-
-# --------------------------------------------------------------------------------------------
 
 
 def simulate_flows(
@@ -418,11 +238,12 @@ def simulate_flows(
     policy: str = "fair",
     chunk_bytes: float | str | None = DEFAULT_CHUNK_BYTES,
     overhead: float = 0.0,
-    trace: Trace | None = None,
+    log: TransferLog | None = None,
 ) -> list[float]:
-    """Run explicit transfers ``(src, dst, nbytes, start)`` to completion; finish times in order."""
+    """Run explicit transfers ``(src, dst, nbytes, start)`` to completion; finish times in order.
+    With ``log`` given, the run's transfer records are appended to it."""
     env = simpy.Environment()
-    net = Network(env, topology, policy=policy, chunk_bytes=chunk_bytes, overhead=overhead, trace=trace)
+    net = Network(env, topology, policy=policy, chunk_bytes=chunk_bytes, overhead=overhead, log=log)
     finish = [math.nan] * len(flows)
 
     def start(i: int, src: int, dst: int, nbytes: float):  # type: ignore[no-untyped-def]

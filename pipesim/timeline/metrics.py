@@ -1,0 +1,77 @@
+"""The one metrics function both levels use, over (compiled program, start, end times).
+
+A level passes its action start and end times (one list per pipeline replica) and its
+makespan; everything that follows from times and the program alone -- busy time, each device's
+own span, both bubble ratios, activation and total memory peaks, weight copies -- is computed
+here, so a key means the same thing at the table and at the simulation level. Each level then
+adds what only it knows (the table level its message delay; the simulation its network
+counters and waiting times).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pipesim.timeline.program import Compiled
+
+
+def busy_and_spans(c: Compiled, start: Sequence[float], end: Sequence[float]) -> tuple[list[float], list[tuple[float, float]]]:
+    """Per device: compute time, and its own span (first start to last end; (0, 0) if idle)."""
+    busy: list[float] = []
+    spans: list[tuple[float, float]] = []
+    for f, n in zip(c.program.first, c.program.count, strict=True):
+        st, en = start[f : f + n], end[f : f + n]
+        busy.append(sum(e - s for s, e in zip(st, en, strict=True)))
+        spans.append((min(st), max(en)) if n else (0.0, 0.0))
+    return busy, spans
+
+
+def bubble_ratios(busy: Sequence[float], spans: Sequence[tuple[float, float]], makespan: float) -> tuple[float, float]:
+    """Idle over (devices x makespan), and idle inside each device's own span over the sum of
+    spans (the Zero Bubble paper's measure)."""
+    total = len(busy) * makespan
+    span_total = sum(e - s for s, e in spans)
+    work = sum(busy)
+    return (0.0 if total == 0 else 1.0 - work / total, 0.0 if span_total == 0 else 1.0 - work / span_total)
+
+
+def timeline_metrics(c: Compiled, start: Sequence[Sequence[float]], end: Sequence[Sequence[float]],
+                     makespan: float, level: str) -> dict[str, Any]:
+    """Metrics of one evaluated program; ``start[r]``/``end[r]`` are replica r's action times.
+
+    Per-device lists are replica-major (replica 0's devices first). Memory is in bytes when the
+    costs carry sizes (``memory_unit`` "bytes": keys ``*_bytes``) and in stage-microbatch units
+    otherwise (keys ``*_units``), so that no byte-named field ever holds a count.
+    """
+    sched = c.schedule
+    replicas = len(start)
+    busy: list[float] = []
+    spans: list[tuple[float, float]] = []
+    for st, en in zip(start, end, strict=True):
+        b, s = busy_and_spans(c, st, en)
+        busy.extend(b)
+        spans.extend(s)
+    bubble, span_bubble = bubble_ratios(busy, spans, makespan)
+    act = c.activation
+    peak_act = [float(x) for x in act.peaks_b] * replicas
+    static = list(c.static_memory) * replicas
+    suffix = "bytes" if c.costs.sized else "units"
+    return {
+        "level": level,
+        "schedule": sched.name,
+        "devices": sched.num_devices,
+        "stages": sched.num_stages,
+        "microbatches": sched.num_microbatches,
+        "makespan": makespan,
+        "bubble_ratio": bubble,
+        "span_bubble_ratio": span_bubble,
+        "busy": busy,
+        "device_spans": [list(s) for s in spans],
+        "peak_activations": list(act.peaks_n) * replicas,
+        "memory_unit": c.memory_unit,
+        f"peak_activation_{suffix}": peak_act,
+        f"static_memory_{suffix}": static,
+        f"peak_memory_{suffix}": [s + a for s, a in zip(static, peak_act, strict=True)],
+        "weight_copies": c.weight_copies() * replicas,
+    }

@@ -1,0 +1,167 @@
+"""The compiled program: a schedule and its costs, validated and prepared once.
+
+Both evaluation levels walk the same ``Compiled`` object: the table level
+(``pipesim.ideal``) times it with a constant message delay, the simulation level
+(``pipesim.sim``) runs it on a SimPy network. Everything that follows from the schedule and
+the costs alone lives here and is computed exactly once: the validated dependencies, every
+action's duration, the messages (one per cross-device activation or gradient dependency, with
+the actions that produce and consume it), the activation-memory steps, the static memory, and
+the facts a trace span carries (kind, stage, chunk, route, sub-actions). Neither level imports
+the other; both import this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from pipesim.costs import Costs
+from pipesim.schedule.action import Action, Kind
+from pipesim.schedule.deps import DEP_ACT, DEP_GRAD, Program, compile_program
+from pipesim.schedule.table import Schedule
+from pipesim.schedule.validate import ScheduleError, check_structure, validate
+from pipesim.timeline.memory import ActivationSteps, activation_steps, static_memory
+
+#: How long a REDUCE_GRAD holds its device beyond its all-reduce: one number for every stage,
+#: one per stage, or a function of the stage.
+ReduceTime = float | Sequence[float] | Callable[[int], float]
+
+#: Trace span kind of each compute action kind.
+SPAN_KIND = {Kind.F: "F", Kind.B: "B", Kind.I: "I", Kind.W: "W", Kind.OVERLAP_F_B: "F&B",
+             Kind.REDUCE_GRAD: "REDUCE_GRAD"}
+
+
+class MessageSpec(NamedTuple):
+    """One point-to-point message the schedule implies: the output of ``producer`` (an action
+    id) that ``consumer`` needs on another device. ``stage`` is the stage whose boundary tensor
+    travels, so ``nbytes`` is ``costs.message_bytes[stage]``."""
+
+    producer: int
+    consumer: int
+    kind: str  # "act" (forward activation) or "grad" (backward gradient)
+    stage: int
+    microbatch: int
+    nbytes: float
+
+
+def action_duration(action: Action, costs: Costs, reduce: float = 0.0) -> float:
+    """The one definition of an action's duration. An overlapped F&B chunk costs
+    ``overlap * (F + B)``; a REDUCE_GRAD costs ``reduce`` (its transfer is the network's);
+    communication markers cost nothing."""
+    kind = action.kind
+    if kind is Kind.F:
+        return costs.forward[action.stage]
+    if kind is Kind.B:
+        return costs.backward[action.stage]
+    if kind is Kind.I:
+        return costs.backward_input[action.stage]
+    if kind is Kind.W:
+        return costs.backward_weight[action.stage]
+    if kind is Kind.OVERLAP_F_B:
+        f, b = action.sub  # type: ignore[misc]
+        return costs.overlap * (costs.forward[f.stage] + action_duration(b, costs))
+    if kind is Kind.REDUCE_GRAD:
+        return reduce
+    return 0.0
+
+
+def _reduce_function(reduce_time: ReduceTime) -> Callable[[int], float]:
+    if callable(reduce_time):
+        return reduce_time
+    if isinstance(reduce_time, int | float):
+        value = float(reduce_time)
+        return lambda _s: value
+    values = tuple(float(v) for v in reduce_time)
+    return lambda s: values[s]
+
+
+def check_costs(schedule: Schedule, costs: Costs) -> None:
+    if costs.num_stages != schedule.num_stages:
+        raise ValueError(
+            f"costs are for {costs.num_stages} stages but schedule '{schedule.name}' has "
+            f"{schedule.num_stages} stages ({schedule.num_devices} devices); give one cost per stage"
+        )
+
+
+@dataclass(eq=False)
+class Compiled:
+    """A validated program with its costs; see the module docstring. Build with ``compile_schedule``."""
+
+    program: Program
+    costs: Costs
+    durations: list[float]
+    messages: list[MessageSpec]
+    activation: ActivationSteps
+    static_memory: list[float]
+
+    @property
+    def schedule(self) -> Schedule:
+        return self.program.schedule
+
+    @property
+    def num_devices(self) -> int:
+        return self.program.num_devices
+
+    @property
+    def memory_unit(self) -> str:
+        """"bytes" when the costs carry real sizes, else "stage-microbatch" (one stage's
+        activations of one microbatch count 1)."""
+        return "bytes" if self.costs.sized else "stage-microbatch"
+
+    def weight_copies(self) -> list[float]:
+        lay = self.schedule.layout
+        return [lay.weight_copies(d) for d in range(lay.num_devices)]
+
+    def span_facts(self) -> list[tuple[str, int, int, int, int, str, tuple[str, ...]]]:
+        """Per action: (span kind, stage, microbatch, chunk, route, label, sub-action labels).
+
+        ``chunk`` is the stage's index among its device's stages (interleaved chunk, V-shape arm,
+        Chimera replica); ``route`` the microbatch's route (-1 when the action has none)."""
+        lay = self.schedule.layout
+        chunk_of = [0] * lay.num_stages
+        for stages in lay.device_stages:
+            for i, s in enumerate(sorted(stages)):
+                chunk_of[s] = i
+        out = []
+        for a in self.program.actions:
+            mb = a.microbatch if a.microbatch is not None else (a.sub[0].microbatch if a.sub else None)
+            mb = -1 if mb is None else mb
+            route = lay.mb_route[mb] if mb >= 0 else -1
+            subs = tuple(str(x) for x in a.sub) if a.sub else ()
+            out.append((SPAN_KIND[a.kind], a.stage, mb, chunk_of[a.stage], route, str(a), subs))
+        return out
+
+
+def compile_schedule(
+    schedule: Schedule,
+    costs: Costs | None = None,
+    *,
+    reduce_time: ReduceTime = 0.0,
+    program: Program | None = None,
+    check: bool = True,
+) -> Compiled:
+    """Validate ``schedule`` (unless a validated ``program`` is given) and prepare everything
+    the levels need. ``check=False`` skips the deadlock dry run (engine tests of deadlocks)."""
+    if costs is None:
+        costs = Costs.make(schedule.num_stages)
+    check_costs(schedule, costs)
+    if program is None or program.order is None:
+        program = validate(schedule) if check else _compile_unvalidated(schedule)
+    reduce = _reduce_function(reduce_time)
+    durations = [action_duration(a, costs, reduce(a.stage) if a.kind is Kind.REDUCE_GRAD else 0.0)
+                 for a in program.actions]
+    size = costs.message_bytes
+    messages = [MessageSpec(dep.pred, g, "act" if dep.kind == DEP_ACT else "grad", dep.stage, dep.microbatch,
+                            size[dep.stage])
+                for g, deps in enumerate(program.deps) for dep in deps if dep.kind in (DEP_ACT, DEP_GRAD)]
+    return Compiled(program, costs, durations, messages, activation_steps(program, costs),
+                    static_memory(schedule, costs))
+
+
+def _compile_unvalidated(schedule: Schedule) -> Program:
+    check_structure(schedule)
+    program = compile_program(schedule)
+    if program.missing:
+        raise ScheduleError("schedule has actions whose inputs no device computes; run `pipesim validate`", schedule)
+    return program
