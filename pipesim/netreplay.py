@@ -11,8 +11,8 @@ A flows file is a topology (as for ``build_topology``) plus a list of transfers:
 
 ``src``/``dst`` are device names or indices; ``bytes`` and ``start`` accept unit strings. The
 answer is each flow's finish time (absolute, seconds), in the order the flows are listed. It is
-the quickest way to check the link model against hand-derived cases (REFERENCE.md "Link
-contention"); ``scenarios/flows/`` has examples.
+the quickest way to check the link model against hand-derived cases
+(docs/reference.md#link-contention); ``scenarios/flows/`` has examples.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Weight staleness of asynchronous pipelines, derived from a schedule's timeline.
 
-Semantics (REFERENCE.md, "Asynchronous pipelines and staleness"):
+Semantics (docs/reference.md#asynchronous-pipelines-and-staleness):
 
 * ``pipedream`` — each stage keeps a version counter that its own backwards advance: a backward
   (B, or W when the backward is split) applies its gradient and creates the next version. A

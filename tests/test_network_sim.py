@@ -1,4 +1,4 @@
-"""The SimPy link layer against hand-derived answers (REFERENCE.md "Link contention").
+"""The SimPy link layer against hand-derived answers (docs/reference.md#link-contention).
 
 Expected values are derived in the comments from bandwidths, sizes and latencies; none is
 copied from a run. ``fifo`` answers are exact; ``fair`` answers are exact on single links and

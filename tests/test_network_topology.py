@@ -30,7 +30,7 @@ def names(topo: Topology, route: tuple[int, ...]) -> list[str]:
 
 
 def test_presets_carry_the_reference_numbers_per_direction():
-    # REFERENCE.md "Interconnects": GB/s are bytes, Gb/s and Mb/s bits.
+    # docs/reference.md#interconnects: GB/s are bytes, Gb/s and Mb/s bits.
     assert PRESETS["nvlink3"].bandwidth == 300e9 and PRESETS["nvlink3"].latency == 1.5e-6
     assert PRESETS["nvlink4"].bandwidth == 450e9 and PRESETS["nvlink4"].latency == 1e-6
     assert PRESETS["pcie4"].bandwidth == 31.5e9

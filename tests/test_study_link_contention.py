@@ -28,7 +28,8 @@ def test_quick_run(tmp_path: Path) -> None:
     assert len(rows) == 3 * len(schedules) * 4
 
     table = [r for r in rows if r["level"] == "table"]
-    # GPipe and 1F1B: equal makespans on a free network (REFERENCE.md), hence equal rank.
+    # GPipe and 1F1B: equal makespans on a free network, hence equal rank
+    # (docs/reference.md#exact-checks).
     for sweep in ("nic", "dp", "spine"):
         t = {r["schedule"]: r for r in table if r["sweep"] == sweep}
         assert abs(float(t["gpipe"]["iteration_time_s"]) - float(t["1f1b"]["iteration_time_s"])) < 1e-12

@@ -1,5 +1,5 @@
 """Workload model: FLOPs, bytes and times checked against arithmetic written out by hand from
-the formulas in REFERENCE.md ("Transformer costs", "Activation compression")."""
+the formulas in docs/reference.md (#transformer-costs, #activation-compression)."""
 
 from __future__ import annotations
 

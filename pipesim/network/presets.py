@@ -1,4 +1,4 @@
-"""Link specifications and the interconnect presets of REFERENCE.md ("Interconnects").
+"""Link specifications and the interconnect presets of docs/reference.md#interconnects.
 
 A ``LinkSpec`` describes *one direction* of a link: its bandwidth and its latency. Everything
 is SI (bytes per second, seconds); unit strings are read only at the edges (``link_preset``
@@ -57,8 +57,9 @@ def _spec(name: str, bandwidth: float, latency: float) -> LinkSpec:
     return LinkSpec(bandwidth=bandwidth, latency=latency, name=name)
 
 
-# Per direction, from REFERENCE.md. Latencies are typical one-way figures for a GPU-to-GPU (or
-# host-to-host) message; switched builders split them over the hops into and out of a switch.
+# Per direction, from docs/reference.md#interconnects. Latencies are typical one-way figures for
+# a GPU-to-GPU (or host-to-host) message; switched builders split them over the hops into and out
+# of a switch.
 PRESETS: MappingProxyType[str, LinkSpec] = MappingProxyType(
     {
         "nvlink3": _spec("nvlink3", 300e9, 1.5e-6),

@@ -6,7 +6,7 @@ subspace and send k coordinates per token instead of h; learned projections (MAP
 with a trained basis; quantisation shrinks each coordinate. Both directions are compressed:
 forward activations and backward activation-gradients.
 
-The simulation model (REFERENCE.md, "Activation compression"):
+The simulation model (docs/reference.md#activation-compression):
 
 * bytes per token = k · bits/8 + side data (e.g. a token id the receiver needs to rebuild the
   part of the activation outside the subspace), instead of h · dtype bytes;

@@ -3,7 +3,7 @@
 1F1B flushes the pipeline at every iteration boundary, so each iteration pays the fill and
 drain bubble, (p-1)/(m+p-1) of the time. PipeDream and PipeDream-2BW never flush: iteration
 i+1's forwards start while iteration i's backwards drain. The price is weight staleness and
-memory (REFERENCE.md, "Asynchronous pipelines and staleness"): PipeDream updates after every
+memory (docs/reference.md#asynchronous-pipelines-and-staleness): PipeDream updates after every
 microbatch and stashes the version each in-flight microbatch used (stage s keeps p-s versions,
 gradients p-s-1 updates old); 2BW accumulates m microbatches per update and keeps two
 versions (delay exactly 1).

@@ -2,7 +2,7 @@
 
 Decentralised pipeline training (consumer GPUs in different places) sends every boundary
 activation forward and every activation-gradient backward over the internet. Subspace
-compression (Protocol Models / Subspace Networks; REFERENCE.md, "Activation compression")
+compression (Protocol Models / Subspace Networks; docs/reference.md#activation-compression)
 sends k = h / r coordinates per token instead of h, in both directions, at the price of an
 encode and a decode matmul (2·tokens·h·k FLOPs each) at every stage boundary.
 
