@@ -146,3 +146,10 @@ def evaluate(
     if not message_delay >= 0:
         raise ValueError(f"message_delay: {message_delay}; must be >= 0")
     return run_table(compile_schedule(schedule, costs, reduce_time=reduce_time, program=program), message_delay)
+
+
+def unit_trace(schedule: Schedule) -> Trace:
+    """Table-level trace of ``schedule`` with every action one slot long (F&B: two), the
+    papers' schedule-table convention."""
+    costs = Costs.make(schedule.num_stages, F=1.0, B=1.0, I=1.0, W=1.0)
+    return evaluate(schedule, costs, reduce_time=1.0).trace(time_unit="slot")

@@ -7,6 +7,7 @@ import pytest
 from pipesim.costs import Costs
 from pipesim.formulas import closed_form
 from pipesim.ideal import evaluate
+from pipesim.plan import finalize
 from pipesim.schedule import Kind, Registry, RequirementError, validate
 from pipesim.schedule.generators.chimera import chimera
 
@@ -62,7 +63,7 @@ def test_layout_two_replicas_per_part_and_two_routes():
 
 @pytest.mark.parametrize("D,N", [(4, 4), (6, 12), (8, 8)])
 def test_reduce_grad_per_stage_in_first_idle_slot_after_last_backward(D, N):
-    s = chimera(D, N)
+    s = finalize(chimera(D, N))
     reduces = [(d, j, a) for d, row in enumerate(s.actions) for j, a in enumerate(row) if a.kind is Kind.REDUCE_GRAD]
     assert sorted(a.stage for _, _, a in reduces) == list(range(2 * D))
     plain = chimera(D, N, reduce_grad=False)
@@ -125,7 +126,7 @@ def test_asymmetric_split_and_placement():
     assert lay.mb_route.count(0) == 6 and lay.mb_route.count(1) == 2
     assert [lay.stage_device[4 + j] for j in range(4)] == [(3 - j + 2) % 4 for j in range(4)]
     validate(s)
-    perm = chimera(4, 6, up_placement="1,2,3,0")
+    perm = finalize(chimera(4, 6, up_placement="1,2,3,0"))
     assert [perm.layout.stage_device[4 + j] for j in range(4)] == [1, 2, 3, 0]
     assert sum(a.kind is Kind.REDUCE_GRAD for row in perm.actions for a in row) == 8
 

@@ -7,6 +7,7 @@ import pytest
 from pipesim.costs import Costs
 from pipesim.formulas import closed_form
 from pipesim.ideal import evaluate
+from pipesim.plan import finalize
 from pipesim.schedule import Kind, Registry, RequirementError, validate
 from pipesim.schedule.generators.dualpipe import dualpipe, dualpipev
 
@@ -94,7 +95,7 @@ def test_overlap_chunk_cost():
 
 
 def test_reduce_grad_one_per_stage():
-    s = dualpipe(6, 12)
+    s = finalize(dualpipe(6, 12))
     assert sorted(a.stage for row in s.actions for a in row if a.kind is Kind.REDUCE_GRAD) == list(range(12))
     assert run(s).makespan == run(dualpipe(6, 12, reduce_grad=False)).makespan
 

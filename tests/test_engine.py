@@ -6,6 +6,7 @@ import pytest
 from pipesim.costs import Costs
 from pipesim.ideal import evaluate
 from pipesim.network.topology import cluster, free, single_node
+from pipesim.plan import generate
 from pipesim.schedule import Action, Kind, Layout, Schedule
 from pipesim.schedule.registry import Registry, RequirementError
 from pipesim.schedule.validate import DeadlockError
@@ -161,7 +162,7 @@ def test_memory_is_tracked_and_flagged():
 def test_replicated_parts_all_reduce_once_over_every_copy_with_data_parallelism():
     # Chimera p=2 with dp=2: each model part has 2 pipeline copies x 2 dp replicas = 4 copies,
     # synchronised by ONE ring over 4 GPUs (not a replica ring plus a dp ring).
-    sched = Registry.default().generate("chimera", 2, 2)
+    sched = generate("chimera", 2, 2)
     S = 4e8
     costs = Costs.make(sched.num_stages, F=1.0, B=2.0, message_bytes=0.0, param_bytes=S)
     topo = single_node(4, fabric="nvswitch")

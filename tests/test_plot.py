@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipesim.costs import Costs
-from pipesim.ideal import evaluate
+from pipesim.ideal import evaluate, unit_trace
 from pipesim.plot import (
     assign_subrows,
     layout_gantt,
@@ -241,7 +241,7 @@ def test_schedule_table_from_schedule_and_trace(tmp_path):
     sched = REGISTRY.generate("1f1b", 4, 8)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fig = plot_schedule_table(sched, tmp_path / "t.png")
+        fig = plot_schedule_table(unit_trace(sched), tmp_path / "t.png")
     # unit slots, F = B = 1: 2m + 2(p-1) = 22 columns
     assert fig.axes[0].get_xlim() == (0, 22)
     assert len(fig.axes[0].texts) == 4 * 16

@@ -66,7 +66,9 @@ def schedule_from_args(args: argparse.Namespace) -> Schedule:
         if key is None:
             raise ValueError(f"-v/--chunks: schedule '{gen.name}' has no chunk option; it takes: {', '.join(names) or 'no options'}")
         options[key] = args.chunks
-    return gen(args.devices, args.microbatches, **options)
+    from pipesim.plan import finalize
+
+    return finalize(gen(args.devices, args.microbatches, **options))
 
 
 def costs_from_args(schedule: Schedule, costs: str | None, split: str | None) -> Costs:

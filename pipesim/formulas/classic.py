@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from pipesim.formulas import ClosedForm
-from pipesim.schedule.generators.interleaved import warmup_forwards
 
 
 def _close(a: float, b: float) -> bool:
@@ -84,7 +83,10 @@ def interleaved(p: int, m: int, *, F: float, B: float, I: float, W: float, v: in
     rest = m % g if g else 0
     valid = v >= 2 and p <= g <= m and (rest == 0 or rest >= p)
     makespan = (m * v + p - 1) * (F + B) if valid else None
-    peaks = tuple(float(min(warmup_forwards(p, m, v, g, r) + 1, m * v)) for r in range(p)) if valid else None
+    # Megatron's warm-up on rank r is 2(p - r - 1) + (v - 1)·G forwards; one more forward runs
+    # before the first backward frees anything. Written out here, not imported from the
+    # generator: an oracle must not reuse the code it checks.
+    peaks = tuple(float(min(2 * (p - r - 1) + (v - 1) * g + 1, m * v)) for r in range(p)) if valid else None
     spans = _flush_spans(p, makespan, F, B) if makespan is not None else None
     return ClosedForm(
         schedule="interleaved", makespan=makespan, bubble_ratio=_ratio(makespan, busy),

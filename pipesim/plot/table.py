@@ -27,21 +27,8 @@ from pipesim.trace import Span, Trace
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from pipesim.schedule.table import Schedule
-
 MAX_WIDTH = 18.0  # inches; wider tables get narrower cells
 CELL = 0.26  # inches per slot when there is room
-
-
-def unit_trace(schedule: Schedule) -> Trace:
-    """Table-level trace of ``schedule`` with every action one slot long (F&B: two)."""
-    from pipesim.costs import Costs
-    from pipesim.ideal import evaluate
-
-    costs = Costs.make(schedule.num_stages, F=1.0, B=1.0, I=1.0, W=1.0)
-    trace = evaluate(schedule, costs, reduce_time=1.0).trace()
-    trace.meta["time_unit"] = "slot"
-    return trace
 
 
 def slot_unit(spans: Iterable[Span]) -> float:
@@ -50,15 +37,15 @@ def slot_unit(spans: Iterable[Span]) -> float:
 
 
 def plot_schedule_table(
-    schedule_or_trace: Schedule | Trace,
+    trace: Trace,
     path: style.PathArg = None,
     *,
     title: str | None = None,
     formats: Iterable[str] | None = None,
     slot_numbers: bool = True,
 ) -> Figure:
-    """Draw the schedule table; write it to ``path`` (PNG/SVG/PDF by suffix) and return it."""
-    trace = schedule_or_trace if isinstance(schedule_or_trace, Trace) else unit_trace(schedule_or_trace)
+    """Draw the schedule table of a table-level trace (``pipesim.ideal.unit_trace`` gives one
+    with every action one slot long); write it to ``path`` (PNG/SVG/PDF by suffix) and return it."""
     with style.style_context():
         fig = _draw(trace, title, slot_numbers)
     style.save_figure(fig, path, formats)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pipesim.costs import Costs
+from pipesim.plan import finalize
 from pipesim.scenario.schema import (
     ModelSection,
     Scenario,
@@ -229,7 +230,7 @@ def _schedule(sc: Scenario, registry: Registry) -> tuple[Schedule, int]:
         options["iterations"] = iterations
     assert par.pp is not None and par.microbatches is not None  # the schema requires them without csv
     try:
-        return gen(par.pp, par.microbatches, **options), iterations
+        return finalize(gen(par.pp, par.microbatches, **options)), iterations
     except ScheduleOptionError as exc:
         raise ScenarioError(f"{join_path(['schedule', 'options'])}: {exc}") from None
     except ValueError as exc:  # RequirementError, LayoutError, ...

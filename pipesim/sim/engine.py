@@ -29,6 +29,7 @@ from pipesim.schedule.table import Schedule
 from pipesim.schedule.validate import DeadlockError
 from pipesim.sim.gradsync import GradientSync
 from pipesim.sim.network import Network
+from pipesim.sim.recording import build_trace
 from pipesim.sim.records import TransferLog
 from pipesim.timeline import Compiled, ReduceTime, compile_schedule, timeline_metrics
 from pipesim.trace import Trace
@@ -275,13 +276,16 @@ class Simulation:
                     sync.stage_done(s)
         position[d] = prog.first[d] + prog.count[d]
 
+    @property
+    def dp(self) -> int:
+        return self.options.dp
+
     @cached_property
     def trace(self) -> Trace:
         """Everything the run recorded, built once on first use (a sweep that reads only metrics
         never pays for hundreds of thousands of record objects)."""
-        from pipesim.sim.recording import build_trace
-
-        return build_trace(self)
+        return build_trace(self.compiled, self.options, self.topology, self.placement, self.start, self.end,
+                           self.log, self.sync)
 
     # -- after the run --------------------------------------------------------------------------
     def _check_finished(self) -> None:

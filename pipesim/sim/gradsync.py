@@ -4,16 +4,28 @@ all-reduces, both as ring all-reduces on the same links as the pipeline's messag
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import simpy
 
 from pipesim.schedule.action import Kind
 from pipesim.sim.collectives import ring_allreduce
+from pipesim.sim.network import Network
+from pipesim.timeline import Compiled
 from pipesim.trace import Span
 
-if TYPE_CHECKING:
-    from pipesim.sim.engine import Simulation
+
+class Host(Protocol):
+    """What gradient synchronisation reads from the simulation that owns it."""
+
+    compiled: Compiled
+    env: simpy.Environment
+    network: Network
+    placement: tuple[int, ...]
+    start: list[list[float]]
+
+    @property
+    def dp(self) -> int: ...
 
 
 class GradientSync:
@@ -21,7 +33,7 @@ class GradientSync:
     REDUCE_GRAD, which data-parallel replicas have finished a stage's gradients, and the spans
     and end time of the collectives run so far."""
 
-    def __init__(self, sim: Simulation) -> None:
+    def __init__(self, sim: Host) -> None:
         self.sim = sim
         prog = sim.compiled.program
         layout = sim.compiled.schedule.layout
@@ -56,7 +68,7 @@ class GradientSync:
         followed by a separate dp ring would move more and sum the wrong things.
         """
         sim = self.sim
-        prog, dp = sim.compiled.program, sim.options.dp
+        prog, dp = sim.compiled.program, sim.dp
         stage = prog.actions[g].stage
         part = sim.compiled.schedule.layout.stage_part[stage]
         members = sorted(self.reduce_groups[part])
@@ -91,11 +103,11 @@ class GradientSync:
             return
         count = self.dp_arrivals.get(stage, 0) + 1
         self.dp_arrivals[stage] = count
-        if count < sim.options.dp:
+        if count < sim.dp:
             return
         p = sim.compiled.num_devices
         d = layout.stage_device[stage]
-        devices = [sim.placement[r * p + d] for r in range(sim.options.dp)]
+        devices = [sim.placement[r * p + d] for r in range(sim.dp)]
         t0 = sim.env.now
         nbytes = sim.compiled.costs.param_bytes[stage]
         done = ring_allreduce(sim.network, devices, nbytes, label=f"dp stage {stage}")

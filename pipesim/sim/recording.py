@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Any
 
+from pipesim.network.topology import Topology
+from pipesim.sim.gradsync import GradientSync
+from pipesim.sim.records import TransferLog
+from pipesim.timeline import Compiled
 from pipesim.timeline.trace_build import compute_spans, memory_samples, trace_meta
 from pipesim.trace import Trace
 
-if TYPE_CHECKING:
-    from pipesim.sim.engine import Simulation
 
-
-def build_trace(sim: Simulation) -> Trace:
+def build_trace(c: Compiled, opts: Any, topology: Topology, placement: Sequence[int],
+                start: Sequence[Sequence[float]], end: Sequence[Sequence[float]],
+                log: TransferLog | None, sync: GradientSync) -> Trace:
     """Link transfers, collectives, one compute span per action per replica, messages with the
-    actions at both ends, and memory samples (static + activations) per device."""
-    c, opts = sim.compiled, sim.options
+    actions at both ends, and memory samples (static + activations) per device. ``opts`` are
+    the run's ``SimOptions``; ``placement`` maps (replica, device) to topology devices."""
     prog = c.program
     p, nmsg = prog.num_devices, len(c.messages)
-    names = [sim.topology.devices[t] for t in sim.placement]
-    lane_of = {t: i for i, t in enumerate(sim.placement)}
+    names = [topology.devices[t] for t in placement]
+    lane_of = {t: i for i, t in enumerate(placement)}
     labels = [str(a) for a in prog.actions]
     meta = trace_meta(c, "sim")
     meta.update({"dp": opts.dp, "policy": opts.policy, "makespan": max(
-        max((max(e, default=0.0) for e in sim.end), default=0.0), sim.sync.end)})
+        max((max(e, default=0.0) for e in end), default=0.0), sync.end)})
     if opts.memory_limit is not None:
         meta["memory_limit"] = opts.memory_limit
 
@@ -34,14 +38,14 @@ def build_trace(sim: Simulation) -> Trace:
         return r * p + prog.device[m.producer], r * p + prog.device[m.consumer], labels[m.producer], labels[m.consumer]
 
     trace = Trace(devices=names, meta=meta)
-    if sim.log is not None:
-        trace.links.extend(sim.log.tracks)
-        trace.spans.extend(sim.log.spans())
-        trace.messages.extend(sim.log.messages(facts))
-    trace.links.extend(sim.sync.tracks)
-    trace.spans.extend(sim.sync.spans)
+    if log is not None:
+        trace.links.extend(log.tracks)
+        trace.spans.extend(log.spans())
+        trace.messages.extend(log.messages(facts))
+    trace.links.extend(sync.tracks)
+    trace.spans.extend(sync.spans)
     for r in range(opts.dp):
-        trace.spans.extend(compute_spans(c, names[r * p : (r + 1) * p], sim.start[r], sim.end[r]))
+        trace.spans.extend(compute_spans(c, names[r * p : (r + 1) * p], start[r], end[r]))
     for r in range(opts.dp):
-        trace.memory.extend(memory_samples(c, r * p, sim.start[r], sim.end[r]))
+        trace.memory.extend(memory_samples(c, r * p, start[r], end[r]))
     return trace

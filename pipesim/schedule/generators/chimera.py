@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from pipesim.schedule.action import Action, Kind
 from pipesim.schedule.layout import Layout
-from pipesim.schedule.placement import insert_reduce_grads, list_schedule
+from pipesim.schedule.placement import list_schedule
 from pipesim.schedule.registry import Generator, Option, RequirementError
 from pipesim.schedule.table import Schedule
 
@@ -192,7 +192,7 @@ def chimera(p: int, m: int, scale: str = "concat", down_fraction: float = 0.5,
     sched = Schedule.build("chimera", layout, rows, scale=scale, down_fraction=down_fraction,
                            up_placement=up_placement, reduce_grad=reduce_grad,
                            down_microbatches=len(down), up_microbatches=len(up))
-    return insert_reduce_grads(sched) if reduce_grad else sched
+    return sched
 
 
 GENERATORS = (

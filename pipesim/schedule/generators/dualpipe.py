@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 from pipesim.schedule.action import Action, Kind, overlap
 from pipesim.schedule.layout import Layout
-from pipesim.schedule.placement import insert_reduce_grads
 from pipesim.schedule.registry import Generator, Option, RequirementError
 from pipesim.schedule.table import Schedule
 
@@ -140,7 +139,7 @@ def dualpipe(p: int, m: int, reduce_grad: bool = True, overlap_chunks: bool = Tr
     if not overlap_chunks:
         rows = [_unpair(row) for row in rows]
     sched = Schedule.build("dualpipe", layout, rows, reduce_grad=reduce_grad, overlap_chunks=overlap_chunks)
-    return insert_reduce_grads(sched) if reduce_grad else sched
+    return sched
 
 
 def dualpipev(p: int, m: int, overlap_chunks: bool = True) -> Schedule:
