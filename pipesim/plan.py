@@ -82,7 +82,7 @@ def insert_reduce_grads(schedule: Schedule, costs: Costs | None = None) -> Sched
                 break
         planned[s] = (when, idx)
     # One global order of collectives: by the latest planned time among a part's replicas.
-    part_time = {}
+    part_time: dict[int, float] = {}
     for s in replicated:
         k = lay.stage_part[s]
         part_time[k] = max(part_time.get(k, -math.inf), planned[s][0])

@@ -82,7 +82,7 @@ def staleness(schedule: Schedule, timing: Any = None) -> StalenessReport:
     """
     mode = _mode(schedule)
     lay = schedule.layout
-    per_iter = int(schedule.options.get("microbatches_per_iteration", lay.num_microbatches) or 1)
+    per_iter = int(schedule.options.get("microbatches_per_iteration", lay.num_microbatches) or 1)  # type: ignore[call-overload]
     orders = _device_orders(schedule, timing)
     stages: list[StageStaleness] = []
     for s in range(lay.num_stages):

@@ -73,7 +73,7 @@ def schedule_from_args(args: argparse.Namespace) -> Schedule:
 
 def costs_from_args(schedule: Schedule, costs: str | None, split: str | None) -> Costs:
     """--costs F=1,B=2 and --split-backward I=1,W=1 (per stage; B defaults to 2F, I=W=B/2)."""
-    base = {k: number(v, flag="--costs") for k, v in parse_pairs(costs, flag="--costs", allowed=("F", "B", "I", "W")).items()}
+    base: dict[str, float] = {k: number(v, flag="--costs") for k, v in parse_pairs(costs, flag="--costs", allowed=("F", "B", "I", "W")).items()}
     extra = {k: number(v, flag="--split-backward") for k, v in parse_pairs(split, flag="--split-backward", allowed=("I", "W")).items()}
     base.update(extra)
-    return Costs.make(schedule.num_stages, **base)
+    return Costs.make(schedule.num_stages, F=base.get("F", 1.0), B=base.get("B"), I=base.get("I"), W=base.get("W"))

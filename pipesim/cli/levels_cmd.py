@@ -27,9 +27,9 @@ def formula_column(built: Any) -> dict[str, Any]:
     from pipesim.formulas import closed_form
 
     sched, costs = built.schedule, built.costs
-    kw = {"F": fmean(costs.forward), "B": fmean(costs.backward), "I": fmean(costs.backward_input),
+    kw: dict[str, Any] = {"F": fmean(costs.forward), "B": fmean(costs.backward), "I": fmean(costs.backward_input),
           "W": fmean(costs.backward_weight)}
-    options = {k: v for k, v in sched.options.items() if isinstance(v, int | float | str | bool)}
+    options: dict[str, Any] = {k: v for k, v in sched.options.items() if isinstance(v, int | float | str | bool)}
     try:
         try:
             cf = closed_form(sched.name, sched.num_devices, built.microbatches, **kw, **options)

@@ -438,7 +438,7 @@ def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, 
         edges = face * 0.55  # the face darkened: crisp outlines that never look like a new colour
         # Outlines only where a box is big enough that they don't swallow its colour.
         lw = np.where((w_px >= 5.0) & (h_px >= 5.0), 0.5, 0.0)
-        coll = PolyCollection(verts, facecolors=face, edgecolors=edges, linewidths=lw,
+        coll = PolyCollection(list(verts), facecolors=face, edgecolors=edges, linewidths=lw,
                               antialiased=True, zorder=2)
         if len(x0) > 20000:
             coll.set_rasterized(True)  # keep SVGs of huge traces small

@@ -104,7 +104,7 @@ def style_context() -> Any:
     """A ``matplotlib.rc_context`` with pipesim's style; use as ``with style_context(): ...``."""
     import matplotlib
 
-    return matplotlib.rc_context(dict(RC))
+    return matplotlib.rc_context(dict(RC))  # type: ignore[arg-type]  # RC keys are valid rc names
 
 
 def new_figure(width: float, height: float) -> Figure:

@@ -138,7 +138,7 @@ def compile_program(schedule: Schedule) -> Program:
                 prev = rprev[r][s]
                 if prev < 0:
                     continue
-                wants = ((prev * M + mb, DEP_ACT, prev, CLS_F),)
+                wants: tuple[tuple[int, int, int, int], ...] = ((prev * M + mb, DEP_ACT, prev, CLS_F),)
             elif k is KW:
                 wants = ((SM + s * M + mb, DEP_LOCAL, s, CLS_G),)
             else:  # B or I

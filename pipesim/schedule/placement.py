@@ -121,21 +121,22 @@ def list_schedule(
                     continue
                 c = min(ready, key=priority)
                 a = c.action
+                mb = a.microbatch if a.microbatch is not None else -1  # every candidate has one
                 end = t + dur[a.kind]
                 rows[d].append(a)
                 free[d] = end
                 remaining -= 1
                 progressed = True
                 if a.kind is Kind.F:
-                    f_end[(a.stage, a.microbatch)] = end
+                    f_end[(a.stage, mb)] = end
                     nf[a.stage] += 1
                 elif a.kind is Kind.W:
                     pending_w[a.stage].pop(0)
                 else:
-                    g_end[(a.stage, a.microbatch)] = end
+                    g_end[(a.stage, mb)] = end
                     nb[a.stage] += 1
                     if split_backward:
-                        pending_w[a.stage].append((a.microbatch, end))
+                        pending_w[a.stage].append((mb, end))
         if not remaining:
             break
         future = [f for f in free if f > t]

@@ -64,7 +64,7 @@ class Option:
                 if isinstance(value, str):
                     out = tuple(int(x) for x in value.replace(";", ",").split(",") if x.strip())
                 else:
-                    out = tuple(value)  # type: ignore[call-overload]
+                    out = tuple(value)  # type: ignore[call-overload,arg-type]
             else:
                 out = self.type(value)
         except (TypeError, ValueError):

@@ -86,17 +86,18 @@ def check_structure(schedule: Schedule) -> None:
             i = s * M + mb
             if wf[i] is None:
                 raise ScheduleError(f"device {d}: missing action {s}F{mb} (stage {s} is on device {d})", schedule)
-            if wb[i] is not None:
-                if wi[i] is not None or ww[i] is not None:
-                    raise _fail(schedule, *wb[i], f"microbatch {mb} of stage {s} has both a full backward and a split one")
+            b_at, i_at, w_at = wb[i], wi[i], ww[i]
+            if b_at is not None:
+                if i_at is not None or w_at is not None:
+                    raise _fail(schedule, *b_at, f"microbatch {mb} of stage {s} has both a full backward and a split one")
                 continue
-            if wi[i] is None and ww[i] is None:
+            if i_at is None and w_at is None:
                 raise ScheduleError(f"device {d}: missing backward for stage {s}, microbatch {mb}: "
                                     f"add {s}B{mb}, or {s}I{mb} and {s}W{mb}", schedule)
-            if wi[i] is None:
-                raise _fail(schedule, *ww[i], f"{s}W{mb} has no matching {s}I{mb}")  # type: ignore[misc]
-            if ww[i] is None:
-                raise _fail(schedule, *wi[i], f"{s}I{mb} has no matching {s}W{mb}")
+            if i_at is None and w_at is not None:
+                raise _fail(schedule, *w_at, f"{s}W{mb} has no matching {s}I{mb}")
+            if w_at is None and i_at is not None:
+                raise _fail(schedule, *i_at, f"{s}I{mb} has no matching {s}W{mb}")
 
 
 def execution_order(program: Program) -> list[int]:

@@ -48,7 +48,7 @@ def ring_allreduce(network: Network, group: Sequence[int], nbytes: float, *, lab
             if sent.callbacks is None:
                 target.succeed()
             else:
-                sent.callbacks.append(lambda _e, target=target: target.succeed())
+                sent.callbacks.append(target.trigger)
             yield sent
             yield inbox[t]
 

@@ -91,7 +91,7 @@ class GradientSync:
             extra = sim.compiled.durations[g]
             if extra > 0:  # an explicit reduce time (e.g. the table level's) adds to the transfer
                 done = sim.env.process(_after(sim.env, done, extra))
-            done.callbacks.append(lambda _e: event.succeed())
+            done.callbacks.append(event.trigger)
         yield event
 
     def stage_done(self, stage: int) -> None:

@@ -73,6 +73,11 @@ class Msg:
     ``TransferLog``)."""
 
     __slots__ = ("arrive_at", "chunk", "event", "id", "last", "links", "nbytes", "nchunks", "pending", "t0")
+    # Set by the fluid model when it takes the message (pipesim.sim.fluid).
+    t0: float
+    links: tuple[Link, ...]
+    arrive_at: float
+    pending: int
 
     def __init__(self, mid: int, nbytes: float, event: Event, chunk_bytes: float) -> None:
         self.id = mid

@@ -185,10 +185,11 @@ class Network:
             now = self.env._now
             for link in free:
                 link.record(msg, now, now)
-            hop = None
+            hop: Hop | None = None
             for link in timed_reversed:
                 hop = Hop(msg, link, hop)
-            hop.link.arrive(hop, msg.nchunks, 0.0)  # type: ignore[union-attr]
+            assert hop is not None  # a route that takes time has a timed link
+            hop.link.arrive(hop, msg.nchunks, 0.0)
 
     def _land(self, hop: Hop, n: int, nb: float) -> None:
         """``n`` chunks of ``hop`` have crossed ``hop.link``: on to the next link, or delivered."""
