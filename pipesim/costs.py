@@ -9,7 +9,7 @@ microbatch units when no sizes are known: one stage's activations of one microba
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 def _per_stage(value: float | Sequence[float], n: int, name: str) -> tuple[float, ...]:
@@ -51,7 +51,6 @@ class Costs:
     weight_keep: float = 0.5
     overlap: float = 1.0
     sized: bool = False  # True when activation/param sizes are real bytes, not units
-    extra: dict[str, float] = field(default_factory=dict, compare=False)
 
     @classmethod
     def make(
@@ -105,11 +104,3 @@ class Costs:
             overlap=overlap,
             sized=sized,
         )
-
-    def duration(self, stage: int, kind: str) -> float:
-        """Duration of a compute action of ``kind`` ("F", "B", "I", "W") on ``stage``."""
-        table = {"F": self.forward, "B": self.backward, "I": self.backward_input, "W": self.backward_weight}
-        return table[kind][stage]
-
-    def is_uniform(self) -> bool:
-        return all(len(set(t)) <= 1 for t in (self.forward, self.backward, self.backward_input, self.backward_weight))

@@ -16,8 +16,8 @@ from pipesim.costs import Costs
 from pipesim.ideal import evaluate
 from pipesim.schedule import Action, Kind, Registry, RequirementError, validate
 from pipesim.schedule.action import COMM
-from pipesim.schedule.bounds import critical_path_bound
 from pipesim.schedule.lowering import add_send_recv, merge_iw, split_backward, strip_comms
+from pipesim.timeline.bounds import critical_path_bound
 
 REGISTRY = Registry.default()
 NAMES = REGISTRY.names()

@@ -86,9 +86,6 @@ class Layout:
     def route_stages(self) -> tuple[frozenset[int], ...]:
         return tuple(frozenset(r) for r in self.routes)
 
-    def on_route(self, stage: int, microbatch: int) -> bool:
-        return stage in self.route_stages[self.mb_route[microbatch]]
-
     @cached_property
     def stage_microbatches(self) -> tuple[tuple[int, ...], ...]:
         """For each stage, the microbatches whose route passes through it."""

@@ -280,11 +280,6 @@ class Link:
             "max_queueing_delay": max(delays, default=0.0),
         }
 
-    @property
-    def queueing_delays(self) -> list[float]:
-        """Wait before the first chunk started, one sample per message that crossed."""
-        return self._delays
-
 
 class PassLink(Link):
     """Infinite bandwidth: never busy, never queues."""

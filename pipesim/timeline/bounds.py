@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 from pipesim.costs import Costs
-from pipesim.schedule.action import COMM, Action, Kind, compute_parts
+from pipesim.schedule.action import COMM, Kind, compute_parts
 from pipesim.schedule.table import Schedule
-
-
-def _duration(action: Action, costs: Costs) -> float:
-    table = {Kind.F: costs.forward, Kind.B: costs.backward, Kind.I: costs.backward_input,
-             Kind.W: costs.backward_weight}
-    if action.kind is Kind.OVERLAP_F_B:
-        f, b = action.sub  # type: ignore[misc]
-        return costs.overlap * (costs.forward[f.stage] + table[b.kind][b.stage])
-    if action.kind in table:
-        return table[action.kind][action.stage]
-    return 0.0  # REDUCE_GRAD and communication markers cost nothing here
+from pipesim.timeline.program import action_duration, check_costs
 
 
 def critical_path_bound(schedule: Schedule, costs: Costs) -> float:
@@ -26,16 +16,14 @@ def critical_path_bound(schedule: Schedule, costs: Costs) -> float:
     overlapped F&B chunk contributes the whole chunk, since its output exists only at the chunk's
     end. Message delays and gradient reductions are left out, so this bounds every level from below.
     """
-    if costs.num_stages != schedule.num_stages:
-        raise ValueError(f"costs are for {costs.num_stages} stages but schedule '{schedule.name}' has "
-                         f"{schedule.num_stages}; give one cost per stage")
-    busy = [sum(_duration(a, costs) for a in acts if a.kind not in COMM) for acts in schedule.actions]
+    check_costs(schedule, costs)
+    busy = [sum(action_duration(a, costs) for a in acts if a.kind not in COMM) for acts in schedule.actions]
     took: dict[tuple[int, Kind, int], float] = {}
     for acts in schedule.actions:
         for a in acts:
             if a.kind in COMM or a.kind is Kind.REDUCE_GRAD:
                 continue
-            d = _duration(a, costs)
+            d = action_duration(a, costs)
             for part in compute_parts(a):
                 if part.microbatch is not None:
                     took[(part.stage, part.kind, part.microbatch)] = d
