@@ -168,14 +168,15 @@ class Simulation:
         # inbox[g] lists the messages action g waits for; outbox[g] those g sends when it ends.
         self.inbox: list[list[int]] = [[] for _ in range(n)]
         outbox: list[list[int]] = [[] for _ in range(n)]
-        self._producer = [m.producer for m in self.compiled.messages]
-        for k, m in enumerate(self.compiled.messages):
-            self.inbox[m.consumer].append(k)
-            outbox[m.producer].append(k)
+        msgs = self.compiled.messages
+        self._producer = msgs.producer
+        for k, (src, dst) in enumerate(zip(msgs.producer, msgs.consumer, strict=True)):
+            self.inbox[dst].append(k)
+            outbox[src].append(k)
         # Per replica, what each action sends, on topology devices and with its route. Routes are
         # static, so resolving them here also makes an unreachable pair an error before time
         # starts, not from a running device. A message's tag is its replica-major index.
-        p, route, msgs = prog.num_devices, self.network.route, self.compiled.messages
+        p, route, device = prog.num_devices, self.network.route, prog.device
         nmsg = len(msgs)
         self.sends: list[list[list[tuple[Any, ...]]]] = []
         for r in range(self.options.dp):
@@ -184,9 +185,9 @@ class Simulation:
             for outs in outbox:
                 row = []
                 for k in outs:
-                    m = msgs[k]
-                    src, dst = topo[prog.device[m.producer]], topo[prog.device[m.consumer]]
-                    row.append((k, src, dst, route(src, dst), m.nbytes, m.kind, m.stage, m.microbatch, r * nmsg + k))
+                    src, dst = topo[device[msgs.producer[k]]], topo[device[msgs.consumer[k]]]
+                    row.append((k, src, dst, route(src, dst), msgs.nbytes[k], msgs.kind[k], msgs.stage[k],
+                                msgs.microbatch[k], r * nmsg + k))
                 rows.append(row)
             self.sends.append(rows)
 
@@ -202,7 +203,7 @@ class Simulation:
         self.end = [[0.0] * n for _ in range(dp)]
         self._done = [[False] * n for _ in range(dp)]
         self._position = [[prog.first[d] for d in range(prog.num_devices)] for _ in range(dp)]
-        self._arrived = [[env.event() for _ in self.compiled.messages] for _ in range(dp)]
+        self._arrived = [[env.event() for _ in range(len(self.compiled.messages))] for _ in range(dp)]
         self._wait_data = [0.0] * len(self.placement)
         self._idle_sched = [0.0] * len(self.placement)
         for r in range(dp):
@@ -298,7 +299,7 @@ class Simulation:
                     waits = []
                     for k in self.inbox[g]:
                         if not self._arrived[r][k].triggered:
-                            p = self.compiled.messages[k].producer
+                            p = self.compiled.messages.producer[k]
                             waits.append(f"{prog.actions[p]} from device {prog.device[p]}")
                     a = prog.actions[g]
                     if a.kind is Kind.REDUCE_GRAD:

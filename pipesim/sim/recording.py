@@ -34,8 +34,8 @@ def build_trace(c: Compiled, opts: Any, topology: Topology, placement: Sequence[
         if tag < 0:  # a collective's piece: no action at either end
             return lane_of.get(src, -1), lane_of.get(dst, -1), "", ""
         r, k = divmod(tag, nmsg)
-        m = c.messages[k]
-        return r * p + prog.device[m.producer], r * p + prog.device[m.consumer], labels[m.producer], labels[m.consumer]
+        src, dst = c.messages.producer[k], c.messages.consumer[k]
+        return r * p + prog.device[src], r * p + prog.device[dst], labels[src], labels[dst]
 
     trace = Trace(devices=names, meta=meta)
     if log is not None:

@@ -45,6 +45,29 @@ class MessageSpec(NamedTuple):
     nbytes: float
 
 
+class Messages:
+    """Every message of a program, as columns (message k is ``producer[k]``, ``consumer[k]``, ...):
+    a program has one per cross-device dependency, tens of thousands, and columns cost a list
+    append each where a record object per message costs a constructor call."""
+
+    __slots__ = ("consumer", "kind", "microbatch", "nbytes", "producer", "stage")
+
+    def __init__(self) -> None:
+        self.producer: list[int] = []
+        self.consumer: list[int] = []
+        self.kind: list[str] = []
+        self.stage: list[int] = []
+        self.microbatch: list[int] = []
+        self.nbytes: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.producer)
+
+    def __getitem__(self, k: int) -> MessageSpec:
+        return MessageSpec(self.producer[k], self.consumer[k], self.kind[k], self.stage[k], self.microbatch[k],
+                           self.nbytes[k])
+
+
 def action_duration(action: Action, costs: Costs, reduce: float = 0.0) -> float:
     """The one definition of an action's duration. An overlapped F&B chunk costs
     ``overlap * (F + B)``; a REDUCE_GRAD costs ``reduce`` (its transfer is the network's);
@@ -91,7 +114,7 @@ class Compiled:
     program: Program
     costs: Costs
     durations: list[float]
-    messages: list[MessageSpec]
+    messages: Messages
     activation: ActivationSteps
     static_memory: list[float]
 
@@ -149,12 +172,25 @@ def compile_schedule(
     if program is None or program.order is None:
         program = validate(schedule) if check else _compile_unvalidated(schedule)
     reduce = _reduce_function(reduce_time)
-    durations = [action_duration(a, costs, reduce(a.stage) if a.kind is Kind.REDUCE_GRAD else 0.0)
+    # The four plain kinds by table lookup (tens of thousands of actions); the rest by the rule.
+    plain = {Kind.F: costs.forward, Kind.B: costs.backward, Kind.I: costs.backward_input,
+             Kind.W: costs.backward_weight}
+    durations = [plain[a.kind][a.stage] if a.kind in plain else
+                 action_duration(a, costs, reduce(a.stage) if a.kind is Kind.REDUCE_GRAD else 0.0)
                  for a in program.actions]
     size = costs.message_bytes
-    messages = [MessageSpec(dep.pred, g, "act" if dep.kind == DEP_ACT else "grad", dep.stage, dep.microbatch,
-                            size[dep.stage])
-                for g, deps in enumerate(program.deps) for dep in deps if dep.kind in (DEP_ACT, DEP_GRAD)]
+    messages = Messages()
+    producer, consumer, kinds = messages.producer.append, messages.consumer.append, messages.kind.append
+    stages, mbs, nbytes = messages.stage.append, messages.microbatch.append, messages.nbytes.append
+    for g, deps in enumerate(program.deps):
+        for pred, kind, stage, mb in deps:
+            if kind == DEP_ACT or kind == DEP_GRAD:
+                producer(pred)
+                consumer(g)
+                kinds("act" if kind == DEP_ACT else "grad")
+                stages(stage)
+                mbs(mb)
+                nbytes(size[stage])
     return Compiled(program, costs, durations, messages, activation_steps(program, costs),
                     static_memory(schedule, costs))
 

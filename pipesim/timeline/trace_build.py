@@ -50,9 +50,10 @@ def table_trace(c: Compiled, start: Sequence[float], end: Sequence[float], messa
     meta = trace_meta(c, "table", time_unit)
     meta.update({"message_delay": message_delay, "makespan": max(end, default=0.0)})
     labels = [str(a) for a in prog.actions]
-    messages = [Message(k, prog.device[m.producer], prog.device[m.consumer], m.nbytes, end[m.producer],
-                        end[m.producer] + message_delay, m.kind, m.stage, m.microbatch, "",
-                        labels[m.producer], labels[m.consumer])
-                for k, m in enumerate(c.messages)]
+    device, ms = prog.device, c.messages
+    messages = [Message(k, device[src], device[dst], nbytes, end[src], end[src] + message_delay, kind, stage, mb, "",
+                        labels[src], labels[dst])
+                for k, (src, dst, kind, stage, mb, nbytes) in enumerate(
+                    zip(ms.producer, ms.consumer, ms.kind, ms.stage, ms.microbatch, ms.nbytes, strict=True))]
     return Trace(devices=devices, spans=compute_spans(c, devices, start, end), messages=messages,
                  memory=memory_samples(c, 0, start, end), meta=meta)
