@@ -184,7 +184,7 @@ def compile_schedule(
     stages, mbs, nbytes = messages.stage.append, messages.microbatch.append, messages.nbytes.append
     for g, deps in enumerate(program.deps):
         for pred, kind, stage, mb in deps:
-            if kind == DEP_ACT or kind == DEP_GRAD:
+            if kind in (DEP_ACT, DEP_GRAD):
                 producer(pred)
                 consumer(g)
                 kinds("act" if kind == DEP_ACT else "grad")
