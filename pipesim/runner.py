@@ -7,6 +7,8 @@ schedule is compiled and validated once (``pipesim.timeline``) and handed to the
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -64,10 +66,20 @@ def run_built(built: Any, level: Level = "sim") -> Outcome:
         metrics["fits_in_memory"] = built.memory_limit is None or max(peak) <= built.memory_limit
     if built.schedule.options.get("weight_update") or built.schedule.name.startswith("pipedream"):
         metrics["staleness"] = _staleness(built)
-    meta = {"scenario": built.scenario.name, "makespan": makespan, "bubble_ratio": metrics["bubble_ratio"]}
+    meta = {"scenario": built.scenario.name, "scenario_hash": scenario_hash(built.scenario), "makespan": makespan,
+            "bubble_ratio": metrics["bubble_ratio"]}
     if built.memory_limit is not None:
         meta["memory_limit"] = built.memory_limit
     return Outcome(level, metrics, result, meta)
+
+
+def scenario_hash(scenario: Any) -> str:
+    """A short hash of the resolved scenario (every value after defaults and overrides): two
+    traces with the same hash came from the same input."""
+    from pipesim.scenario import scenario_to_dict
+
+    text = json.dumps(scenario_to_dict(scenario), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _staleness(built: Any) -> dict[str, Any]:
