@@ -21,7 +21,7 @@ def _traces(name: str, p: int, m: int, dp: int = 1):
 
 @pytest.mark.parametrize(("name", "dp"), [("1f1b", 1), ("interleaved", 1), ("zb-v", 1), ("chimera", 2), ("dualpipe", 1)])
 def test_messages_name_the_actions_at_both_ends(name, dp):
-    sched, table, sim = _traces(name, 4, 8, dp)
+    _, table, sim = _traces(name, 4, 8, dp)
     for trace in (table, sim):
         spans = {(s.track, s.label): s for s in trace.spans if s.kind in COMPUTE_KINDS}
         pipeline = [m for m in trace.messages if m.kind in ("act", "grad")]
