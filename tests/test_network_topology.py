@@ -53,7 +53,7 @@ def test_presets_are_immutable_and_overridable_with_unit_strings():
 @pytest.mark.parametrize(
     ("call", "expected"),
     [
-        (lambda: link_preset("nvlink9"), "unknown link preset 'nvlink9'; known: nvlink3, nvlink4"),
+        (lambda: link_preset("nvlink9"), "unknown link preset 'nvlink9' (did you mean 'nvlink4'?); known: nvlink3, nvlink4"),
         (lambda: link_preset("wan", speed="1 Gb/s"), "unknown link override 'speed'; valid: bandwidth"),
         (lambda: link_preset("wan", bandwidth="40 GB"), "bandwidth: '40 GB' is a size, expected a rate such as '40 GB/s'"),
         (lambda: LinkSpec(bandwidth=0.0), "bandwidth 0.0 must be a positive rate"),
@@ -203,23 +203,24 @@ GRAPH = {"kind": "graph", "devices": ["a", "b"], "switches": ["sw"]}
 @pytest.mark.parametrize(
     ("call", "expected"),
     [
-        (lambda: single_node(0), "single_node.num_gpus: 0 is not an integer >= 1"),
-        (lambda: single_node(2, fabric="nvlink"), "single_node.fabric: 'nvlink' is not one of: nvswitch, pcie-switch, pcie-host"),
+        (lambda: single_node(0), "single_node.num_gpus: 0 is too small; expected a whole number >= 1"),
+        (lambda: single_node(2, fabric="nvlink"), "single_node.fabric: 'nvlink' is not valid; valid: nvswitch, pcie-switch, pcie-host"),
         (lambda: single_node(2, link="nvswitch-h100"), "single_node.link: unknown link preset 'nvswitch-h100'; known: nvlink3"),
         (lambda: cluster(2, 8, gpus_per_nic=3), "cluster.gpus_per_nic: 3 does not divide gpus_per_node=8; valid: 1, 2, 4, 8"),
-        (lambda: cluster(2, 8, oversubscription=0), "cluster.oversubscription: 0 is not a finite number > 0"),
-        (lambda: cluster(2, 8, nodes_per_leaf=0), "cluster.nodes_per_leaf: 0 is not an integer >= 1"),
+        (lambda: cluster(2, 8, oversubscription=0), "cluster.oversubscription: 0 is out of range; expected a number within (0, inf)"),
+        (lambda: cluster(2, 8, nodes_per_leaf=0), "cluster.nodes_per_leaf: 0 is too small; expected a whole number >= 1"),
         (lambda: cluster(2, 8, inter={"bandwidth": "40 GB"}), "cluster.inter.bandwidth: '40 GB' is a size, expected a rate such as '40 GB/s'"),
         (lambda: internet(4, up="100 MB"), "internet.up: '100 MB' is a size, expected a rate such as '100 MB/s'"),
         (lambda: internet(4, latency="5"), ""),  # plain numbers are SI seconds: accepted
-        (lambda: wan_chain(1.5), "wan_chain.num_hosts: 1.5 is not an integer >= 1"),
-        (lambda: free(True), "free.num_devices: True is not an integer >= 1"),
+        (lambda: wan_chain(1.5), "wan_chain.num_hosts: 1.5 is not a whole number; expected a whole number >= 1"),
+        (lambda: free(True), "free.num_devices: True is not a whole number; expected a whole number >= 1"),
         (lambda: build_topology({"num_gpus": 2}), "topology.kind: missing; expected one of: single_node, cluster"),
         (lambda: build_topology({"kind": "torus"}), "topology.kind: unknown topology kind 'torus'; known: single_node"),
         (lambda: build_topology({"kind": "cluster", "num_nodes": 2}), "topology.gpus_per_node: missing; kind 'cluster' needs num_nodes, gpus_per_node"),
-        (lambda: build_topology({"kind": "cluster", "num_nodes": 0, "gpus_per_node": 2}), "topology.num_nodes: 0 is not an integer >= 1"),
+        (lambda: build_topology({"kind": "cluster", "num_nodes": 0, "gpus_per_node": 2}), "topology.num_nodes: 0 is too small; expected a whole number >= 1"),
         (lambda: build_topology({"kind": "cluster", "nodes": 2, "gpus_per_node": 2, "gpu_per_nic": 2}),
-         "topology.gpu_per_nic: unknown key for kind 'cluster'; valid: num_nodes, gpus_per_node, intra, inter, gpus_per_nic"),
+         "topology: unknown key 'gpu_per_nic' for kind 'cluster' (did you mean 'gpus_per_nic'?); valid keys: num_nodes, "
+         "gpus_per_node, intra, inter, gpus_per_nic"),
         (lambda: build_topology({"kind": "single_node", "gpus": 2, "num_gpus": 2}), "topology.num_gpus: given twice"),
         (lambda: build_topology({"kind": "internet", "hosts": 2, "bandwidth": "1 Gb/s", "up": "1 Gb/s"}),
          "topology.bandwidth: give either bandwidth or up/down"),
@@ -228,16 +229,16 @@ GRAPH = {"kind": "graph", "devices": ["a", "b"], "switches": ["sw"]}
                                                     {"a": "a", "b": "b", "bandwidth": "40 GB"}]}),
          "topology.links[2].bandwidth: '40 GB' is a size, expected a rate such as '40 GB/s'"),
         (lambda: build_topology({**GRAPH, "links": [{"a": "a", "b": "sw9", "bandwidth": "1 GB/s"}]}),
-         "topology.links[0].b: 'sw9' is not a device or switch; known: a, b, sw"),
+         "topology.links[0].b: 'sw9' is not a device or switch (did you mean 'sw'?); known: a, b, sw"),
         (lambda: build_topology({**GRAPH, "links": [{"a": "a", "b": "sw", "bandwidth": "1 GB/s", "speed": 1}]}),
-         "topology.links[0].speed: unknown key; valid: a, b, preset, bandwidth, latency"),
+         "topology.links[0]: unknown key 'speed'; valid keys: a, b, preset, bandwidth, latency"),
         (lambda: build_topology({**GRAPH, "links": [{"a": "a", "b": "sw", "latency": "1 us"}]}),
          "topology.links[0]: needs a bandwidth (e.g. bandwidth: '25 GB/s') or a preset"),
         (lambda: build_topology({**GRAPH, "links": [{"a": "a", "b": "sw", "preset": "wan"}]}),
          "topology: device 'a' cannot reach device 'b'"),
         (lambda: build_topology({**GRAPH, "links": [{"a": "a", "b": "sw", "preset": "wan"}, {"a": "sw", "b": "a", "preset": "wan"}]}),
-         "topology: links[1] (sw - a) repeats links[0]"),
-        (lambda: build_topology({**GRAPH, "link": []}), "topology.link: unknown key; valid: kind, name, devices, switches, links"),
+         "topology.links[1]: repeats links[0] (sw - a); give one link per pair of nodes"),
+        (lambda: build_topology({**GRAPH, "link": []}), "topology: unknown key 'link' (did you mean 'links'?); valid keys: kind, name, devices, switches, links"),
         (lambda: build_topology({"kind": "graph", "links": []}), "topology.devices: missing"),
         (lambda: build_topology({**GRAPH, "links": [{"a": "a", "b": "sw", "preset": "wan", "duplex": False,
                                                      "reverse": "wan"}]}),
@@ -257,7 +258,7 @@ def test_builder_errors_are_one_line_and_name_the_key(call, expected):
 
 def test_topology_rejects_dangling_links_directly():
     spec = PRESETS["wan"]
-    with pytest.raises(ValueError, match="links\\[0\\] ends at 'x', which is not a node"):
+    with pytest.raises(ValueError, match="links\\[0\\]: ends at 'x', which is not a node"):
         Topology(("a",), ("a",), (PhysicalLink("a", "x", spec),))
 
 

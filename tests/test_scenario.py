@@ -160,7 +160,7 @@ def test_topology_errors_are_prefixed():
     assert error(scenario(topology={"kind": "cluster", "num_nodes": 0, "gpus_per_node": 4}), built=True).startswith(
         "scenario.topology.num_nodes: 0 ")
     assert error(scenario(topology={"kind": "clustr"}), built=True).startswith(
-        "scenario.topology.kind: unknown topology kind 'clustr'; known: ")
+        "scenario.topology.kind: unknown topology kind 'clustr' (did you mean 'cluster'?); known: ")
     assert error(scenario(topology={"nodes": 2})) == (
         "scenario.topology: missing key 'kind'; expected kind: single_node, cluster, internet, wan_chain, free or graph")
 

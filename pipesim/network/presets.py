@@ -1,18 +1,30 @@
 """Link specifications and the interconnect presets of docs/reference.md#interconnects.
 
 A ``LinkSpec`` describes *one direction* of a link: its bandwidth and its latency. Everything
-is SI (bytes per second, seconds); unit strings are read only at the edges (``link_preset``
-overrides, topology dictionaries).
+is SI (bytes per second, seconds); unit strings are read only at the edges: ``link_preset``
+overrides and ``read_link``, the one reader of a link as users write it (a preset name or a
+mapping), shared by the topology builders and the graph reader.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
-from pipesim.units import format_rate, format_time, parse_rate, parse_time
+from pipesim.inputs import (
+    InputError,
+    PathLike,
+    as_bool,
+    as_mapping,
+    as_path,
+    as_quantity,
+    did_you_mean,
+    show,
+)
+from pipesim.units import format_rate, format_time
 
 
 @dataclass(frozen=True)
@@ -89,23 +101,68 @@ def link_preset(name: str, **overrides: Any) -> LinkSpec:
     ``overrides`` may set ``bandwidth`` / ``latency`` (numbers in SI or unit strings such as
     ``"40 GB/s"`` / ``"5 us"``), ``occupy_latency`` and ``name``.
     """
-    if not isinstance(name, str) or _normalise(name) not in PRESETS:
-        raise ValueError(f"unknown link preset {name!r}; known: {', '.join(PRESETS)}")
-    spec = PRESETS[_normalise(name)]
+    spec = preset_spec(name)
     if not overrides:
         return spec
     changes: dict[str, Any] = {}
     for key, value in overrides.items():
         if key == "bandwidth":
-            changes[key] = parse_rate(value, key=key)
+            changes[key] = as_quantity(value, "rate", positive=True, key=key)
         elif key == "latency":
-            changes[key] = parse_time(value, key=key)
+            changes[key] = as_quantity(value, "time", finite=True, key=key)
         elif key == "occupy_latency":
-            if not isinstance(value, bool):
-                raise ValueError(f"occupy_latency: {value!r} is not true or false")
-            changes[key] = value
+            changes[key] = as_bool(value, key=key)
         elif key == "name":
             changes[key] = str(value)
         else:
-            raise ValueError(f"unknown link override {key!r}; valid: {', '.join(_OVERRIDES)}")
+            raise InputError(f"unknown link override {key!r}{did_you_mean(key, _OVERRIDES)}; valid: "
+                             f"{', '.join(_OVERRIDES)}")
     return replace(spec, **changes)
+
+
+def preset_spec(name: object, *, key: PathLike = ()) -> LinkSpec:
+    """The preset ``name`` (case-insensitive, ``_`` = ``-``) or an InputError at ``key``."""
+    if isinstance(name, str) and _normalise(name) in PRESETS:
+        return PRESETS[_normalise(name)]
+    if not isinstance(name, str):
+        raise InputError(f"{show(name)} is not a preset name; known: {', '.join(PRESETS)}", key)
+    hint = did_you_mean(_normalise(name), list(PRESETS))
+    raise InputError(f"unknown link preset {name!r}{hint}; known: {', '.join(PRESETS)}", key)
+
+
+LINK_KEYS = ("preset", "bandwidth", "latency", "occupy_latency", "name")
+
+
+def read_link(value: object, *, key: PathLike = ()) -> LinkSpec:
+    """A LinkSpec from a LinkSpec, a preset name, or a mapping ``{preset?, bandwidth?, latency?,
+    occupy_latency?, name?}`` whose keys override the preset's (a mapping without a preset needs a
+    bandwidth). Bandwidth must be > 0 (inf allowed), latency a finite time >= 0. Errors are
+    ``InputError``s located under ``key``."""
+    path = as_path(key)
+    if isinstance(value, LinkSpec):
+        return value
+    if isinstance(value, str):
+        return preset_spec(value, key=path)
+    if not isinstance(value, Mapping):
+        raise InputError(f"{show(value)} is not a link; give a preset ({', '.join(PRESETS)}) or a mapping with "
+                         "bandwidth and latency", path)
+    data = as_mapping(value, LINK_KEYS, key=path)
+    if "preset" in data:
+        base = preset_spec(data["preset"], key=(*path, "preset"))
+    elif "bandwidth" not in data:
+        raise InputError("needs a bandwidth (e.g. bandwidth: '25 GB/s') or a preset", path)
+    else:
+        base = LinkSpec(bandwidth=math.inf)
+    bw = base.bandwidth
+    if "bandwidth" in data:
+        bw = as_quantity(data["bandwidth"], "rate", positive=True, key=(*path, "bandwidth"))
+    lat = base.latency
+    if "latency" in data:
+        lat = as_quantity(data["latency"], "time", finite=True, key=(*path, "latency"))
+    occupy = base.occupy_latency
+    if "occupy_latency" in data:
+        occupy = as_bool(data["occupy_latency"], key=(*path, "occupy_latency"))
+    if occupy and math.isinf(bw):
+        raise InputError("true needs a finite bandwidth (a link that is never busy cannot be held)",
+                         (*path, "occupy_latency"))
+    return LinkSpec(bandwidth=bw, latency=lat, occupy_latency=occupy, name=str(data.get("name", base.name)))
