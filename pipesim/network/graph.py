@@ -83,9 +83,9 @@ class Topology:
             raise InputError("empty; a topology needs at least one device", ("devices",))
         node_set = set(self.nodes)
         if len(node_set) != len(self.nodes):
-            raise InputError(f"names repeat: {_repeats(self.nodes)}", ("nodes",))
+            raise InputError(f"names repeat: {repeats(self.nodes)}", ("nodes",))
         if len(set(self.devices)) != len(self.devices):
-            raise InputError(f"names repeat: {_repeats(self.devices)}", ("devices",))
+            raise InputError(f"names repeat: {repeats(self.devices)}", ("devices",))
         for i, d in enumerate(self.devices):
             if d not in node_set:
                 raise InputError(f"{d!r} is not among the nodes", ("devices", i))
@@ -155,7 +155,7 @@ class Topology:
                 return self.devices.index(device)
             except ValueError:
                 raise InputError(f"unknown device {device!r}{did_you_mean(device, self.devices)}; devices: "
-                                 f"{_names(self.devices)}", key) from None
+                                 f"{name_list(self.devices)}", key) from None
         raise InputError(f"{device!r} is not a device index or name", key)
 
     def route(self, src_device: int, dst_device: int) -> tuple[int, ...]:
@@ -220,12 +220,13 @@ class Topology:
         return tuple(best.get(d) for d in self.devices)
 
 
-def _repeats(names: Sequence[str]) -> str:
+def repeats(names: Sequence[str]) -> str:
     """The names that occur more than once, sorted."""
     return ", ".join(sorted({n for n in names if names.count(n) > 1}))
 
 
-def _names(names: Sequence[str], limit: int = 8) -> str:
+def name_list(names: Sequence[str], limit: int = 8) -> str:
+    """The first ``limit`` names, comma-separated, and how many there are in all if more."""
     shown = ", ".join(names[:limit])
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
@@ -237,7 +238,7 @@ def _names(names: Sequence[str], limit: int = 8) -> str:
 def describe_topology(topo: Topology) -> str:
     """A few lines for the CLI: devices, nodes, and the links grouped by their specification."""
     lines = [
-        f"{topo.name}: {len(topo.devices)} devices ({_names(list(topo.devices), 4)}), "
+        f"{topo.name}: {len(topo.devices)} devices ({name_list(list(topo.devices), 4)}), "
         f"{len(topo.nodes)} nodes, {len(topo.links)} links ({len(topo.directed)} directed)"
     ]
     groups: dict[tuple[Any, ...], list[PhysicalLink]] = {}

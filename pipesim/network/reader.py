@@ -27,7 +27,7 @@ from pipesim.inputs import (
     unknown_key_message,
 )
 from pipesim.network import builders
-from pipesim.network.graph import PhysicalLink, Topology, _names, _repeats
+from pipesim.network.graph import PhysicalLink, Topology, name_list, repeats
 from pipesim.network.presets import LINK_KEYS, read_link
 
 GRAPH_KEYS = ("kind", "name", "devices", "switches", "links")
@@ -125,8 +125,8 @@ def _graph(d: Any) -> Topology:
     if data.get("kind", "graph") != "graph":
         raise InputError(f"{show(data['kind'])} is not 'graph'; from_dict reads graphs only (use build_topology)",
                          "kind")
-    devices = _name_list(data.get("devices"), "devices", required=True)
-    switches = _name_list(data.get("switches", []), "switches", required=False)
+    devices = _read_names(data.get("devices"), "devices", required=True)
+    switches = _read_names(data.get("switches", []), "switches", required=False)
     both = set(devices) & set(switches)
     if both:
         raise InputError(f"{sorted(both)[0]!r} is also a device; names must be unique", "switches")
@@ -140,7 +140,7 @@ def _graph(d: Any) -> Topology:
     return topo
 
 
-def _name_list(value: Any, key: str, required: bool) -> tuple[str, ...]:
+def _read_names(value: Any, key: str, required: bool) -> tuple[str, ...]:
     if value is None or (required and value == []):
         raise InputError("missing; give a list of names, e.g. [gpu0, gpu1]", key)
     out = []
@@ -149,7 +149,7 @@ def _name_list(value: Any, key: str, required: bool) -> tuple[str, ...]:
             raise InputError(f"{show(v)} is not a name", (key, i))
         out.append(v)
     if len(set(out)) != len(out):
-        raise InputError(f"names repeat: {_repeats(out)}", key)
+        raise InputError(f"names repeat: {repeats(out)}", key)
     return tuple(out)
 
 
@@ -160,7 +160,7 @@ def _graph_link(item: Any, nodes: Sequence[str]) -> PhysicalLink:
             raise InputError("missing; a link needs both ends a and b", end)
         if data[end] not in nodes:
             raise InputError(f"{show(data[end])} is not a device or switch{did_you_mean(data[end], nodes)}; "
-                             f"known: {_names(list(nodes))}", end)
+                             f"known: {name_list(list(nodes))}", end)
     if data["a"] == data["b"]:
         raise InputError(f"connects {data['a']!r} to itself")
     spec = read_link({k: data[k] for k in LINK_KEYS if k in data})

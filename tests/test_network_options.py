@@ -1,0 +1,124 @@
+"""Typed network options (sharing policy, chunking) and placement: every spelling the scenario
+and flows formats accept, the conversions the engine takes, and one-line errors.
+
+Oracles: the encoding table in ``pipesim.network.options``'s module doc; the engine's current
+``chunk_bytes`` conventions (None = fluid, -1.0 = auto in SimOptions) from ``pipesim.sim``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pipesim.inputs import InputError
+from pipesim.network import (
+    DEFAULT_CHUNK_BYTES,
+    Chunking,
+    Placement,
+    network_chunk_bytes,
+    parse_policy,
+    sim_options_chunk_bytes,
+    single_node,
+)
+
+
+@pytest.mark.parametrize(
+    ("written", "mode", "size"),
+    [
+        (None, "fluid", None),
+        (0, "fluid", None),
+        ("0 B", "fluid", None),
+        ("off", "fluid", None),
+        ("None", "fluid", None),
+        ("no", "fluid", None),
+        ("auto", "auto", None),
+        (" Auto ", "auto", None),
+        ("1 MiB", "fixed", 2.0**20),
+        (65536, "fixed", 65536.0),
+        ("inf", "fixed", math.inf),
+    ],
+)
+def test_every_chunk_spelling_parses_to_one_typed_value(written, mode, size):
+    c = Chunking.parse(written)
+    assert (c.mode, c.size) == (mode, size)
+    assert Chunking.parse(c.spelling()) == c  # the scenario echo reads back
+
+
+def test_conversions_for_the_engine():
+    assert network_chunk_bytes(Chunking.FLUID) is None
+    assert network_chunk_bytes(Chunking.AUTO) == DEFAULT_CHUNK_BYTES == 4 * 2**20
+    assert network_chunk_bytes(Chunking.fixed(1024)) == 1024.0
+    assert sim_options_chunk_bytes(Chunking.AUTO) == -1.0
+    assert sim_options_chunk_bytes(Chunking.FLUID) is None
+    assert sim_options_chunk_bytes(Chunking.fixed(math.inf)) == math.inf
+
+
+def test_default_chunk_matches_the_simulator():
+    sim_network = pytest.importorskip("pipesim.sim.network")
+    assert sim_network.DEFAULT_CHUNK_BYTES == DEFAULT_CHUNK_BYTES
+    assert tuple(sim_network.POLICIES) == ("fair", "fifo")
+
+
+@pytest.mark.parametrize(
+    ("written", "line"),
+    [
+        ("-1 MB", "chunk_bytes: '-1 MB' is negative; expected a size >= 0 such as '32 MiB'; or 'auto', or null/0 "
+                  "for no chunking"),
+        ("4 MiB/s", "chunk_bytes: '4 MiB/s' is a rate, expected a size such as '32 MiB'; or 'auto', or null/0 for "
+                    "no chunking"),
+        (True, "chunk_bytes: True is not a quantity; expected a size such as '32 MiB'; or 'auto', or null/0 for no "
+               "chunking"),
+    ],
+)
+def test_bad_chunking_names_value_and_valid_forms(written, line):
+    with pytest.raises(InputError) as info:
+        Chunking.parse(written, key="chunk_bytes")
+    assert str(info.value) == line
+
+
+def test_chunking_values_are_checked():
+    with pytest.raises(ValueError, match="size goes with mode 'fixed' only"):
+        Chunking("auto", 5.0)
+    with pytest.raises(ValueError, match="not a number of bytes > 0"):
+        Chunking.fixed(0)
+
+
+def test_policy():
+    assert parse_policy("FIFO") == "fifo"
+    with pytest.raises(InputError) as info:
+        parse_policy("lifo", key="policy")
+    assert str(info.value) == "policy: 'lifo' is not valid (did you mean 'fifo'?); valid: fair, fifo"
+
+
+def test_placement_parses_once_and_resolves_against_a_topology():
+    p = Placement.parse(["n0.gpu3", 2, 1.0, "n0.gpu0"])
+    assert p == ("n0.gpu3", 2, 1, "n0.gpu0") and isinstance(p, tuple)
+    assert p.resolve(single_node(4), 4, 1) == (3, 2, 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("entries", "line"),
+    [
+        ([0, 1, 2], "3 entries given; pp=4 x dp=1 needs 4 (one topology device per pipeline device and replica, "
+                    "replica-major)"),
+        ([0, 1, "n0.gpu", 3], "[2]: unknown device 'n0.gpu' (did you mean 'n0.gpu3'?); devices: n0.gpu0, n0.gpu1, "
+                              "n0.gpu2, n0.gpu3"),
+        ([0, 1, 2, 7], "[3]: device 7 does not exist; the topology has devices 0..3"),
+        ([0, 1, 2, "n0.gpu1"], "[3]: device 1 (n0.gpu1) is already used by entry 1; every pipeline device of every "
+                               "replica needs its own GPU"),
+    ],
+)
+def test_placement_resolution_errors(entries, line):
+    with pytest.raises(InputError) as info:
+        Placement.parse(entries).resolve(single_node(4), 4, 1)
+    assert str(info.value) == line
+
+
+def test_placement_syntax_errors():
+    with pytest.raises(InputError) as info:
+        Placement.parse([0, -1], key="placement")
+    assert str(info.value) == ("placement[1]: -1 is too small; expected a whole number >= 0, or a topology "
+                               "device name")
+    with pytest.raises(InputError, match="is not a list; expected one topology device"):
+        Placement.parse([])
