@@ -22,28 +22,23 @@ Topology: absent means a ``free`` topology (zero-time transfers) of pp x dp devi
 of interchangeable devices (``free``, ``wan_chain``, ``internet``) may leave their device count
 out and get pp x dp as well.
 
-Everything that can go wrong here is reported as a one-line ``ScenarioError`` prefixed by the
-scenario key path whose value caused it.
+Everything that can go wrong here is reported as a one-line ``ScenarioError`` located at the
+scenario key path whose value caused it (lower layers' ``InputError``s are nested under it).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipesim.costs import Costs
+from pipesim.inputs import InputError, PathPart, unknown_key_message
+from pipesim.network.options import sim_options_chunk_bytes
 from pipesim.plan import finalize
-from pipesim.scenario.schema import (
-    ModelSection,
-    Scenario,
-    ScenarioError,
-    join_path,
-    suggest,
-    unknown_key_message,
-)
+from pipesim.scenario.fields import foreign_error
+from pipesim.scenario.schema import ROOT, ModelSection, Scenario, ScenarioError
 from pipesim.schedule.registry import Generator, Registry, ScheduleOptionError
 from pipesim.schedule.table import Schedule
 from pipesim.workload import (
@@ -181,7 +176,7 @@ def build(scenario: Scenario, *, registry: Registry | None = None) -> Built:
     net = scenario.network
     options = SimOptions(
         policy=net.policy,
-        chunk_bytes=-1.0 if net.chunk_bytes == "auto" else net.chunk_bytes,  # type: ignore[arg-type]
+        chunk_bytes=sim_options_chunk_bytes(net.chunking),
         overhead=net.overhead,
         blocking_send=net.blocking_send,
         dp=scenario.parallel.dp,
@@ -222,7 +217,7 @@ def _schedule(sc: Scenario, registry: Registry) -> tuple[Schedule, int]:
     try:
         gen = registry.get(name)
     except ScheduleOptionError as exc:
-        raise ScenarioError(f"{join_path(['schedule', 'name'])}: {exc}") from None
+        raise _error(str(exc), "schedule", "name") from None
     options = _schedule_options(gen, dict(section.options))
     iterations = 1
     if "iterations" in {o.name for o in gen.options}:
@@ -232,30 +227,27 @@ def _schedule(sc: Scenario, registry: Registry) -> tuple[Schedule, int]:
     try:
         return finalize(gen(par.pp, par.microbatches, **options)), iterations
     except ScheduleOptionError as exc:
-        raise ScenarioError(f"{join_path(['schedule', 'options'])}: {exc}") from None
+        raise _error(str(exc), "schedule", "options") from None
     except ValueError as exc:  # RequirementError, LayoutError, ...
-        raise ScenarioError(
-            f"{join_path(['schedule'])}: {_one_line(exc)} (scenario.parallel: pp={par.pp}, "
-            f"microbatches={par.microbatches})"
-        ) from None
+        raise _error(f"{_one_line(exc)} (scenario.parallel: pp={par.pp}, microbatches={par.microbatches})",
+                     "schedule") from None
 
 
 def _schedule_options(gen: Generator, given: dict[str, Any]) -> dict[str, Any]:
     known = {o.name: o for o in gen.options}
     out: dict[str, Any] = {}
     for key, value in given.items():
-        where = join_path(["schedule", "options"])
         if key not in known:
             if not known:
-                raise ScenarioError(f"{where}: unknown key {key!r}; schedule '{gen.name}' takes no options")
-            raise ScenarioError(f"{where}: {unknown_key_message(key, list(known))}")
+                raise _error(f"unknown key {key!r}; schedule '{gen.name}' takes no options", "schedule", "options")
+            raise _error(unknown_key_message(key, list(known)), "schedule", "options")
         try:
             out[key] = known[key].coerce(value, gen.name)
         except ScheduleOptionError as exc:
             text = str(exc)
             lead = f"schedule '{gen.name}' option '{key}': "
             text = text[len(lead):] if text.startswith(lead) else text
-            raise ScenarioError(f"{where}.{key}: {text}; {known[key].help}") from None
+            raise _error(f"{text}; {known[key].help}", "schedule", "options", key) from None
     return out
 
 
@@ -263,37 +255,32 @@ def _iterations(sc: Scenario, options: dict[str, Any]) -> int:
     """``scenario.iterations`` is the simulated count (it defaults to the generator's own
     ``iterations`` option when only that is given); both may be set only if they agree."""
     if "iterations" in options and options["iterations"] != sc.iterations:
-        raise ScenarioError(
-            f"{join_path(['schedule', 'options', 'iterations'])}: {options['iterations']} disagrees with "
-            f"scenario.iterations: {sc.iterations}; set only scenario.iterations"
-        )
+        raise _error(f"{options['iterations']} disagrees with scenario.iterations: {sc.iterations}; set only "
+                     "scenario.iterations", "schedule", "options", "iterations")
     return sc.iterations
 
 
 def _csv_schedule(sc: Scenario) -> Schedule:
-    where = join_path(["schedule", "csv"])
+    where = ("schedule", "csv")
     path = Path(sc.schedule.csv or "")
     if not path.is_absolute():
         path = sc.base_dir / path
     if not path.is_file():
-        raise ScenarioError(f"{where}: file {sc.schedule.csv!r} not found (paths are relative to the scenario file's "
-                            "folder)")
+        raise _error(f"file {sc.schedule.csv!r} not found (paths are relative to the scenario file's folder)", *where)
     try:
         from pipesim.schedule.torch_csv import read_csv
     except ImportError:  # pragma: no cover - the CSV reader ships with pipesim
-        raise ScenarioError(f"{where}: this pipesim has no PyTorch CSV reader") from None
+        raise _error("this pipesim has no PyTorch CSV reader", *where) from None
     try:
         schedule = read_csv(path)
     except (ValueError, OSError) as exc:
-        raise ScenarioError(f"{where}: {_one_line(exc)}") from None
+        raise _error(_one_line(exc), *where) from None
     par = sc.parallel
     for key, given, actual in (("pp", par.pp, schedule.num_devices), ("microbatches", par.microbatches,
                                                                         schedule.num_microbatches)):
         if given is not None and given != actual:
-            raise ScenarioError(
-                f"{join_path(['parallel', key])}: {given} disagrees with the schedule csv, which has {actual}; "
-                f"leave {key} out or set it to {actual}"
-            )
+            raise _error(f"{given} disagrees with the schedule csv, which has {actual}; leave {key} out or set it to "
+                         f"{actual}", "parallel", key)
     return schedule
 
 
@@ -307,7 +294,7 @@ def _gpu(sc: Scenario) -> GPUSpec | None:
     try:
         return gpu_preset(sc.hardware.gpu or "", **sc.hardware.overrides())
     except WorkloadError as exc:
-        raise ScenarioError(_rebase(str(exc), "hardware")) from None
+        raise _rebase(str(exc), "hardware") from None
 
 
 def _model(section: ModelSection) -> ModelSpec:
@@ -320,7 +307,7 @@ def _model(section: ModelSection) -> ModelSpec:
             return dataclasses.replace(base, **given) if given else base
         return ModelSpec(name="custom", **given)
     except WorkloadError as exc:
-        raise ScenarioError(_rebase(str(exc), "model")) from None
+        raise _rebase(str(exc), "model") from None
 
 
 def _summary(sc: Scenario, model: ModelSpec, gpu: GPUSpec, schedule: Schedule) -> WorkloadSummary:
@@ -328,16 +315,12 @@ def _summary(sc: Scenario, model: ModelSpec, gpu: GPUSpec, schedule: Schedule) -
     assert sec is not None
     parts = schedule.layout.num_parts
     if sec.layers_per_stage is not None and len(sec.layers_per_stage) != parts:
-        raise ScenarioError(
-            f"{join_path(['model', 'layers_per_stage'])}: {len(sec.layers_per_stage)} values given but schedule "
-            f"'{schedule.name}' cuts the model into {parts} parts ({schedule.num_stages} stages on "
-            f"{schedule.num_devices} devices); give one layer count per part"
-        )
+        raise _error(f"{len(sec.layers_per_stage)} values given but schedule '{schedule.name}' cuts the model into "
+                     f"{parts} parts ({schedule.num_stages} stages on {schedule.num_devices} devices); give one layer "
+                     "count per part", "model", "layers_per_stage")
     if parts > model.layers:
-        raise ScenarioError(
-            f"{join_path(['model'])}: schedule '{schedule.name}' cuts the model into {parts} parts but "
-            f"'{model.name}' has only {model.layers} layers; lower parallel.pp or the schedule's chunks"
-        )
+        raise _error(f"schedule '{schedule.name}' cuts the model into {parts} parts but '{model.name}' has only "
+                     f"{model.layers} layers; lower parallel.pp or the schedule's chunks", "model")
     try:
         return summarize(
             model, gpu, parts,
@@ -350,7 +333,7 @@ def _summary(sc: Scenario, model: ModelSpec, gpu: GPUSpec, schedule: Schedule) -
             compression=sc.compression.spec() if sc.compression is not None else None,
         )
     except WorkloadError as exc:
-        raise ScenarioError(_rebase(str(exc), "model")) from None
+        raise _rebase(str(exc), "model") from None
 
 
 def _expand_parts(workload: WorkloadSummary, schedule: Schedule) -> Costs:
@@ -358,13 +341,11 @@ def _expand_parts(workload: WorkloadSummary, schedule: Schedule) -> Costs:
     per_part = workload.to_costs()
     parts = schedule.layout.stage_part
     if sorted(set(parts)) != list(range(per_part.num_stages)):
-        raise ScenarioError(
-            f"{join_path(['schedule'])}: schedule '{schedule.name}' numbers its model parts "
-            f"{sorted(set(parts))}; expected 0..{per_part.num_stages - 1}"
-        )
+        raise _error(f"schedule '{schedule.name}' numbers its model parts {sorted(set(parts))}; expected "
+                     f"0..{per_part.num_stages - 1}", "schedule")
     if list(parts) == list(range(per_part.num_stages)):
         return per_part
-    pick = {f.name: tuple(getattr(per_part, f.name)[k] for k in parts)
+    pick: dict[str, Any] = {f.name: tuple(getattr(per_part, f.name)[k] for k in parts)
             for f in dataclasses.fields(Costs) if isinstance(getattr(per_part, f.name), tuple)}
     return dataclasses.replace(per_part, num_stages=len(parts), **pick)
 
@@ -388,11 +369,9 @@ def _explicit_costs(sc: Scenario, schedule: Schedule) -> Costs:
         if isinstance(raw, tuple):
             if len(raw) != counts[sec.per]:
                 others = [f"per: {u} takes {n}" for u, n in counts.items() if u != sec.per]
-                raise ScenarioError(
-                    f"{join_path(['costs', key])}: {len(raw)} values given but schedule '{schedule.name}' has "
-                    f"{counts[sec.per]} {sec.per}s (costs.per: {sec.per}); give one value or one per {sec.per} "
-                    f"({'; '.join(others)})"
-                )
+                raise _error(f"{len(raw)} values given but schedule '{schedule.name}' has {counts[sec.per]} "
+                             f"{sec.per}s (costs.per: {sec.per}); give one value or one per {sec.per} "
+                             f"({'; '.join(others)})", "costs", key)
             index = {"stage": range(stages), "part": lay.stage_part, "device": lay.stage_device}[sec.per]
             values[key] = [raw[i] * scale for i in index]
         else:
@@ -401,7 +380,7 @@ def _explicit_costs(sc: Scenario, schedule: Schedule) -> Costs:
     try:
         return Costs.make(stages, weight_keep=sec.weight_keep, overlap=sec.overlap, sized=sized, **values)
     except ValueError as exc:
-        raise ScenarioError(_rebase(str(exc), "costs")) from None
+        raise _rebase(str(exc), "costs") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -421,91 +400,57 @@ def _topology(sc: Scenario, schedule: Schedule) -> Any:
         return topo.free(needed)
     spec = dict(sc.topology)
     # Kinds made of interchangeable devices default to exactly the devices the run uses.
-    count = _COUNT_KEYS.get(spec.get("kind"))
+    count = _COUNT_KEYS.get(str(spec.get("kind")))
     if count is not None and not any(k in spec for k in count):
         spec[count[0]] = needed
     try:
-        return topo.build_topology(spec)
+        return topo.build_topology(spec, where=(ROOT, "topology"))
+    except InputError as exc:
+        raise ScenarioError.from_error(exc) from None
     except (ValueError, TypeError, KeyError) as exc:
-        raise ScenarioError(_rebase(_one_line(exc), "topology")) from None
+        raise _rebase(_one_line(exc), "topology") from None
 
 
 def _placement(sc: Scenario, schedule: Schedule, topology: Any) -> tuple[int, ...] | None:
     par = sc.parallel
     p, dp = schedule.num_devices, par.dp
     needed = p * dp
-    devices = list(topology.devices)
     kind = (sc.topology or {}).get("kind", "free")
     if par.placement is None:
-        if needed > len(devices):
-            raise ScenarioError(
-                f"{join_path(['parallel'])}: pp={p} x dp={dp} needs {needed} devices but the {kind} topology has "
-                f"{len(devices)}; lower pp or dp, or enlarge the topology"
-            )
+        if needed > len(topology.devices):
+            raise _error(f"pp={p} x dp={dp} needs {needed} devices but the {kind} topology has "
+                         f"{len(topology.devices)}; lower pp or dp, or enlarge the topology", "parallel")
         return None
-    where = join_path(["parallel", "placement"])
-    if len(par.placement) != needed:
-        raise ScenarioError(
-            f"{where}: {len(par.placement)} entries given; pp={p} x dp={dp} needs {needed} (one topology device "
-            "per pipeline device and replica, replica-major)"
-        )
-    out: list[int] = []
-    for i, entry in enumerate(par.placement):
-        if isinstance(entry, str):
-            if entry not in devices:
-                hint = suggest(entry, devices)
-                extra = f" (did you mean '{hint}'?)" if hint else ""
-                raise ScenarioError(f"{where}[{i}]: unknown device {entry!r}{extra}; devices: {_names(devices)}")
-            out.append(devices.index(entry))
-        else:
-            if entry >= len(devices):
-                raise ScenarioError(
-                    f"{where}[{i}]: device {entry} does not exist; the {kind} topology has devices "
-                    f"0..{len(devices) - 1}"
-                )
-            out.append(entry)
-    seen: dict[int, int] = {}
-    for i, d in enumerate(out):
-        if d in seen:
-            raise ScenarioError(
-                f"{where}[{i}]: device {d} ({devices[d]}) is already used by entry {seen[d]}; every pipeline "
-                "device of every replica needs its own GPU"
-            )
-        seen[d] = i
-    return tuple(out)
+    try:
+        return par.placement.resolve(topology, p, dp, label=f"{kind} topology")
+    except InputError as exc:
+        raise ScenarioError.from_error(exc.within(ROOT, "parallel", "placement")) from None
 
 
 # --------------------------------------------------------------------------------------------
 # Helpers
 
 
-def _rebase(message: str, section: str) -> str:
-    """Prefix a lower layer's one-line error with the scenario key path it belongs to.
+def _error(message: str, *path: PathPart) -> ScenarioError:
+    """A ScenarioError at ``scenario.<path>``."""
+    return ScenarioError(message, (ROOT, *path))
 
-    ``"model.heads: 3 does not divide ..."`` -> ``"scenario.model.heads: ..."``;
-    ``"gpu.efficiency: ..."`` -> ``"scenario.hardware.efficiency: ..."``;
-    ``"recompute: ..."`` (a model key) -> ``"scenario.model.recompute: ..."``;
-    anything else -> ``"scenario.<section>: <message>"``.
+
+def _rebase(message: str, section: str) -> ScenarioError:
+    """A lower layer's one-line error text as a ScenarioError under ``scenario.<section>``.
+
+    ``"model.heads: 3 does not divide ..."`` -> ``scenario.model.heads``; ``"gpu.efficiency: ..."``
+    -> ``scenario.hardware.efficiency``; ``"recompute: ..."`` (a model key) ->
+    ``scenario.model.recompute``; anything else -> ``scenario.<section>: <message>``.
     """
-    head, sep, rest = message.partition(": ")
-    aliases = {"gpu": "hardware"}
-    if sep and " " not in head:
-        root = head.split(".")[0].split("[")[0]
-        if root == section or aliases.get(root) == section:
-            tail = head[len(root):]
-            return f"{join_path([section])}{tail}: {rest}"
-        if section == "model" and root in ModelSection.model_fields:
-            return f"{join_path([section])}.{head}: {rest}"
-    return f"{join_path([section])}: {message}"
+    aliases = ("gpu",) if section == "hardware" else ()
+    keys = list(ModelSection.model_fields) if section == "model" else ()
+    return ScenarioError.from_error(foreign_error(message, section, aliases=aliases, keys=keys).within(ROOT, section))
 
 
 def _one_line(exc: BaseException) -> str:
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
     return " ".join(str(text).split("\n")[0].split()) if text else type(exc).__name__
-
-
-def _names(devices: Sequence[str]) -> str:
-    return ", ".join(devices) if len(devices) <= 10 else ", ".join(devices[:10]) + ", ..."
 
 
 def _plain(value: Any) -> Any:

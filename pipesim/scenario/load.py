@@ -17,16 +17,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from pipesim.inputs import InputError, PathPart, render_path
 from pipesim.scenario.schema import (
+    ROOT,
     Scenario,
     ScenarioError,
     Section,
-    join_path,
     section_type,
     unknown_key_message,
 )
-
-PathPart = str | int
 
 # Sections that accept a bare string for their main key (``model: 7b``, ``schedule: zb-v``).
 _SHORTHAND = {"model": "preset", "hardware": "gpu", "schedule": "name", "topology": "kind"}
@@ -56,21 +55,20 @@ def load_scenario(
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ScenarioError(f"scenario: the file holds a {type(data).__name__}, not a mapping of sections "
-                            "(name, model or costs, parallel, schedule, ...)")
+        raise ScenarioError(f"the file holds a {type(data).__name__}, not a mapping of sections (name, model or "
+                            "costs, parallel, schedule, ...)", (ROOT,))
     data = _expand_shorthand(data)
-    origins: list[tuple[str, str]] = []
+    origins: list[tuple[tuple[PathPart, ...], str]] = []
     for item in overrides:
         key_path, value = parse_override(item)
         apply_override(data, key_path, value, origin=item)
-        origins.append((join_path(key_path), item))
+        origins.append(((ROOT, *key_path), item))
     from pipesim.scenario.schema import validate_scenario
 
     try:
         scenario = validate_scenario(data, default_name=default_name)
     except ScenarioError as exc:
-        lines = [_annotate(line, origins) for line in exc.lines]
-        raise ScenarioError(lines[0], lines) from None
+        raise ScenarioError.collect([_annotate(p, origins) for p in exc.problems]) from None
     scenario._base_dir = folder  # set once, right after validation
     return scenario
 
@@ -136,11 +134,12 @@ def apply_override(data: dict[str, Any], path: Sequence[PathPart], value: Any, *
     node: Any = data
     for i, part in enumerate(path):
         last = i == len(path) - 1
-        here = join_path(path[:i])
+        here = (ROOT, *path[:i])
+        inner = (ROOT, *path[:i + 1])
         if model is not None:  # a schema section: keys are known
             if isinstance(part, int) or part not in model.model_fields:
                 valid = list(model.model_fields)
-                raise ScenarioError(f"{here}: {unknown_key_message(part, valid)}{suffix}")
+                raise ScenarioError(f"{unknown_key_message(part, valid)}{suffix}", here)
             field = model.model_fields[part]
             target = section_type(field.annotation)
             if last:
@@ -148,22 +147,21 @@ def apply_override(data: dict[str, Any], path: Sequence[PathPart], value: Any, *
                 return
             if isinstance(target, type) and issubclass(target, Section):
                 model = target
-                node = _child_mapping(node, part, target.shorthand, join_path(path[:i + 1]), suffix)
+                node = _child_mapping(node, part, target.shorthand, inner, suffix)
                 continue
             model = None
             if target == "free":
-                node = _child_mapping(node, part, _SHORTHAND.get(part) if i == 0 else None,
-                                      join_path(path[:i + 1]), suffix)
+                node = _child_mapping(node, part, _SHORTHAND.get(part) if i == 0 else None, inner, suffix)
                 continue
             # A scalar or list field: only list indices may follow.
-            node = _child_list(node, part, path[i + 1], join_path(path[:i + 1]), suffix)
+            node = _child_list(node, part, path[i + 1], inner, suffix)
             continue
         # Free-form content (topology, schedule options) or a list.
         if isinstance(node, list):
             if not isinstance(part, int) or not 0 <= part < len(node):
-                raise ScenarioError(f"{here}: index {part!r} is outside the list (length {len(node)}){suffix}")
+                raise ScenarioError(f"index {part!r} is outside the list (length {len(node)}){suffix}", here)
         elif isinstance(part, int):
-            raise ScenarioError(f"{here}: is a mapping, not a list; use .key instead of [{part}]{suffix}")
+            raise ScenarioError(f"is a mapping, not a list; use .key instead of [{part}]{suffix}", here)
         if last:
             node[part] = value
             return
@@ -175,28 +173,31 @@ def apply_override(data: dict[str, Any], path: Sequence[PathPart], value: Any, *
         else:
             node = node[part]
         if not isinstance(node, dict | list):
-            raise ScenarioError(f"{join_path(path[:i + 1])}: is a value ({node!r}), not a section; cannot set "
-                                f"{path[i + 1]!r} inside it{suffix}")
+            raise ScenarioError(f"is a value ({node!r}), not a section; cannot set {path[i + 1]!r} inside it{suffix}",
+                                inner)
 
 
-def _child_mapping(node: dict[str, Any], key: str, shorthand: str | None, where: str, suffix: str) -> dict[str, Any]:
+Where = tuple[PathPart, ...]
+
+
+def _child_mapping(node: dict[str, Any], key: str, shorthand: str | None, where: Where, suffix: str) -> dict[str, Any]:
     child = node.get(key)
     if child is None:
         child = node[key] = {}
     elif isinstance(child, str) and shorthand:
         child = node[key] = {shorthand: child}
     elif not isinstance(child, dict):
-        raise ScenarioError(f"{where}: is {child!r}, not a section; cannot set keys inside it{suffix}")
+        raise ScenarioError(f"is {child!r}, not a section; cannot set keys inside it{suffix}", where)
     return child
 
 
-def _child_list(node: dict[str, Any], key: str, index: PathPart, where: str, suffix: str) -> list[Any]:
+def _child_list(node: dict[str, Any], key: str, index: PathPart, where: Where, suffix: str) -> list[Any]:
     child = node.get(key)
     if not isinstance(index, int):
-        raise ScenarioError(f"{where}: is a value, not a section; cannot set {index!r} inside it{suffix}")
+        raise ScenarioError(f"is a value, not a section; cannot set {index!r} inside it{suffix}", where)
     if not isinstance(child, list):
-        raise ScenarioError(f"{where}: has no list to index with [{index}]; set the whole list, e.g. "
-                            f"--set {where.removeprefix('scenario.')}=[...]{suffix}")
+        raise ScenarioError(f"has no list to index with [{index}]; set the whole list, e.g. "
+                            f"--set {render_path(where[1:])}=[...]{suffix}", where)
     return child
 
 
@@ -208,14 +209,14 @@ def _expand_shorthand(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _annotate(line: str, origins: list[tuple[str, str]]) -> str:
+def _annotate(problem: InputError, origins: list[tuple[Where, str]]) -> InputError:
     """Name the ``--set`` an error comes from (errors at or below the overridden path)."""
-    if "(from --set " in line:
-        return line
+    if "(from --set " in problem.message:
+        return problem
     for where, item in reversed(origins):
-        if line.startswith(where) and line[len(where):len(where) + 1] in (":", ".", "["):
-            return f"{line} (from --set {item})"
-    return line
+        if problem.path[:len(where)] == where:
+            return problem.with_message(f"{problem.message} (from --set {item})")
+    return problem
 
 
 def plain_data(data: Any) -> Any:
