@@ -4,7 +4,7 @@ A flows file is a topology (as for ``build_topology``) plus a list of transfers:
 
     topology: {kind: graph, devices: [a, b], links: [{a: a, b: b, bandwidth: 1 GB/s}]}
     policy: fair            # or fifo
-    chunk_bytes: auto       # auto = the network default (4 MiB); null or 0 = whole messages
+    chunk_bytes: auto       # auto = the network default (4 MiB); null or 0 = no chunks (fluid)
     overhead: 0 s           # per-message software overhead at the sender
     flows:
       - {name: A, src: a, dst: b, bytes: 100 MB, start: 0 s}
@@ -13,84 +13,90 @@ A flows file is a topology (as for ``build_topology``) plus a list of transfers:
 answer is each flow's finish time (absolute, seconds), in the order the flows are listed. It is
 the quickest way to check the link model against hand-derived cases
 (docs/reference.md#link-contention); ``scenarios/flows/`` has examples.
+
+``read_flows`` checks a file once into a ``FlowsSpec``, with the same readers as the scenario
+format (``build_topology``, ``parse_policy``, ``Chunking.parse``, the ``pipesim.inputs``
+checkers); problems are ``InputError``s located at their key (``flows[2].dst``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipesim.network.topology import build_topology
-from pipesim.sim.network import DEFAULT_CHUNK_BYTES, POLICIES, simulate_flows
+from pipesim.inputs import InputError, as_mapping, as_quantity, at, show
+from pipesim.network.graph import Topology
+from pipesim.network.options import Chunking, SharingPolicy, network_chunk_bytes, parse_policy
+from pipesim.network.reader import build_topology
+from pipesim.sim.network import simulate_flows
 from pipesim.sim.records import TransferLog
-from pipesim.units import format_time, parse_size, parse_time
+from pipesim.units import format_time
 
 _KEYS = ("topology", "flows", "policy", "chunk_bytes", "overhead")
 _FLOW_KEYS = ("name", "src", "dst", "bytes", "start")
 
 
-def replay(spec: Mapping[str, Any], log: TransferLog | None = None) -> list[tuple[str, float]]:
+@dataclass(frozen=True)
+class FlowsSpec:
+    """A checked flows file: the topology, how messages use it, and the transfers in file order,
+    each ``(src device index, dst device index, bytes, start time)``."""
+
+    topology: Topology
+    policy: SharingPolicy
+    chunking: Chunking
+    overhead: float
+    names: tuple[str, ...]
+    flows: tuple[tuple[int, int, float, float], ...]
+
+
+def replay(spec: Mapping[str, Any] | FlowsSpec, log: TransferLog | None = None) -> list[tuple[str, float]]:
     """Each flow's ``(name, finish time)``, in flow order. ``log`` (optional) records the run."""
+    f = spec if isinstance(spec, FlowsSpec) else read_flows(spec)
+    finish = simulate_flows(f.topology, list(f.flows), policy=f.policy, chunk_bytes=network_chunk_bytes(f.chunking),
+                            overhead=f.overhead, log=log)
+    return list(zip(f.names, finish, strict=True))
+
+
+def read_flows(spec: Mapping[str, Any]) -> FlowsSpec:
+    """Check a flows mapping (as ``load_flows`` returns it); raises ``InputError``."""
     if not isinstance(spec, Mapping):
-        raise ValueError(f"flows file: expected a mapping with keys {', '.join(_KEYS)}, got {type(spec).__name__}")
-    for key in spec:
-        if key not in _KEYS:
-            raise ValueError(f"{key}: unknown key; valid: {', '.join(_KEYS)}")
-    if "topology" not in spec:
-        raise ValueError("topology: missing; give e.g. {kind: graph, devices: [...], links: [...]}")
-    topology = build_topology(spec["topology"])
-    policy = spec.get("policy", "fair")
-    if policy not in POLICIES:
-        raise ValueError(f"policy: {policy!r} is not one of: {', '.join(POLICIES)}")
-    chunk = _chunk(spec.get("chunk_bytes", "auto"))
-    overhead = parse_time(spec.get("overhead", 0.0), key="overhead")
-    if not (math.isfinite(overhead) and overhead >= 0):
-        raise ValueError(f"overhead: {spec['overhead']!r}; must be a finite time >= 0")
-    raw = spec.get("flows")
+        raise InputError(f"{show(spec)} is not a mapping; a flows file is a mapping with keys {', '.join(_KEYS)}")
+    data = as_mapping(spec, _KEYS)
+    if "topology" not in data:
+        raise InputError("missing; give e.g. {kind: graph, devices: [...], links: [...]}", "topology")
+    topology = build_topology(data["topology"])
+    policy = parse_policy(data.get("policy", "fair"), key="policy")
+    chunking = Chunking.parse(data.get("chunk_bytes", "auto"), key="chunk_bytes")
+    overhead = as_quantity(data.get("overhead", 0.0), "time", finite=True, key="overhead")
+    raw = data.get("flows")
     if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
-        raise ValueError("flows: missing or empty; give a list of {name, src, dst, bytes, start}")
+        raise InputError("missing or empty; give a list of {name, src, dst, bytes, start}", "flows")
     names: list[str] = []
     flows: list[tuple[int, int, float, float]] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(raw):
-        where = f"flows[{i}]"
-        if not isinstance(item, Mapping):
-            raise ValueError(f"{where}: {item!r} is not a mapping; expected keys {', '.join(_FLOW_KEYS)}")
-        for key in item:
-            if key not in _FLOW_KEYS:
-                raise ValueError(f"{where}.{key}: unknown key; valid: {', '.join(_FLOW_KEYS)}")
-        for key in ("src", "dst", "bytes"):
-            if key not in item:
-                raise ValueError(f"{where}.{key}: missing; a flow needs src, dst and bytes")
-        name = str(item.get("name", f"flow{i}"))
-        if name in seen:
-            raise ValueError(f"{where}.name: {name!r} repeats flows[{seen[name]}]; names must be unique")
+        with at("flows", i):
+            name, flow = _flow(item, i, topology)
+            if name in seen:
+                raise InputError(f"{name!r} repeats flows[{seen[name]}]; names must be unique", "name")
         seen[name] = i
-        src = topology.device_index(item["src"], key=f"{where}.src")
-        dst = topology.device_index(item["dst"], key=f"{where}.dst")
-        nbytes = parse_size(item["bytes"], key=f"{where}.bytes")
-        if not (math.isfinite(nbytes) and nbytes >= 0):
-            raise ValueError(f"{where}.bytes: {item['bytes']!r}; must be a finite size >= 0")
-        start = parse_time(item.get("start", 0.0), key=f"{where}.start")
-        if not (math.isfinite(start) and start >= 0):
-            raise ValueError(f"{where}.start: {item['start']!r}; must be a finite time >= 0")
         names.append(name)
-        flows.append((src, dst, nbytes, start))
-    finish = simulate_flows(topology, flows, policy=policy, chunk_bytes=chunk, overhead=overhead, log=log)
-    return list(zip(names, finish, strict=True))
+        flows.append(flow)
+    return FlowsSpec(topology, policy, chunking, overhead, tuple(names), tuple(flows))
 
 
-def _chunk(value: Any) -> float | None:
-    if value == "auto":
-        return DEFAULT_CHUNK_BYTES
-    if value is None or value == 0:
-        return None
-    size = parse_size(value, key="chunk_bytes")
-    if not (size > 0 and math.isfinite(size)):
-        raise ValueError(f"chunk_bytes: {value!r}; give a size > 0, 'auto', or null/0 for whole messages")
-    return size
+def _flow(item: Any, i: int, topology: Topology) -> tuple[str, tuple[int, int, float, float]]:
+    data = as_mapping(item, _FLOW_KEYS)
+    for key in ("src", "dst", "bytes"):
+        if key not in data:
+            raise InputError("missing; a flow needs src, dst and bytes", key)
+    src = topology.device_index(data["src"], key="src")
+    dst = topology.device_index(data["dst"], key="dst")
+    nbytes = as_quantity(data["bytes"], "size", finite=True, key="bytes")
+    start = as_quantity(data.get("start", 0.0), "time", finite=True, key="start")
+    return str(data.get("name", f"flow{i}")), (src, dst, nbytes, start)
 
 
 def load_flows(path: str | Path) -> dict[str, Any]:
@@ -101,11 +107,11 @@ def load_flows(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(p.read_text())
     except OSError as exc:
-        raise ValueError(f"{p}: cannot read ({exc.strerror})") from None
+        raise InputError(f"cannot read ({exc.strerror})", (str(p),)) from None
     except yaml.YAMLError as exc:
-        raise ValueError(f"{p}: not valid YAML ({' '.join(str(exc).split())})") from None
+        raise InputError(f"not valid YAML ({' '.join(str(exc).split())})", (str(p),)) from None
     if not isinstance(data, dict):
-        raise ValueError(f"{p}: expected a mapping with keys {', '.join(_KEYS)}")
+        raise InputError(f"expected a mapping with keys {', '.join(_KEYS)}, got {type(data).__name__}", (str(p),))
     return data
 
 

@@ -12,8 +12,10 @@ import re
 import pytest
 import simpy
 
-from pipesim.netreplay import format_flows, load_flows, replay
+from pipesim.inputs import InputError
+from pipesim.netreplay import format_flows, load_flows, read_flows, replay
 from pipesim.network import cluster, free, from_dict, single_node
+from pipesim.network.options import Chunking
 from pipesim.sim.collectives import ring_allreduce
 from pipesim.sim.network import DEFAULT_CHUNK_BYTES, Network, simulate_flows
 from pipesim.sim.records import TransferLog, network_trace
@@ -400,13 +402,14 @@ def test_replay_accepts_names_indices_and_units_and_explains_errors():
             "policy": "fifo", "chunk_bytes": None}
     assert replay(spec) == [("x", pytest.approx(0.1 + 0.5 + 1e-3, abs=EXACT))]
     bad = [
-        ({**spec, "flow": []}, "flow: unknown key; valid: topology, flows"),
-        ({**spec, "policy": "lifo"}, "policy: 'lifo' is not one of: fair, fifo"),
+        ({**spec, "flow": []}, "unknown key 'flow' (did you mean 'flows'?); valid keys: topology, flows"),
+        ({**spec, "policy": "lifo"}, "policy: 'lifo' is not valid (did you mean 'fifo'?); valid: fair, fifo"),
         ({**spec, "flows": [{"src": "a", "dst": "c", "bytes": 1}]}, "flows[0].dst: unknown device 'c'; devices: a, b"),
         ({**spec, "flows": [{"src": "a", "dst": "b", "bytes": "1 GB/s"}]}, "flows[0].bytes: '1 GB/s' is a rate"),
         ({**spec, "flows": [{"src": "a", "dst": "b"}]}, "flows[0].bytes: missing"),
-        ({**spec, "flows": [{"src": "a", "dst": "b", "bytes": 1, "at": 0}]}, "flows[0].at: unknown key"),
-        ({**spec, "chunk_bytes": "-1 MB"}, "chunk_bytes: '-1 MB'; give a size > 0"),
+        ({**spec, "flows": [{"src": "a", "dst": "b", "bytes": 1, "at": 0}]}, "flows[0]: unknown key 'at'; valid keys: name, src"),
+        ({**spec, "chunk_bytes": "-1 MB"}, "chunk_bytes: '-1 MB' is negative; expected a size >= 0 such as '32 MiB'; "
+                                          "or 'auto', or null/0 for no chunking"),
         ({**spec, "topology": {"kind": "graph", "devices": ["a"], "links": [link("a", "z", "1 GB/s")]}},
          "topology.links[0].b: 'z' is not a device or switch"),
     ]
@@ -414,3 +417,30 @@ def test_replay_accepts_names_indices_and_units_and_explains_errors():
         with pytest.raises(ValueError) as info:
             replay(case)
         assert expected in str(info.value)
+
+
+def test_read_flows_gives_typed_values_and_located_one_line_errors(tmp_path):
+    spec = {"topology": {"kind": "free", "devices": 2}, "policy": "FIFO", "chunk_bytes": "0 B",
+            "flows": [{"src": 0, "dst": "gpu1", "bytes": "1 MB"}]}
+    read = read_flows(spec)
+    assert (read.policy, read.chunking, read.names, read.flows) == ("fifo", Chunking.FLUID, ("flow0",),
+                                                                     ((0, 1, 1e6, 0.0),))
+    assert replay(read) == replay(spec)
+    assert read_flows({**spec, "chunk_bytes": "auto"}).chunking == Chunking.AUTO
+    for case, line in [
+        ({**spec, "flows": [{"src": 0, "dst": "gpu9", "bytes": 1}]},
+         "flows[0].dst: unknown device 'gpu9' (did you mean 'gpu1'?); devices: gpu0, gpu1"),
+        ({**spec, "flows": [{"src": 0, "dst": 1, "bytes": 1, "start": "inf"}]},
+         "flows[0].start: 'inf' is infinite; expected a finite time >= 0 such as '50 ms'"),
+        ({**spec, "overhead": "-1 us"}, "overhead: '-1 us' is negative; expected a finite time >= 0 such as '50 ms'"),
+        ({**spec, "topology": {"kind": "free", "devices": 0}},
+         "topology.num_devices: 0 is too small; expected a whole number >= 1"),
+    ]:
+        with pytest.raises(InputError) as info:
+            read_flows(case)
+        assert str(info.value) == line
+    bad = tmp_path / "list.yaml"
+    bad.write_text("[1, 2]\n")
+    with pytest.raises(InputError) as info:
+        load_flows(bad)
+    assert str(info.value) == f"{bad}: expected a mapping with keys topology, flows, policy, chunk_bytes, overhead, got list"
