@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from pipesim.inputs import InputError
+from pipesim.network.options import Chunking
 from pipesim.scenario import ScenarioError, build, load_scenario, scenario_to_dict
 from pipesim.schedule.registry import Registry
 from pipesim.workload import gpu_preset, known_models, model_preset, summarize
@@ -267,6 +269,39 @@ def test_every_error_lists_all_problems_but_reports_the_first():
         "scenario.parallel.microbatches: 'x' is not a whole number; expected a whole number >= 1",
     ]
     assert str(info.value) == info.value.lines[0]
+
+
+def test_errors_carry_their_key_path_as_a_tuple():
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(scenario(network={"chunk_bytes": "-1 MB"}), ["parallel.dp=2"])
+    assert isinstance(info.value, InputError)
+    assert info.value.path == ("scenario", "network", "chunk_bytes")
+    graph = {"kind": "graph", "devices": ["a", "b"], "links": [{"a": "a", "b": "b", "bandwidth": "40 GB"}]}
+    with pytest.raises(ScenarioError) as info:
+        build(load_scenario(scenario(topology=graph, parallel={"pp": 2, "microbatches": 4})))
+    # the topology reader's error, nested under the scenario rather than re-prefixed as text
+    assert info.value.path == ("scenario", "topology", "links", 0, "bandwidth")
+    assert str(info.value) == ("scenario.topology.links[0].bandwidth: '40 GB' is a size, expected a rate such as "
+                               "'40 GB/s'")
+
+
+def test_set_annotation_follows_the_path():
+    msg = error(BASE, ("parallel.placement=[0, -1, 2, 3]",))
+    assert msg == ("scenario.parallel.placement[1]: -1 is too small; expected a whole number >= 0, or a topology "
+                   "device name (from --set parallel.placement=[0, -1, 2, 3])")
+
+
+@pytest.mark.parametrize(
+    ("written", "echo", "sim_chunk"),
+    [("auto", "auto", -1.0), (None, None, None), (0, None, None), ("off", None, None), ("1 MiB", 2.0**20, 2.0**20)],
+)
+def test_chunking_is_parsed_once_and_echoes_its_spelling(written, echo, sim_chunk):
+    s = load_scenario(scenario(network={"chunk_bytes": written, "policy": "FIFO"}))
+    assert s.network.chunking == Chunking.parse(written)
+    assert scenario_to_dict(s)["network"]["chunk_bytes"] == echo
+    assert load_scenario(scenario_to_dict(s)) == s
+    options = build(s).sim_options
+    assert (options.chunk_bytes, options.policy) == (sim_chunk, "fifo")
 
 
 # ---------------------------------------------------------------------------------------------
