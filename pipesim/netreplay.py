@@ -28,7 +28,7 @@ from typing import Any
 
 from pipesim.inputs import InputError, as_mapping, as_quantity, at, show
 from pipesim.network.graph import Topology
-from pipesim.network.options import Chunking, SharingPolicy, network_chunk_bytes, parse_policy
+from pipesim.network.options import Chunking, SharingPolicy, parse_policy
 from pipesim.network.reader import build_topology
 from pipesim.sim.network import simulate_flows
 from pipesim.sim.records import TransferLog
@@ -54,7 +54,7 @@ class FlowsSpec:
 def replay(spec: Mapping[str, Any] | FlowsSpec, log: TransferLog | None = None) -> list[tuple[str, float]]:
     """Each flow's ``(name, finish time)``, in flow order. ``log`` (optional) records the run."""
     f = spec if isinstance(spec, FlowsSpec) else read_flows(spec)
-    finish = simulate_flows(f.topology, list(f.flows), policy=f.policy, chunk_bytes=network_chunk_bytes(f.chunking),
+    finish = simulate_flows(f.topology, list(f.flows), policy=f.policy, chunking=f.chunking,
                             overhead=f.overhead, log=log)
     return list(zip(f.names, finish, strict=True))
 

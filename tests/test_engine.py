@@ -56,7 +56,7 @@ def test_one_message_costs_size_over_bandwidth_plus_latency(chunk, hops_paid):
     hop = topo.links[0].spec
     size = 100e6
     costs = Costs.make(2, F=1.0, B=2.0, message_bytes=size)
-    res = Simulation(_two_stage(), costs, topo, SimOptions(chunk_bytes=chunk)).run()
+    res = Simulation(_two_stage(), costs, topo, SimOptions(chunking=chunk)).run()
     one_way = hops_paid * size / hop.bandwidth + 2 * hop.latency
     # device 1's F0 (action id 2) waits for the activation; device 0's B0 (id 1) for the gradient.
     assert res.start[0][2] == pytest.approx(1.0 + one_way, rel=1e-12)
@@ -66,8 +66,8 @@ def test_one_message_costs_size_over_bandwidth_plus_latency(chunk, hops_paid):
 def test_blocking_send_delays_the_sender_until_arrival():
     topo = single_node(2, fabric="nvswitch")
     costs = Costs.make(2, F=1.0, B=2.0, message_bytes=1e9)
-    async_res = Simulation(_two_stage(2), costs, topo, SimOptions(chunk_bytes=float("inf"))).run()
-    block_res = Simulation(_two_stage(2), costs, topo, SimOptions(chunk_bytes=float("inf"), blocking_send=True)).run()
+    async_res = Simulation(_two_stage(2), costs, topo, SimOptions(chunking=float("inf"))).run()
+    block_res = Simulation(_two_stage(2), costs, topo, SimOptions(chunking=float("inf"), blocking_send=True)).run()
     # Device 0's second forward starts right after the first when sends are asynchronous...
     assert async_res.start[0][1] == pytest.approx(1.0)
     # ...and only after the first activation has arrived when they block.
@@ -138,7 +138,7 @@ def test_data_parallel_allreduce_overlaps_and_costs_the_ring_time():
     sched = Registry.default().generate("1f1b", 2, 2)
     costs = Costs.make(2, F=1.0, B=2.0, message_bytes=0.0, param_bytes=1e9)
     topo = single_node(4, fabric="nvswitch")
-    res = Simulation(sched, costs, topo, SimOptions(dp=2, chunk_bytes=float("inf"))).run()
+    res = Simulation(sched, costs, topo, SimOptions(dp=2, chunking=float("inf"))).run()
     spans = [s for s in res.trace.spans if s.kind == "allreduce"]
     assert len(spans) == 2
     hop = topo.links[0].spec
@@ -166,7 +166,7 @@ def test_replicated_parts_all_reduce_once_over_every_copy_with_data_parallelism(
     S = 4e8
     costs = Costs.make(sched.num_stages, F=1.0, B=2.0, message_bytes=0.0, param_bytes=S)
     topo = single_node(4, fabric="nvswitch")
-    res = Simulation(sched, costs, topo, SimOptions(dp=2, chunk_bytes=float("inf"))).run()
+    res = Simulation(sched, costs, topo, SimOptions(dp=2, chunking=float("inf"))).run()
     assert not [s for s in res.trace.spans if s.kind == "allreduce"]  # no separate dp ring
     hop = topo.links[0].spec
     n = 4

@@ -46,12 +46,12 @@ def test_fifo_chunk_arriving_as_the_link_frees_keeps_its_turn():
     # for all of A: A ends at 5 units, B at 6.
     topo = graph(["a", "b", "r"], [link("a", "x"), link("b", "x"), link("x", "r")], switches=["x"])
     flows = [(0, 2, 4 * CHUNK, 0.0), (1, 2, CHUNK, float(Fraction(3, 2) * UNIT))]
-    got = simulate_flows(topo, flows, policy="fifo", chunk_bytes=CHUNK)
+    got = simulate_flows(topo, flows, policy="fifo", chunking=CHUNK)
     assert got == [float(5 * UNIT), float(6 * UNIT)]
     # fair: at 2.5 A's chunk 2 has half a unit left and shares with B (half rate each): it ends at
     # 3.5 while B is half done; A's chunk 3 (here since 3) and B share until B ends at 4.5; A's
     # chunk 3 has half a unit left (ends 5) and chunk 4 follows alone (ends 6).
-    got = simulate_flows(topo, flows, policy="fair", chunk_bytes=CHUNK)
+    got = simulate_flows(topo, flows, policy="fair", chunking=CHUNK)
     assert got == pytest.approx([float(6 * UNIT), float(Fraction(9, 2) * UNIT)], abs=1e-15)
 
 
@@ -63,7 +63,7 @@ def test_fifo_equal_time_arrivals_go_in_message_id_order_whatever_the_event_orde
     topo = graph(["a", "b", "r", "c"], [link("a", "x"), link("b", "x"), link("x", "r"), link("x", "c")],
                  switches=["x"])
     flows = [(0, 3, CHUNK, 0.0), (0, 2, CHUNK, 0.0), (1, 2, 2 * CHUNK, 0.0)]
-    got = simulate_flows(topo, flows, policy="fifo", chunk_bytes=math.inf)
+    got = simulate_flows(topo, flows, policy="fifo", chunking=math.inf)
     assert got == [float(2 * UNIT), float(3 * UNIT), float(5 * UNIT)]
 
 
@@ -76,7 +76,7 @@ def test_fifo_equal_time_heads_go_in_message_id_order_when_cutting_through():
     topo = graph(["a", "b", "r", "c"], [link("a", "x", latency=q), link("b", "x", latency=float(5 * UNIT / 4)),
                                         link("x", "r"), link("x", "c")], switches=["x"])
     flows = [(0, 3, CHUNK, 0.0), (0, 2, CHUNK, 0.0), (1, 2, 2 * CHUNK, 0.0)]
-    got = simulate_flows(topo, flows, policy="fifo", chunk_bytes=None)
+    got = simulate_flows(topo, flows, policy="fifo", chunking=None)
     assert got == [float(UNIT + UNIT / 4), float(2 * UNIT + UNIT / 4), float(4 * UNIT + UNIT / 4)]
 
 
@@ -204,7 +204,7 @@ CASES = [pytest.param(_random_case, seed, id=f"switches-{seed}") for seed in ran
 def test_fifo_matches_the_reference(make, seed):
     topo, flows = make(random.Random(seed))
     want = reference_fifo(topo, flows, CHUNK)
-    assert simulate_flows(topo, flows, policy="fifo", chunk_bytes=CHUNK) == pytest.approx(want, abs=1e-15)
+    assert simulate_flows(topo, flows, policy="fifo", chunking=CHUNK) == pytest.approx(want, abs=1e-15)
 
 
 def reference_fair(topo, flows, chunk):
@@ -281,4 +281,4 @@ def reference_fair(topo, flows, chunk):
 def test_fair_matches_the_reference(make, seed):
     topo, flows = make(random.Random(seed))
     want = reference_fair(topo, flows, CHUNK)
-    assert simulate_flows(topo, flows, policy="fair", chunk_bytes=CHUNK) == pytest.approx(want, rel=1e-12, abs=1e-15)
+    assert simulate_flows(topo, flows, policy="fair", chunking=CHUNK) == pytest.approx(want, rel=1e-12, abs=1e-15)

@@ -16,9 +16,7 @@ from pipesim.network import (
     DEFAULT_CHUNK_BYTES,
     Chunking,
     Placement,
-    network_chunk_bytes,
     parse_policy,
-    sim_options_chunk_bytes,
     single_node,
 )
 
@@ -45,18 +43,19 @@ def test_every_chunk_spelling_parses_to_one_typed_value(written, mode, size):
     assert Chunking.parse(c.spelling()) == c  # the scenario echo reads back
 
 
-def test_conversions_for_the_engine():
-    assert network_chunk_bytes(Chunking.FLUID) is None
-    assert network_chunk_bytes(Chunking.AUTO) == DEFAULT_CHUNK_BYTES == 4 * 2**20
-    assert network_chunk_bytes(Chunking.fixed(1024)) == 1024.0
-    assert sim_options_chunk_bytes(Chunking.AUTO) == -1.0
-    assert sim_options_chunk_bytes(Chunking.FLUID) is None
-    assert sim_options_chunk_bytes(Chunking.fixed(math.inf)) == math.inf
+def test_the_engine_takes_the_typed_value_in_any_spelling():
+    from pipesim.sim.engine import SimOptions
+
+    assert Chunking.FLUID.chunk_bytes is None
+    assert Chunking.AUTO.chunk_bytes == DEFAULT_CHUNK_BYTES == 4 * 2**20
+    assert Chunking.fixed(1024).chunk_bytes == 1024.0
+    for spelling, typed in ((None, Chunking.FLUID), (0, Chunking.FLUID), ("auto", Chunking.AUTO),
+                            ("1 MiB", Chunking.fixed(2**20)), (math.inf, Chunking.fixed(math.inf))):
+        assert SimOptions(chunking=spelling).chunking == typed
 
 
 def test_default_chunk_matches_the_simulator():
     sim_network = pytest.importorskip("pipesim.sim.network")
-    assert sim_network.DEFAULT_CHUNK_BYTES == DEFAULT_CHUNK_BYTES
     assert tuple(sim_network.POLICIES) == ("fair", "fifo")
 
 

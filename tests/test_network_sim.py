@@ -15,9 +15,9 @@ import simpy
 from pipesim.inputs import InputError
 from pipesim.netreplay import format_flows, load_flows, read_flows, replay
 from pipesim.network import cluster, free, from_dict, single_node
-from pipesim.network.options import Chunking
+from pipesim.network.options import DEFAULT_CHUNK_BYTES, Chunking
 from pipesim.sim.collectives import ring_allreduce
-from pipesim.sim.network import DEFAULT_CHUNK_BYTES, Network, simulate_flows
+from pipesim.sim.network import Network, simulate_flows
 from pipesim.sim.records import TransferLog, network_trace
 from pipesim.trace import Span
 
@@ -45,9 +45,9 @@ def test_case1_one_link(chunk):
     flows = [(0, 1, 100 * MB, 0.0), (0, 1, 200 * MB, 0.0), (0, 1, 300 * MB, 0.0)]
     # fair: 1/3 GB/s each until 100 MB each have gone (0.3 s); then 1/2 GB/s for B's last
     # 100 MB (0.2 s more); then C alone for its last 100 MB (0.1 s).
-    assert simulate_flows(ONE_LINK, flows, policy="fair", chunk_bytes=chunk) == pytest.approx([0.3, 0.5, 0.6], abs=EXACT)
+    assert simulate_flows(ONE_LINK, flows, policy="fair", chunking=chunk) == pytest.approx([0.3, 0.5, 0.6], abs=EXACT)
     # fifo: one after the other, in send order.
-    assert simulate_flows(ONE_LINK, flows, policy="fifo", chunk_bytes=chunk) == pytest.approx([0.1, 0.3, 0.6], abs=EXACT)
+    assert simulate_flows(ONE_LINK, flows, policy="fifo", chunking=chunk) == pytest.approx([0.1, 0.3, 0.6], abs=EXACT)
 
 
 # -- case 2: a late arrival ----------------------------------------------------------------------
@@ -57,9 +57,9 @@ def test_case1_one_link(chunk):
 def test_case2_late_arrival(chunk):
     flows = [(0, 1, 200 * MB, 0.0), (0, 1, 100 * MB, 0.1)]
     # fair: at 0.1 s the first has 100 MB left; both then share 0.5 GB/s and end together.
-    assert simulate_flows(ONE_LINK, flows, policy="fair", chunk_bytes=chunk) == pytest.approx([0.3, 0.3], abs=EXACT)
+    assert simulate_flows(ONE_LINK, flows, policy="fair", chunking=chunk) == pytest.approx([0.3, 0.3], abs=EXACT)
     # fifo: the first ends at 0.2 s, the second follows (0.1 s more).
-    assert simulate_flows(ONE_LINK, flows, policy="fifo", chunk_bytes=chunk) == pytest.approx([0.2, 0.3], abs=EXACT)
+    assert simulate_flows(ONE_LINK, flows, policy="fifo", chunking=chunk) == pytest.approx([0.2, 0.3], abs=EXACT)
 
 
 @pytest.mark.parametrize("chunk", [DEFAULT, None])
@@ -67,9 +67,9 @@ def test_late_arrival_joins_two_active_transfers(chunk):
     flows = [(0, 1, 200 * MB, 0.0), (0, 1, 200 * MB, 0.0), (0, 1, 100 * MB, 0.1)]
     # fair: 0.5 GB/s each until 0.1 s leaves 150, 150 MB; then 1/3 GB/s each: the newcomer's
     # 100 MB take 0.3 s (ends 0.4 s) while the others drop to 50 MB, which take 0.1 s at 0.5 GB/s.
-    assert simulate_flows(ONE_LINK, flows, policy="fair", chunk_bytes=chunk) == pytest.approx(
+    assert simulate_flows(ONE_LINK, flows, policy="fair", chunking=chunk) == pytest.approx(
         [0.5, 0.5, 0.4], abs=EXACT)
-    assert simulate_flows(ONE_LINK, flows, policy="fifo", chunk_bytes=chunk) == pytest.approx(
+    assert simulate_flows(ONE_LINK, flows, policy="fifo", chunking=chunk) == pytest.approx(
         [0.2, 0.4, 0.5], abs=EXACT)
 
 
@@ -89,10 +89,10 @@ def test_case3_latencies_add_15us(policy, chunk):
     base = [0.3, 0.5, 0.6] if policy == "fair" else [0.1, 0.3, 0.6]
     want = [t + 15e-6 for t in base]
     # Infinitely fast access links: exact for every policy and chunking.
-    assert simulate_flows(_case3("inf"), flows, policy=policy, chunk_bytes=chunk) == pytest.approx(want, abs=EXACT)
+    assert simulate_flows(_case3("inf"), flows, policy=policy, chunking=chunk) == pytest.approx(want, abs=EXACT)
     # Fast but finite (1 TB/s) access links: store-and-forward of the first chunk costs
     # 4 MiB / 1 TB/s = 4.2 us at most; cut-through (fifo, chunking off) stays exact.
-    got = simulate_flows(_case3("1 TB/s"), flows, policy=policy, chunk_bytes=chunk)
+    got = simulate_flows(_case3("1 TB/s"), flows, policy=policy, chunking=chunk)
     if policy == "fifo" and chunk is None:
         assert got == pytest.approx(want, abs=EXACT)
     else:
@@ -109,21 +109,21 @@ def test_case4_parking_lot_fair_is_max_min():
     # Max-min: A = B = 0.5 GB/s (L1), C = 2 - 0.5 = 1.5 GB/s: C ends at 1/1.5 s; then A and B
     # still share L1 and end at 2.0 s.
     want = [2.0, 2.0, 1 / 1.5]
-    assert simulate_flows(PARKING, PARKING_FLOWS, policy="fair", chunk_bytes=None) == pytest.approx(want, abs=EXACT)
-    assert simulate_flows(PARKING, PARKING_FLOWS, policy="fair", chunk_bytes=DEFAULT) == pytest.approx(want, rel=0.01)
+    assert simulate_flows(PARKING, PARKING_FLOWS, policy="fair", chunking=None) == pytest.approx(want, abs=EXACT)
+    assert simulate_flows(PARKING, PARKING_FLOWS, policy="fair", chunking=DEFAULT) == pytest.approx(want, rel=0.01)
 
 
 def test_case4_parking_lot_fifo():
     # A (lower id) has L1 first: ends at 1.0 s. C has L2 alone: 0.5 s. B crosses L1 after A
     # (1.0 s more); with chunking off it cuts through L2 and ends with its tail at 2.0 s.
-    assert simulate_flows(PARKING, PARKING_FLOWS, policy="fifo", chunk_bytes=None) == pytest.approx(
+    assert simulate_flows(PARKING, PARKING_FLOWS, policy="fifo", chunking=None) == pytest.approx(
         [1.0, 2.0, 0.5], abs=EXACT)
     # With chunks, B's chunks still have to cross L2 after L1. 1 GB is 238 chunks of 4 MiB and a
     # short last one; the last full chunk leaves L1 at 2.0 - last/1 GB/s and needs 4 MiB / 2 GB/s
     # on L2, so the short chunk (which left L1 at 2.0 s) queues behind it, then crosses.
     last = GB - 238 * DEFAULT
     b_end = 2.0 - last / 1e9 + DEFAULT / 2e9 + last / 2e9
-    assert simulate_flows(PARKING, PARKING_FLOWS, policy="fifo", chunk_bytes=DEFAULT) == pytest.approx(
+    assert simulate_flows(PARKING, PARKING_FLOWS, policy="fifo", chunking=DEFAULT) == pytest.approx(
         [1.0, b_end, 0.5], abs=EXACT)
 
 
@@ -137,7 +137,7 @@ CHAIN = graph(["a", "d"], [link("a", "b", "300 GB/s", "1 us"), link("b", "c", "2
 def test_case5_multi_hop_latency(policy):
     # Chunking off: the bottleneck (25 GB/s) sets the time, every hop adds its latency.
     want = 1 / 25 + 8e-6
-    assert simulate_flows(CHAIN, [(0, 1, GB, 0.0)], policy=policy, chunk_bytes=None)[0] == pytest.approx(want, abs=EXACT)
+    assert simulate_flows(CHAIN, [(0, 1, GB, 0.0)], policy=policy, chunking=None)[0] == pytest.approx(want, abs=EXACT)
     # Chunks (238 of 4 MiB and a short last one): the 25 GB/s hop starts when the first chunk
     # has crossed the 300 GB/s hop and then never idles; it ends at T. The last full chunk left
     # it at T - last/25 GB/s and holds the 50 GB/s hop for 4 MiB / 50 GB/s, so the short chunk
@@ -145,12 +145,12 @@ def test_case5_multi_hop_latency(policy):
     last = GB - 238 * DEFAULT
     t = DEFAULT / 300e9 + 1 / 25
     chunked = t - last / 25e9 + DEFAULT / 50e9 + last / 50e9 + 8e-6
-    got = simulate_flows(CHAIN, [(0, 1, GB, 0.0)], policy=policy, chunk_bytes=DEFAULT)[0]
+    got = simulate_flows(CHAIN, [(0, 1, GB, 0.0)], policy=policy, chunking=DEFAULT)[0]
     assert got == pytest.approx(chunked, abs=EXACT)
     assert got == pytest.approx(want, rel=0.01)
     # Whole messages stored and forwarded at each hop: every transmission time adds up.
     whole = 1 / 300 + 1 / 25 + 1 / 50 + 8e-6
-    assert simulate_flows(CHAIN, [(0, 1, GB, 0.0)], policy=policy, chunk_bytes=math.inf)[0] == pytest.approx(
+    assert simulate_flows(CHAIN, [(0, 1, GB, 0.0)], policy=policy, chunking=math.inf)[0] == pytest.approx(
         whole, abs=EXACT)
 
 
@@ -161,11 +161,11 @@ def test_case5_multi_hop_latency(policy):
 @pytest.mark.parametrize("chunk", [DEFAULT, None])
 def test_case6_full_duplex_each_direction_gets_the_full_bandwidth(policy, chunk):
     both = [(0, 1, GB, 0.0), (1, 0, GB, 0.0)]
-    assert simulate_flows(ONE_LINK, both, policy=policy, chunk_bytes=chunk) == pytest.approx([1.0, 1.0], abs=EXACT)
+    assert simulate_flows(ONE_LINK, both, policy=policy, chunking=chunk) == pytest.approx([1.0, 1.0], abs=EXACT)
     # The same cable as half duplex: one direction object, so the two share it.
     half = graph(["a", "b"], [link("a", "b", "1 GB/s", duplex=False)])
     want = [2.0, 2.0] if policy == "fair" else [1.0, 2.0]
-    assert simulate_flows(half, both, policy=policy, chunk_bytes=chunk) == pytest.approx(want, abs=EXACT)
+    assert simulate_flows(half, both, policy=policy, chunking=chunk) == pytest.approx(want, abs=EXACT)
 
 
 # -- builders under load -------------------------------------------------------------------------
@@ -178,8 +178,8 @@ def test_a_nic_shared_by_two_gpus_halves_each_ones_rate():
     bw = 50e9  # ib-ndr, per direction
     lat = 2e-6  # ib-ndr: 1 us to the leaf, 1 us from it
     # Fluid max-min (chunking off): exactly half the NIC each, or all of their own NIC.
-    assert simulate_flows(shared, flows, chunk_bytes=None) == pytest.approx([2 * size / bw + lat] * 2, abs=EXACT)
-    assert simulate_flows(own, flows, chunk_bytes=None) == pytest.approx([size / bw + lat] * 2, abs=EXACT)
+    assert simulate_flows(shared, flows, chunking=None) == pytest.approx([2 * size / bw + lat] * 2, abs=EXACT)
+    assert simulate_flows(own, flows, chunking=None) == pytest.approx([size / bw + lat] * 2, abs=EXACT)
     # Default chunks: the same within 1%.
     assert simulate_flows(shared, flows) == pytest.approx([2 * size / bw] * 2, rel=0.01)
     assert simulate_flows(own, flows) == pytest.approx([size / bw] * 2, rel=0.01)
@@ -195,7 +195,7 @@ def _ring(n: int):
 
 def _allreduce(topo, group, size, policy, chunk):
     env = simpy.Environment()
-    net = Network(env, topo, policy=policy, chunk_bytes=chunk)
+    net = Network(env, topo, policy=policy, chunking=chunk)
     done = ring_allreduce(net, group, size, label="test")
     env.run()
     return done.value, net
@@ -231,7 +231,7 @@ def test_free_routes_deliver_in_zero_simulated_time():
     for topo in (free(3), via_switch):
         for policy, chunk in (("fair", DEFAULT), ("fifo", DEFAULT), ("fair", None), ("fifo", None)):
             env = simpy.Environment()
-            net = Network(env, topo, policy=policy, chunk_bytes=chunk)
+            net = Network(env, topo, policy=policy, chunking=chunk)
             seen = []
 
             def proc(net=net, env=env, seen=seen):
@@ -251,7 +251,7 @@ def test_zero_byte_message_costs_only_latency_even_behind_a_big_transfer():
     slow = graph(["a", "b"], [link("a", "b", "1 GB/s", "1 ms")])
     for policy in ("fair", "fifo"):
         for chunk in (DEFAULT, None):
-            got = simulate_flows(slow, [(0, 1, GB, 0.0), (0, 1, 0.0, 0.0)], policy=policy, chunk_bytes=chunk)
+            got = simulate_flows(slow, [(0, 1, GB, 0.0), (0, 1, 0.0, 0.0)], policy=policy, chunking=chunk)
             assert got[1] == pytest.approx(1e-3, abs=EXACT)
 
 
@@ -259,7 +259,7 @@ def test_overhead_is_paid_at_the_sender_before_the_first_chunk():
     slow = graph(["a", "b"], [link("a", "b", "1 GB/s", "1 ms")])
     for chunk in (DEFAULT, None):
         # 10 us overhead + 0.1 s on the wire + 1 ms latency
-        got = simulate_flows(slow, [(0, 1, 100 * MB, 0.0)], chunk_bytes=chunk, overhead=10e-6)
+        got = simulate_flows(slow, [(0, 1, 100 * MB, 0.0)], chunking=chunk, overhead=10e-6)
         assert got == pytest.approx([10e-6 + 0.1 + 1e-3], abs=EXACT)
 
 
@@ -271,12 +271,12 @@ def test_occupy_latency_holds_the_link_until_arrival(chunk):
     occupy = graph(["a", "b"], [link("a", "b", "1 GB/s", "50 ms", occupy_latency=True)])
     # fifo: the second message leaves after the first's last bit (latency overlaps) or after the
     # first has arrived (latency occupies the link).
-    assert simulate_flows(propagate, flows, policy="fifo", chunk_bytes=chunk) == pytest.approx(
+    assert simulate_flows(propagate, flows, policy="fifo", chunking=chunk) == pytest.approx(
         [size / bw + lat, 2 * size / bw + lat], abs=EXACT)
-    assert simulate_flows(occupy, flows, policy="fifo", chunk_bytes=chunk) == pytest.approx(
+    assert simulate_flows(occupy, flows, policy="fifo", chunking=chunk) == pytest.approx(
         [size / bw + lat, 2 * (size / bw + lat)], abs=EXACT)
     # fair: both share the link, including the held latency, and arrive together.
-    assert simulate_flows(occupy, flows, policy="fair", chunk_bytes=chunk) == pytest.approx(
+    assert simulate_flows(occupy, flows, policy="fair", chunking=chunk) == pytest.approx(
         [2 * (size / bw + lat)] * 2, abs=EXACT)
 
 
@@ -328,7 +328,7 @@ def _busy_run(policy, chunk):
     topo = cluster(2, 4, inter="eth25", gpus_per_nic=2)
     log = TransferLog()
     env = simpy.Environment()
-    net = Network(env, topo, policy=policy, chunk_bytes=chunk, log=log)
+    net = Network(env, topo, policy=policy, chunking=chunk, log=log)
 
     def device(d):
         for k in range(6):
@@ -370,8 +370,8 @@ def test_network_arguments_are_checked():
     with pytest.raises(ValueError, match=re.escape("network.policy: 'lifo' is not one of: fair, fifo")):
         Network(env, free(2), policy="lifo")
     with pytest.raises(ValueError, match=re.escape("network.chunk_bytes: '4 MiB/s' is a rate")):
-        Network(env, free(2), chunk_bytes="4 MiB/s")
-    net = Network(env, free(2), chunk_bytes="1 MiB")
+        Network(env, free(2), chunking="4 MiB/s")
+    net = Network(env, free(2), chunking="1 MiB")
     assert net.chunk_bytes == 2**20
     with pytest.raises(ValueError, match=re.escape("send: dst=2; devices are 0..1")):
         net.send(0, 2, 1.0)

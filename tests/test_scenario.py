@@ -292,16 +292,17 @@ def test_set_annotation_follows_the_path():
 
 
 @pytest.mark.parametrize(
-    ("written", "echo", "sim_chunk"),
-    [("auto", "auto", -1.0), (None, None, None), (0, None, None), ("off", None, None), ("1 MiB", 2.0**20, 2.0**20)],
+    ("written", "echo", "chunk"),
+    [("auto", "auto", 4 * 2.0**20), (None, None, None), (0, None, None), ("off", None, None),
+     ("1 MiB", 2.0**20, 2.0**20)],
 )
-def test_chunking_is_parsed_once_and_echoes_its_spelling(written, echo, sim_chunk):
+def test_chunking_is_parsed_once_and_echoes_its_spelling(written, echo, chunk):
     s = load_scenario(scenario(network={"chunk_bytes": written, "policy": "FIFO"}))
     assert s.network.chunking == Chunking.parse(written)
     assert scenario_to_dict(s)["network"]["chunk_bytes"] == echo
     assert load_scenario(scenario_to_dict(s)) == s
     options = build(s).sim_options
-    assert (options.chunk_bytes, options.policy) == (sim_chunk, "fifo")
+    assert (options.chunking, options.chunking.chunk_bytes, options.policy) == (Chunking.parse(written), chunk, "fifo")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,7 +319,7 @@ def test_overrides_reach_built_objects():
     assert b.costs.forward == (3e-3,) * 4
     assert b.costs.backward == (2.0,) * 4  # B given explicitly stays
     assert b.sim_options.policy == "fifo"
-    assert b.sim_options.chunk_bytes == 2**20
+    assert b.sim_options.chunking.chunk_bytes == 2**20
     assert b.sim_options.blocking_send is True
     assert b.memory_limit == 40 * 2**30
     assert b.samples_per_iteration == 16

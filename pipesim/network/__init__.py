@@ -16,9 +16,7 @@ from pipesim.network.options import (
     POLICIES,
     Chunking,
     SharingPolicy,
-    network_chunk_bytes,
     parse_policy,
-    sim_options_chunk_bytes,
 )
 from pipesim.network.placement import Placement
 from pipesim.network.presets import PRESETS, LinkSpec, link_preset
@@ -44,9 +42,7 @@ __all__ = [
     "from_dict",
     "internet",
     "link_preset",
-    "network_chunk_bytes",
     "parse_policy",
-    "sim_options_chunk_bytes",
     "single_node",
     "wan_chain",
 ]

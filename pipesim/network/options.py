@@ -115,15 +115,3 @@ class Chunking:
 Chunking.FLUID = Chunking("fluid")
 Chunking.AUTO = Chunking("auto")
 
-
-def network_chunk_bytes(chunking: Chunking) -> float | None:
-    """What ``pipesim.sim.network.Network``/``simulate_flows`` take as ``chunk_bytes``: None for
-    fluid, the chunk in bytes otherwise (``auto`` resolved to ``DEFAULT_CHUNK_BYTES``)."""
-    return chunking.chunk_bytes
-
-
-def sim_options_chunk_bytes(chunking: Chunking) -> float | None:
-    """What ``pipesim.sim.engine.SimOptions.chunk_bytes`` takes today: ``-1.0`` for auto (the
-    network's default), None for fluid, the size for fixed. Goes away once the engine takes a
-    ``Chunking``."""
-    return -1.0 if chunking.mode == "auto" else chunking.chunk_bytes

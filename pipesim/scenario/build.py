@@ -35,7 +35,6 @@ from typing import Any
 
 from pipesim.costs import Costs
 from pipesim.inputs import InputError, PathPart, unknown_key_message
-from pipesim.network.options import sim_options_chunk_bytes
 from pipesim.plan import finalize
 from pipesim.scenario.fields import foreign_error
 from pipesim.scenario.schema import ROOT, ModelSection, Scenario, ScenarioError
@@ -124,7 +123,7 @@ class Built:
             },
             "network": {
                 "policy": sim.policy,
-                "chunk_bytes": sim.chunk_bytes,
+                "chunk_bytes": sim.chunking.spelling(),
                 "overhead": sim.overhead,
                 "blocking_send": sim.blocking_send,
             },
@@ -176,7 +175,7 @@ def build(scenario: Scenario, *, registry: Registry | None = None) -> Built:
     net = scenario.network
     options = SimOptions(
         policy=net.policy,
-        chunk_bytes=sim_options_chunk_bytes(net.chunking),
+        chunking=net.chunking,
         overhead=net.overhead,
         blocking_send=net.blocking_send,
         dp=scenario.parallel.dp,

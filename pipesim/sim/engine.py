@@ -23,6 +23,7 @@ import simpy
 
 from pipesim.costs import Costs
 from pipesim.gcpause import gc_paused
+from pipesim.network.options import Chunking
 from pipesim.network.topology import Topology
 from pipesim.schedule.action import Kind
 from pipesim.schedule.table import Schedule
@@ -40,7 +41,7 @@ class SimOptions:
     """How the runtime behaves. Defaults model a modern overlapping runtime (async sends)."""
 
     policy: str = "fair"  # link queue policy: "fair" (shared bandwidth) or "fifo"
-    chunk_bytes: float | None = -1.0  # message chunking; -1 = the network's default, None/0 = off
+    chunking: Chunking = Chunking.AUTO  # message chunking; any spelling Chunking.parse reads
     overhead: float = 0.0  # per-message software overhead at the sender (s)
     blocking_send: bool = False  # True: a device waits until its sends have arrived
     dp: int = 1  # data-parallel copies of the pipeline, on disjoint devices
@@ -48,6 +49,9 @@ class SimOptions:
     memory_limit: float | None = None  # bytes per device; exceeding it is flagged, not fatal
     validate: bool = True  # validate the schedule before simulating (off only for engine tests)
     record_links: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "chunking", Chunking.parse(self.chunking, key=("network", "chunk_bytes")))
 
 
 @dataclass
@@ -153,10 +157,8 @@ class Simulation:
         self.placement = placement
         self.env = env_factory()
         self.log = TransferLog() if opts.record_links else None
-        net_kwargs: dict[str, Any] = {"policy": opts.policy, "overhead": opts.overhead, "log": self.log}
-        if opts.chunk_bytes is None or opts.chunk_bytes >= 0:
-            net_kwargs["chunk_bytes"] = opts.chunk_bytes
-        self.network = Network(self.env, topology, **net_kwargs)
+        self.network = Network(self.env, topology, policy=opts.policy, chunking=opts.chunking,
+                               overhead=opts.overhead, log=self.log)
         self.sync = GradientSync(self)
         with gc_paused():
             self._prepare()

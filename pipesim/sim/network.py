@@ -41,18 +41,18 @@ from typing import Any
 import simpy
 from simpy.events import Event, Timeout
 
+from pipesim.network.options import Chunking
 from pipesim.network.topology import Topology
 from pipesim.sim.fluid import FluidScheduler
 from pipesim.sim.link import FairLink, FifoLink, Hop, Link, Msg, PassLink, Wiring
 from pipesim.sim.records import TransferLog
-from pipesim.units import parse_size, parse_time
+from pipesim.units import parse_time
 
 POLICIES = ("fair", "fifo")
 # A cached route: its links; whether it takes zero time; the links that take time (a message's
 # hops), but the last, reversed (the order in which its hop chain is built); and the links that
 # take none (e.g. NIC attachments), which only count the message as it passes.
 _Route = tuple[tuple[Link, ...], bool, tuple[Link, ...], tuple[Link, ...]]
-DEFAULT_CHUNK_BYTES = 4 * 2**20
 
 
 class Network:
@@ -73,23 +73,20 @@ class Network:
         topology: Topology,
         *,
         policy: str = "fair",
-        chunk_bytes: float | str | None = DEFAULT_CHUNK_BYTES,
+        chunking: Chunking | float | str | None = Chunking.AUTO,
         overhead: float | str = 0.0,
         log: TransferLog | None = None,
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"network.policy: {policy!r} is not one of: {', '.join(POLICIES)}")
-        chunk = 0.0 if chunk_bytes is None else parse_size(chunk_bytes, key="network.chunk_bytes")
-        if not chunk >= 0:
-            raise ValueError(f"network.chunk_bytes: {chunk_bytes!r}; give a size > 0, 0/None for whole messages "
-                             "(cut-through/fluid) or inf for whole messages stored and forwarded")
+        self.chunking = Chunking.parse(chunking, key=("network", "chunk_bytes"))
         over = parse_time(overhead, key="network.overhead")
         if not (math.isfinite(over) and over >= 0):
             raise ValueError(f"network.overhead: {overhead!r}; must be a finite time >= 0")
         self.env = env
         self.topology = topology
         self.policy = policy
-        self.chunk_bytes = chunk if chunk > 0 else None
+        self.chunk_bytes = self.chunking.chunk_bytes  # None: whole messages (cut-through or fluid)
         self.overhead = over
         self.cut_through = self.chunk_bytes is None and policy == "fifo"
         # Compact transfer records, turned into the trace's spans and messages after the run.
@@ -237,14 +234,14 @@ def simulate_flows(
     flows: Sequence[tuple[int, int, float, float]],
     *,
     policy: str = "fair",
-    chunk_bytes: float | str | None = DEFAULT_CHUNK_BYTES,
+    chunking: Chunking | float | str | None = Chunking.AUTO,
     overhead: float = 0.0,
     log: TransferLog | None = None,
 ) -> list[float]:
     """Run explicit transfers ``(src, dst, nbytes, start)`` to completion; finish times in order.
     With ``log`` given, the run's transfer records are appended to it."""
     env = simpy.Environment()
-    net = Network(env, topology, policy=policy, chunk_bytes=chunk_bytes, overhead=overhead, log=log)
+    net = Network(env, topology, policy=policy, chunking=chunking, overhead=overhead, log=log)
     finish = [math.nan] * len(flows)
 
     def start(i: int, src: int, dst: int, nbytes: float):  # type: ignore[no-untyped-def]

@@ -94,8 +94,8 @@ def scenario(p: int, m: int, options: dict[str, Any]) -> dict[str, Any]:
 def capped_schedule(p: int, m: int, cap: float, down_fraction: float) -> Any:
     """Chimera's mirrored layout, ordered by the greedy list scheduler with each stage's 1F1B
     budget (route length - position) scaled by ``cap`` (at least one microbatch)."""
-    from pipesim.schedule.generators.chimera import chimera_layout, parse_up_placement
     from pipesim.plan import insert_reduce_grads
+    from pipesim.schedule.generators.chimera import chimera_layout, parse_up_placement
     from pipesim.schedule.placement import list_schedule
     from pipesim.schedule.table import Schedule
 

@@ -92,7 +92,7 @@ def _alone(topology: Any, src: int, dst: int, nbytes: float, policy: str, cache:
 
     key = (src, dst, nbytes)
     if key not in cache:
-        cache[key] = simulate_flows(topology, [(src, dst, nbytes, 0.0)], policy=policy, chunk_bytes=4 * 2**20)[0]
+        cache[key] = simulate_flows(topology, [(src, dst, nbytes, 0.0)], policy=policy, chunking=4 * 2**20)[0]
     return cache[key]
 
 
