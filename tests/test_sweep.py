@@ -20,11 +20,9 @@ import pipesim.runner
 from pipesim.cli import sweep_cmd
 from pipesim.scenario import parse_override
 from pipesim.sweep import (
-    _REDUCE,
     METRICS,
     NOT_COLUMNS,
     SweepError,
-    _yaml_value,
     expand,
     flatten_metrics,
     load_sweep,
@@ -32,6 +30,8 @@ from pipesim.sweep import (
     run_id_for,
     run_sweep,
 )
+from pipesim.sweep.columns import _REDUCE
+from pipesim.sweep.expand import _yaml_value
 
 ROOT = Path(__file__).resolve().parent.parent
 P = 4  # pipeline devices of the tiny base scenario
@@ -362,7 +362,7 @@ def test_every_runner_metric_is_a_column_or_deliberately_left_out(level: str) ->
     for overrides in ([], ["schedule.name=pipedream"], ["parallel.dp=2", "topology.devices=8"]):
         metrics = pipesim.runner.run_built(build(load_scenario(SIM_BASE, overrides)), level).metrics
         unknown = set(metrics) - set(METRICS[level]) - set(_REDUCE) - NOT_COLUMNS
-        assert not unknown, f"add {sorted(unknown)} to pipesim.sweep.METRICS, _REDUCE or NOT_COLUMNS"
+        assert not unknown, f"add {sorted(unknown)} to METRICS, _REDUCE or NOT_COLUMNS in pipesim.sweep.columns"
         flat = flatten_metrics(metrics)
         assert set(flat) <= set(METRICS[level]) | NOT_COLUMNS
         assert all(v is None or isinstance(v, bool | int | float | str) for v in flat.values())
