@@ -26,9 +26,11 @@ from pipesim.sweep import (
     expand,
     flatten_metrics,
     load_sweep,
+    make_task,
     read_results,
     run_id_for,
     run_sweep,
+    run_tasks,
 )
 from pipesim.sweep.columns import _REDUCE
 from pipesim.sweep.expand import _yaml_value
@@ -327,6 +329,47 @@ def test_dask_on_a_local_cluster(tmp_path: Path) -> None:
     rows = rows_of(path)
     assert [r["run_id"] for r in rows] == [p.run_id for p in expand(spec)]
     assert [float(r["makespan"]) for r in rows] == [closed_form(m) for m in (4, 8, 4, 8)]
+
+
+# --------------------------------------------------------------------------------------------
+# run_tasks: the same executors for scripts (the studies), results in task order
+
+
+def schedule_and_peak(built, outcome) -> dict:
+    """A measure function: runs in the worker, sees built objects, returns plain data."""
+    return {"schedule": built.schedule.name, "level": outcome.level, "peak": max(outcome.metrics["peak_activations"])}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_run_tasks_keeps_task_order_and_full_metrics(jobs: int) -> None:
+    ms = [12, 4, 8, 0, 16]  # 0 microbatches: an error in the middle, which must not shift the rest
+    tasks = [make_task(base(), [f"parallel.microbatches={m}"], "table", run_id=f"m{m}") for m in ms]
+    results = run_tasks(tasks, jobs=jobs, progress=False, measure=schedule_and_peak)
+    assert [r["run_id"] for r in results] == [f"m{m}" for m in ms]
+    assert [r["status"] for r in results] == ["ok", "ok", "ok", "error", "ok"]
+    assert "parallel.microbatches" in results[3]["error"] and "measured" not in results[3]
+    for m, r in zip(ms, results, strict=True):
+        if m:
+            assert r["metrics"]["makespan"] == closed_form(m)
+            # lists come back whole (a sweep row keeps only their maximum)
+            assert r["metrics"]["peak_activations"] == [min(P - d, m) for d in range(P)]
+            assert r["measured"] == {"schedule": "1f1b", "level": "table", "peak": min(P, m)}
+
+
+def test_run_tasks_and_a_sweep_give_the_same_numbers(tmp_path: Path) -> None:
+    spec = load_sweep(sweep({"schedule.name": ["gpipe", "1f1b"], "parallel.microbatches": [4, 8]}))
+    rows = rows_of(run_sweep(spec, tmp_path, executor="serial", progress=False))
+    results = run_tasks([make_task(base(), p.overrides, "table") for p in expand(spec)], jobs=2, progress=False)
+    assert [float(r["makespan"]) for r in rows] == [r["metrics"]["makespan"] for r in results]
+
+
+def test_make_task_checks_level_and_overrides() -> None:
+    with pytest.raises(SweepError, match="'simulation' is not a level"):
+        make_task(base(), [], "simulation")
+    with pytest.raises(SweepError, match="one string"):
+        make_task(base(), "parallel.microbatches=4")
+    with pytest.raises(SweepError, match="--jobs"):
+        run_tasks([make_task(base())], jobs=0)
 
 
 # --------------------------------------------------------------------------------------------

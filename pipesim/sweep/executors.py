@@ -2,16 +2,20 @@
 
 Workers receive plain data (the base scenario mapping and the override strings), never built
 objects, so the same task runs in-process, in a process pool, or on a Dask cluster, and what
-comes back is plain data too (the runner's metrics).
+comes back is plain data too (the runner's metrics). A trace never leaves its worker: numbers
+that need it are reduced there by a ``measure`` function (see ``run_tasks``).
 
 A task is a mapping::
 
     {"base": {...scenario...}, "overrides": ["parallel.microbatches=16", ...], "level": "sim",
      "base_dir": "folder for the scenario's relative paths" or None, "run_id": "any label"}
 
-and its result ``{"run_id", "status": "ok" | "error", "error": one line, "metrics": {...}}``.
-Any failure of a run becomes ``status: error`` with a one-line message, so one bad point never
-stops the others. ``run_sweep`` drives these executors and records each result in results.csv.
+and its result ``{"run_id", "status": "ok" | "error", "error": one line, "metrics": {...}}``
+(plus ``"measured"`` when a ``measure`` function was given). Any failure of a run becomes
+``status: error`` with a one-line message, so one bad point never stops the others.
+
+``run_tasks`` is the public entry for scripts (the studies under ``scenarios/studies/``);
+``run_sweep`` drives the same executors and records each result in results.csv.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
 from pipesim.scenario.schema import suggest
+from pipesim.sweep.columns import LEVELS
 from pipesim.sweep.spec import SweepError
 
 EXECUTORS = ("process", "dask", "serial")
@@ -32,15 +37,29 @@ STATUS_OK, STATUS_ERROR = "ok", "error"
 DASK_INSTALL = "pip install -e '.[dask]' (or pip install 'dask[distributed]')"
 
 Task = Mapping[str, Any]
+# measure(built, outcome) -> plain data, called in the worker after a successful run. It must be
+# a module-level function: process pools and Dask send it to the workers by name.
+Measure = Callable[[Any, Any], Any]
 K = TypeVar("K")
 Stream = Generator[tuple[K, dict[str, Any]], None, None]
+
+
+def make_task(base: Mapping[str, Any], overrides: Sequence[str] = (), level: str = "sim", *,
+              base_dir: str | None = None, run_id: str = "") -> dict[str, Any]:
+    """A task as the workers take it (checked here, in the caller, rather than in every worker)."""
+    if level not in LEVELS:
+        raise SweepError(f"level: {level!r} is not a level; choose {' or '.join(LEVELS)}")
+    if isinstance(overrides, str):
+        raise SweepError(f"overrides: {overrides!r} is one string; give a list of 'key.path=value' strings")
+    return {"run_id": run_id, "base": dict(base), "base_dir": base_dir, "overrides": list(overrides),
+            "level": level}
 
 
 # --------------------------------------------------------------------------------------------
 # The worker (plain data in, plain data out)
 
 
-def run_point(task: Task) -> dict[str, Any]:
+def run_point(task: Task, measure: Measure | None = None) -> dict[str, Any]:
     """Run one task: load the scenario with its overrides, build it, run it at its level."""
     from pipesim.runner import run_built
     from pipesim.scenario import build, load_scenario
@@ -51,6 +70,8 @@ def run_point(task: Task) -> dict[str, Any]:
         built = build(scenario)
         outcome = run_built(built, task["level"])
         out.update(status=STATUS_OK, error="", metrics=outcome.metrics)
+        if measure is not None:
+            out["measured"] = measure(built, outcome)
     except Exception as exc:
         out.update(status=STATUS_ERROR, error=one_line(exc), metrics={})
     return out
@@ -129,20 +150,20 @@ def check_executor(executor: str, jobs: int | None, address: str | None) -> None
 
 
 def stream(tasks: Sequence[tuple[K, Task]], executor: str, jobs: int | None, address: str | None,
-           bar: Progress) -> Stream[K]:
+           bar: Progress, measure: Measure | None = None) -> Stream[K]:
     """Results of ``tasks`` in completion order (in task order for the serial executor).
     ``process`` with ``jobs=1`` or a single task runs here: a pool would only add start-up."""
     if executor == "dask":
-        return _dask(tasks, jobs, address, bar)
+        return _dask(tasks, jobs, address, bar, measure)
     if executor == "serial" or jobs == 1 or len(tasks) <= 1:
-        return _serial(tasks, bar)
-    return _process_pool(tasks, min(jobs or os.cpu_count() or 1, len(tasks)), bar)
+        return _serial(tasks, bar, measure)
+    return _process_pool(tasks, min(jobs or os.cpu_count() or 1, len(tasks)), bar, measure)
 
 
-def _serial(tasks: Sequence[tuple[K, Task]], bar: Progress) -> Stream[K]:
+def _serial(tasks: Sequence[tuple[K, Task]], bar: Progress, measure: Measure | None) -> Stream[K]:
     bar.start()
     for key, task in tasks:
-        yield key, run_point(task)
+        yield key, run_point(task, measure)
 
 
 def _ignore_sigint() -> None:
@@ -151,10 +172,10 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _process_pool(tasks: Sequence[tuple[K, Task]], jobs: int, bar: Progress) -> Stream[K]:
+def _process_pool(tasks: Sequence[tuple[K, Task]], jobs: int, bar: Progress, measure: Measure | None) -> Stream[K]:
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=_ignore_sigint)
     try:
-        futures = {pool.submit(run_point, task): (key, task) for key, task in tasks}
+        futures = {pool.submit(run_point, task, measure): (key, task) for key, task in tasks}
         # The bar's refresh thread starts only now: the workers were forked during submit, and
         # forking a process that runs other threads can deadlock the child.
         bar.start()
@@ -177,7 +198,8 @@ def _process_pool(tasks: Sequence[tuple[K, Task]], jobs: int, bar: Progress) -> 
         pool.shutdown(wait=True)
 
 
-def _dask(tasks: Sequence[tuple[K, Task]], jobs: int | None, address: str | None, bar: Progress) -> Stream[K]:
+def _dask(tasks: Sequence[tuple[K, Task]], jobs: int | None, address: str | None, bar: Progress,
+          measure: Measure | None) -> Stream[K]:
     try:
         from dask.distributed import Client, LocalCluster
         from dask.distributed import as_completed as dask_as_completed
@@ -198,7 +220,7 @@ def _dask(tasks: Sequence[tuple[K, Task]], jobs: int | None, address: str | None
                 raise SweepError(f"--address {address}: cannot reach a Dask scheduler there ({one_line(exc)}); "
                                  "start one with `dask scheduler` (and `dask worker ADDR`), or omit --address "
                                  "to start a local cluster for this run") from None
-        futures = client.map(run_point, [task for _, task in tasks], pure=False)
+        futures = client.map(run_point, [task for _, task in tasks], measure=measure, pure=False)
         by_key = {fut.key: item for fut, item in zip(futures, tasks, strict=True)}
         bar.start()
         try:
@@ -211,3 +233,42 @@ def _dask(tasks: Sequence[tuple[K, Task]], jobs: int | None, address: str | None
                 yield key, result
         finally:
             client.cancel(futures)
+
+
+# --------------------------------------------------------------------------------------------
+# The public entry for scripts
+
+
+def run_tasks(
+    tasks: Sequence[Task],
+    *,
+    jobs: int | None = None,
+    executor: str = "process",
+    address: str | None = None,
+    progress: bool = True,
+    label: str = "runs",
+    measure: Measure | None = None,
+) -> list[dict[str, Any]]:
+    """Run every task (see ``make_task``) and return their results in task order.
+
+    ``executor`` and ``jobs`` as for ``run_sweep``: ``process`` (a pool of ``jobs`` workers,
+    default one per CPU; ``jobs=1`` runs here), ``serial``, or ``dask``. ``progress`` shows the
+    sweep's progress line, titled ``label``, when stderr is a terminal. ``measure(built,
+    outcome)``, a module-level function, runs in the worker after each successful run; what it
+    returns (plain data) is the result's ``"measured"``.
+    """
+    check_executor(executor, jobs, address)
+    results: list[dict[str, Any] | None] = [None] * len(tasks)
+    bar = Progress(progress, len(tasks), label)
+    runs = stream(list(enumerate(tasks)), executor, jobs, address, bar, measure)
+    try:
+        with contextlib.closing(runs):
+            for i, result in runs:
+                results[i] = result
+                bar.advance(result["status"] == STATUS_OK)
+    finally:
+        bar.stop()
+    done = [r for r in results if r is not None]
+    if len(done) != len(tasks):  # pragma: no cover - every executor yields one result per task
+        raise RuntimeError(f"{len(tasks) - len(done)} of {len(tasks)} tasks returned no result")
+    return done

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pipesim.sweep.executors import STATUS_OK, Progress, check_executor, stream
+from pipesim.sweep.executors import STATUS_OK, Progress, check_executor, make_task, stream
 from pipesim.sweep.expand import expand
 from pipesim.sweep.spec import SweepSpec, load_sweep
 from pipesim.sweep.store import (
@@ -72,8 +72,7 @@ def run_sweep(
                                    f"{results}, {len(todo)} to run")
     scenario = spec.scenario
     base_dir = str(spec.scenario_dir)
-    tasks = [(p, {"run_id": p.run_id, "base": scenario, "base_dir": base_dir, "overrides": list(p.overrides),
-                  "level": spec.level}) for p in todo]
+    tasks = [(p, make_task(scenario, p.overrides, spec.level, base_dir=base_dir, run_id=p.run_id)) for p in todo]
     bar = Progress(progress, len(tasks), f"sweep {spec.name}")
     runs = stream(tasks, executor, jobs, address, bar)
     try:
