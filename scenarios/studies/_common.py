@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -39,28 +37,6 @@ def out_dir(args: argparse.Namespace, study: str) -> Path:
     path = Path(args.out) if args.out else ROOT / "figures" / study
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def map_with_progress(fn: Callable[[Any], dict[str, Any]], items: Sequence[Any], workers: int | None = None,
-                      *, label: str = "runs") -> list[dict[str, Any]]:
-    """``[fn(x) for x in items]`` in input order, in a process pool when ``workers`` > 1, with a
-    transient progress bar. ``fn`` must be a module-level function (it is pickled)."""
-    workers = workers or os.cpu_count() or 1
-    from rich.progress import Progress
-
-    results: list[dict[str, Any]] = []
-    with Progress(transient=True) as progress:
-        task = progress.add_task(label, total=len(items))
-        if workers <= 1 or len(items) <= 1:
-            for item in items:
-                results.append(fn(item))
-                progress.advance(task)
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for res in pool.map(fn, items):
-                    results.append(res)
-                    progress.advance(task)
-    return results
 
 
 def run_many(jobs: Iterable[tuple[Mapping[str, Any], Sequence[str], str]], workers: int | None = None, *,
