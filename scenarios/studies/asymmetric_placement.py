@@ -178,7 +178,8 @@ def plot_scatter(rows: list[dict[str, Any]], path: Path) -> None:
         xs = [r["iteration_time_s"] for r in sub]
         ys = [r["peak_memory_gb"] for r in sub]
         xr = max(xs) - min(xs) or 1.0
-        series, spots = [], {}
+        series = []
+        spots: dict[tuple[int, int], list[dict[str, Any]]] = {}
         for r in sub:
             color, marker, area = GROUP_STYLE[r["group"]]
             series.append(Series([r["iteration_time_s"]], [r["peak_memory_gb"]], color=color, marker=marker,

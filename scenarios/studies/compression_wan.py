@@ -198,8 +198,8 @@ def latency_figure(lat_rows: list[dict[str, Any]], compute_ceiling: float, path:
                      if r["schedule"] == sched and "tokens_per_s" in r)
         series.append(Series([p[0] for p in pts], [p[1] for p in pts], color=SERIES_COLORS[i], marker="o", size=5,
                              hollow=[not p[2] for p in pts], label=label))
-    pts = sorted((r["latency_ms"], r["latency_ceiling_tokens_per_s"]) for r in lat_rows if r["schedule"] == "1f1b")
-    series.append(Series([p[0] for p in pts], [p[1] for p in pts], line=(0, (1.0, 2.0)), color="#777777", width=1.6,
+    ceiling = sorted((r["latency_ms"], r["latency_ceiling_tokens_per_s"]) for r in lat_rows if r["schedule"] == "1f1b")
+    series.append(Series([p[0] for p in ceiling], [p[1] for p in ceiling], line=(0, (1.0, 2.0)), color="#777777", width=1.6,
                          label="1F1B table level,\nlatency + 1 ms per message"))
     series.append(Series(color="#555555", marker="o", line="none", hollow=True, label="exceeds 24 GB per GPU"))
     panel = Panel(series=series, legend="right",
@@ -335,11 +335,12 @@ def wire_ratio(ratio: float) -> float:
 def main() -> None:
     args = study_args(__doc__.splitlines()[0])
     out = out_dir(args, STUDY)
-    ratios = list(QUICK_RATIOS if args.quick else RATIOS)
+    ratios: list[float] = list(QUICK_RATIOS if args.quick else RATIOS)
     bandwidths = list(QUICK_BANDWIDTHS if args.quick else BANDWIDTHS)
     latencies = list(QUICK_LATENCIES if args.quick else LATENCIES)
 
-    jobs, meta = [], []
+    jobs: list[tuple[dict[str, Any], tuple[str, ...], str]] = []
+    meta: list[dict[str, Any]] = []
     for policy in ("fair", "fifo"):
         for bw in bandwidths:
             for ratio in ratios:
@@ -360,7 +361,7 @@ def main() -> None:
     results = run_many(jobs, args.jobs, label=STUDY)
 
     delay = parse_time(LATENCY) + parse_time(OVERHEAD)
-    ceil = {r: ceilings(r, delay) for r in ratios}
+    ceil: dict[float, tuple[float, float]] = {r: ceilings(r, delay) for r in ratios}
     lat_ceil = {ms: ceilings(LATENCY_SWEEP_RATIO, ms / 1e3 + parse_time(OVERHEAD))[1]
                 for ms in sorted({m["latency_ms"] for m in meta[n_grid:]})}
     rows, lat_rows = [], []

@@ -166,10 +166,10 @@ def _series(rows: list[dict[str, Any]], variant: str, m: int) -> list[dict[str, 
     return sorted((r for r in rows if r["schedule"] == variant and r["m"] == m), key=lambda r: -r["bandwidth_gbps"])
 
 
-def vanishing_bandwidth(rows: list[dict[str, Any]], variant: str, m: int) -> float | None:
+def vanishing_bandwidth(rows: list[dict[str, Any]], variant: str, m: int) -> float:
     """The bandwidth (GB/s) below which ``variant`` is no faster than 1F1B: walking down from
     the fastest link, the first crossing of speedup 1, interpolated linearly in log(bandwidth).
-    None when it never leads (nan) or never falls behind within the sweep (inf)."""
+    nan when it never leads, inf when it never falls behind within the sweep."""
     pts = _series(rows, variant, m)
     if not pts or pts[0]["speedup_vs_1f1b"] <= 1.0:
         return math.nan

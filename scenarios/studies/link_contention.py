@@ -253,7 +253,8 @@ def flips(rows: list[dict[str, Any]], sweep: str, schedules: Sequence[str]) -> l
 
 def _order(col: dict[str, dict[str, Any]]) -> str:
     ranked = sorted(col.values(), key=lambda r: (r["rank"], r["schedule"]))
-    out, prev = [], None
+    out: list[str] = []
+    prev = None
     for r in ranked:
         sep = " = " if prev is not None and r["rank"] == prev else " > "
         out.append((sep if out else "") + r["schedule"])
@@ -273,7 +274,7 @@ def findings(rows: list[dict[str, Any]], contention: list[dict[str, Any]], sched
     text = f"- Free network (table level): {_order(free)} ({speeds} tokens/s per GPU)."
     if "1f1b" in schedules and "gpipe" in schedules:
         sim = [r for r in rows if r["level"] == "sim" and r["policy"] == "fair"]
-        pairs = {(r["sweep"], r["value"]): {} for r in sim}
+        pairs: dict[tuple[str, int], dict[str, float]] = {(r["sweep"], r["value"]): {} for r in sim}
         for r in sim:
             pairs[(r["sweep"], r["value"])][r["schedule"]] = r[tps]
         split = [k for k, v in pairs.items() if abs(v["1f1b"] - v["gpipe"]) > 1e-9 * v["1f1b"]]
