@@ -19,8 +19,8 @@ from pipesim.sweep.executors import (
 )
 from pipesim.sweep.expand import RunPoint, expand, run_id_for
 from pipesim.sweep.run import run_sweep
-from pipesim.sweep.spec import SweepError, SweepSpec, load_sweep, spec_to_dict
-from pipesim.sweep.store import RESULTS_FILE, SPEC_FILE, read_results
+from pipesim.sweep.spec import SweepError, SweepSpec, load_sweep
+from pipesim.sweep.store import RESULTS_FILE, SPEC_FILE, read_results, spec_to_dict
 
 __all__ = [
     "EXECUTORS",

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -309,24 +308,3 @@ def _error_line(exc: ValidationError) -> str:
 
 def _show(value: object) -> str:
     return repr(value) if isinstance(value, str) else str(value)
-
-
-def spec_to_dict(spec: SweepSpec, out_dir: str | Path | None = None) -> dict[str, Any]:
-    """The resolved sweep as plain data: the base scenario inlined (so the output folder alone
-    reproduces the sweep) with ``base_dir`` pointing from ``out_dir`` to the folder its
-    relative paths used, and the metric columns spelled out."""
-    data: dict[str, Any] = {}
-    if spec.description:
-        data["description"] = spec.description
-    data["base"] = spec.scenario
-    if out_dir is not None:
-        try:
-            data["base_dir"] = Path(os.path.relpath(spec.scenario_dir, Path(out_dir).resolve())).as_posix()
-        except ValueError:  # pragma: no cover - another drive on Windows
-            data["base_dir"] = spec.scenario_dir.as_posix()
-    data["level"] = spec.level
-    data["grid"] = {k: list(v) for k, v in spec.grid.items()}
-    if spec.zip:
-        data["zip"] = {k: list(v) for k, v in spec.zip.items()}
-    data["metrics"] = spec.metric_columns
-    return data

@@ -27,7 +27,7 @@ import yaml
 from pipesim.sweep.columns import flatten_metrics
 from pipesim.sweep.executors import STATUS_ERROR, STATUS_OK
 from pipesim.sweep.expand import RunPoint
-from pipesim.sweep.spec import SweepError, SweepSpec, canonical, load_sweep, spec_to_dict
+from pipesim.sweep.spec import SweepError, SweepSpec, canonical, load_sweep
 
 RESULTS_FILE, SPEC_FILE = "results.csv", "sweep.yaml"
 
@@ -151,6 +151,27 @@ def _first_difference(a: Any, b: Any, where: str) -> str | None:
                 return found
         return None
     return None if a == b else where
+
+
+def spec_to_dict(spec: SweepSpec, out_dir: str | Path | None = None) -> dict[str, Any]:
+    """The resolved sweep as plain data: the base scenario inlined (so the output folder alone
+    reproduces the sweep) with ``base_dir`` pointing from ``out_dir`` to the folder its
+    relative paths used, and the metric columns spelled out."""
+    data: dict[str, Any] = {}
+    if spec.description:
+        data["description"] = spec.description
+    data["base"] = spec.scenario
+    if out_dir is not None:
+        try:
+            data["base_dir"] = Path(os.path.relpath(spec.scenario_dir, Path(out_dir).resolve())).as_posix()
+        except ValueError:  # pragma: no cover - another drive on Windows
+            data["base_dir"] = spec.scenario_dir.as_posix()
+    data["level"] = spec.level
+    data["grid"] = {k: list(v) for k, v in spec.grid.items()}
+    if spec.zip:
+        data["zip"] = {k: list(v) for k, v in spec.zip.items()}
+    data["metrics"] = spec.metric_columns
+    return data
 
 
 def write_spec(spec: SweepSpec, out: Path) -> None:
