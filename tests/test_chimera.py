@@ -10,6 +10,7 @@ from pipesim.ideal import evaluate
 from pipesim.plan import finalize
 from pipesim.schedule import Kind, Registry, RequirementError, validate
 from pipesim.schedule.generators.chimera import chimera
+from pipesim.schedule.placement import list_schedule
 
 
 def unit(s, F=1.0, B=1.0):
@@ -131,11 +132,30 @@ def test_asymmetric_split_and_placement():
     assert sum(a.kind is Kind.REDUCE_GRAD for row in perm.actions for a in row) == 8
 
 
+@pytest.mark.parametrize("D", [4, 8])
+def test_greedy_order_and_scaled_budget_bound_the_stash(D):
+    own, greedy, half = chimera(D, 2 * D), chimera(D, 2 * D, order="greedy"), chimera(D, 2 * D, budget=0.5)
+    for s in (greedy, half):
+        validate(s)
+        assert s.layout.stage_device == own.layout.stage_device  # same mirrored layout, another order
+    # Device d holds down position d and up position D-1-d: budgets (D-d) + (d+1) = D+1 at most,
+    # and with the budget halved ceil((D-d)/2) + ceil((d+1)/2).
+    assert max(unit(greedy).peak_inflight) <= D + 1
+    assert all(x <= -(-(D - d) // 2) - (-(d + 1) // 2) for d, x in enumerate(unit(half).peak_inflight))
+    # A tighter budget lowers the peak and costs time.
+    assert max(unit(half).peak_inflight) < max(unit(greedy).peak_inflight)
+    assert unit(half, 1, 2).makespan > unit(greedy, 1, 2).makespan
+    # The default budget is list_schedule's own (the 1F1B budget); REDUCE_GRADs are only inserted.
+    compute = [[a for a in row if a.kind is not Kind.REDUCE_GRAD] for row in greedy.actions]
+    assert compute == list_schedule(greedy.layout)
+
+
 @pytest.mark.parametrize("D", [2, 4, 6])
 def test_grid_validates(D):
     gen = Registry.default().get("chimera")
     for N in range(1, 3 * D + 1):
-        for opts in ({}, {"scale": "double"}, {"down_fraction": 0.3}, {"up_placement": "shift=2"}):
+        for opts in ({}, {"scale": "double"}, {"down_fraction": 0.3}, {"up_placement": "shift=2"},
+                     {"order": "greedy"}, {"budget": 0.5}):
             try:
                 s = gen(D, N, **opts)
             except RequirementError:
@@ -154,6 +174,9 @@ def test_grid_validates(D):
     (4, 4, {"up_placement": "shift=1"}, "both replicas"),
     (4, 4, {"up_placement": "shift=x"}, "whole number"),
     (4, 8, {"down_fraction": 0.25, "scale": "double"}, "symmetric"),
+    (4, 8, {"order": "greedy", "scale": "double"}, "symmetric"),
+    (4, 8, {"budget": 0.0}, "within (0, 1]"),
+    (4, 8, {"budget": 1.5}, "within (0, 1]"),
 ])
 def test_requirement_errors(p, m, opts, needle):
     with pytest.raises(RequirementError, match="chimera") as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -16,15 +15,23 @@ from hypothesis import strategies as st
 from pipesim.costs import Costs
 from pipesim.ideal import evaluate, unit_trace
 from pipesim.plot import (
+    Axis,
+    Bars,
+    Note,
+    Panel,
+    Rule,
+    Series,
     assign_subrows,
     layout_gantt,
     link_load,
     output_paths,
     plot_bars,
     plot_gantt,
+    plot_heatmap,
     plot_lines,
     plot_link_load,
     plot_memory,
+    plot_panels,
     plot_schedule_table,
     style,
 )
@@ -223,15 +230,23 @@ def test_link_lanes_only_busy_links_and_stacked_depth(tmp_path):
     assert [x.name for x in layout_gantt(tr, links=True, time_range=(5e-3, 8e-3)).lanes] == ["link:gpu1->gpu0"]
 
 
-def test_big_trace_renders_fast(tmp_path):
+def test_big_trace_is_one_rasterised_collection_without_labels(tmp_path):
+    # What keeps a 128,000-box chart cheap, checked directly (its speed is benchmarks/' business):
+    # every box in one PolyCollection, rasterised in vector output, no per-box text or outline.
+    from matplotlib.collections import PolyCollection
+
     p, n = 64, 2000
     tr = Trace(devices=[f"gpu{d}" for d in range(p)], meta={"schedule": "big", "devices": p, "stages": p})
     for d in range(p):
         tr.spans.extend(Span(f"gpu{d}", "F" if k % 2 else "B", k + d, k + d + 1, stage=d, microbatch=k // 2)
                         for k in range(n))
-    t0 = time.perf_counter()
-    plot_gantt(tr, tmp_path / "big.png")
-    assert time.perf_counter() - t0 < 15.0
+    fig = plot_gantt(tr, tmp_path / "big.png")
+    ax = fig.axes[0]
+    boxes = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(boxes) == 1 and len(boxes[0].get_paths()) == p * n
+    assert boxes[0].get_rasterized()
+    assert len(ax.texts) == 0  # boxes of 1/2000 of the width have no room for labels
+    assert set(boxes[0].get_linewidths()) == {0.0}  # nor for outlines
     assert png_size(tmp_path / "big.png")[1] == round(layout_gantt(tr).height * 150)
 
 
@@ -292,6 +307,65 @@ def test_lines_and_bars(tmp_path):
         plot_bars(rows, "m", "v", None, tmp_path / "bh.png", horizontal=True)
     with pytest.raises(KeyError, match="columns"):
         plot_lines(rows, "m", "nope")
+
+
+def test_panels_draw_what_they_describe(tmp_path):
+    ok = Series([1, 2, 4], [3.0, 2.0, 1.0], label="s", marker="o", hollow=[False, True, False])
+    marks = Series([2], [0.05], marker="x", line="none", y_in_axes=True)
+    stacked = [Bars([0, 1], [1.0, 2.0], label="low"), Bars([0, 1], [3.0, 1.0], bottom=[1.0, 2.0], hatch="//")]
+    panels = [
+        Panel(series=[ok, marks], rules=[Rule(2.5, label="limit"), Rule(3, vertical=True)], legend="right",
+              notes=[Note(1, 3.0, "first"), Note(0.5, 0.9, "corner", where="axes")], title="a",
+              x=Axis("m", "log2", ticks=[1, 2, 4], ticklabels=["one", "two", "four"]),
+              y=Axis("t", limits=(5, 0))),
+        None,
+        Panel(bars=stacked, grid="y", weight=2.0, x=Axis(ticks=[0, 1], fmt="{:g}x"), y=Axis("v", "log", fmt="{:g}k",
+                                                                                         unit=1e3)),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_panels(panels, tmp_path / "p.png", columns=2, width=8.0, row_height=3.0, title="T",
+                          legend=[Series(label="key", line=":"), Bars(label="patch")])
+    a, b = fig.axes
+    assert a.get_xscale() == "log" and a.xaxis.get_transform().base == 2
+    assert [t.get_text() for t in a.get_xticklabels()] == ["one", "two", "four"]
+    assert a.get_ylim() == (5, 0)  # limits given high to low reverse the axis
+    line = a.get_lines()[0]
+    assert line.get_ydata().tolist() == [3.0, 2.0, 1.0]
+    # mixed hollow markers: the line without markers, then one marker per point, white where hollow
+    assert [m.get_markerfacecolor() for m in a.get_lines()[1:4]] == ["#222222", "white", "#222222"]
+    assert {t.get_text() for t in a.texts} == {"first", "corner"}
+    assert [t.get_text() for t in a.get_legend().get_texts()] == ["s", "limit"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["key", "patch"]
+    # the empty cell is skipped; the second row's panel is twice as wide as a cell would be
+    assert b.get_position().width > a.get_position().width
+    heights = [(r.get_y(), r.get_height()) for r in b.patches]
+    assert heights == [(0, 1.0), (0, 2.0), (1.0, 3.0), (2.0, 1.0)]
+    assert b.patches[2].get_hatch() == "//"
+    w, h = png_size(tmp_path / "p.png")
+    assert w == 8.0 * 150 and abs(h - fig.get_size_inches()[1] * 150) <= 1
+    with pytest.raises(ValueError, match="legend_at"):
+        plot_panels(panels, legend_at="top")
+    with pytest.raises(ValueError, match="scale"):
+        plot_panels([Panel(x=Axis(scale="symlog"))])
+
+
+def test_heatmap_cells_text_and_colour_bar(tmp_path):
+    values = [[1e3, 2e3, None], [1e4, 2e4, 3e4]]
+    text = [["a", "b", "c"], ["d", "e", "f"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_heatmap(values, ["x1", "x2", "x3"], ["y1", "y2"], tmp_path / "h.png", cell_text=text, log=True,
+                           colorbar="tokens/s", tick_format="{:g}k", tick_unit=1e3)
+    ax, cbar = fig.axes
+    assert ax.images[0].get_array().shape == (2, 3)
+    cells = {t.get_text(): t.get_color() for t in ax.texts}
+    assert set(cells) == {"a", "b", "d", "e", "f"}  # the blank cell gets no text
+    assert cells["a"] == "#FFFFFF" and cells["f"] == "#222222"  # light text on dark cells, dark on light
+    assert cbar.get_ylabel() == "tokens/s"
+    assert png_size(tmp_path / "h.png")[0] > 0
+    with pytest.raises(ValueError, match="labels"):
+        plot_heatmap(values, ["x1"], ["y1", "y2"])
 
 
 def test_importing_pipesim_does_not_load_matplotlib():

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scenarios" / "studies" / "async_pipelines.py"
 P = 4  # the quick grid
 
@@ -72,3 +74,12 @@ def test_one_streamed_iteration_is_1f1b(out: Path) -> None:
                  if r["schedule"] == "1f1b" and r["level"] == "sim")
     assert sweep[1] == pytest.approx(flush, rel=1e-12)
     assert sweep[4] < sweep[1]
+
+
+def test_memory_components_add_up_to_the_peak(out: Path) -> None:
+    for r in (r for r in _read(out / "table.csv") if r["level"] == "sim"):
+        parts = sum(float(r[k]) for k in ("weights_current_GB", "weights_stashed_GB", "grad_opt_GB", "activations_GB"))
+        assert parts == pytest.approx(float(r["peak_memory_GB"]), rel=1e-9)
+        assert float(r["weights_stashed_GB"]) == pytest.approx(
+            (float(r["weight_versions_dev0"]) - 1) * float(r["weights_current_GB"]), rel=1e-9)
+        assert float(r["activations_GB"]) > 0

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scenarios" / "studies" / "chimera_vs_1f1b.py"
 P = 8
@@ -90,3 +92,27 @@ def test_levels(out: Path) -> None:
         pts = sorted((r for r in bw if r["schedule"] == sched), key=lambda r: float(r["bandwidth_gbps"]))
         times = [float(r["sim_ms"]) for r in pts]
         assert times == sorted(times, reverse=True)
+
+
+def test_communication_cost_splits_into_all_reduce_and_pipeline_traffic(out: Path) -> None:
+    for r in (r for r in _rows(out) if r["feasible"] == "True"):
+        allreduce, p2p = float(r["allreduce_cost_ms"]), float(r["p2p_cost_ms"])
+        assert float(r["sim_ms"]) == pytest.approx(float(r["table_ms"]) + allreduce + p2p, rel=1e-9)
+        assert allreduce >= -1e-9 and p2p >= -1e-9  # removing traffic never makes a run longer
+        if r["schedule"] in ("gpipe", "1f1b"):
+            assert allreduce == 0.0  # no replicas, no replica all-reduce
+
+
+def test_fast_links_favour_chimera_and_slow_ones_1f1b(out: Path) -> None:
+    rows = _rows(out)
+    for variant in ("chimera", "chimera-double"):
+        chimera, one = _row(rows, "nvlink", variant, 16), _row(rows, "nvlink", "1f1b", 16)
+        assert float(chimera["samples_per_s"]) > float(one["samples_per_s"])
+        chimera, one = _row(rows, "eth10", variant, 16), _row(rows, "eth10", "1f1b", 16)
+        assert float(chimera["samples_per_s"]) < float(one["samples_per_s"])
+        # on 10 GbE the all-reduce alone costs more than a whole free-network iteration
+        assert float(chimera["allreduce_cost_ms"]) > float(chimera["table_ms"])
+    bw = _rows(out, "bandwidth.csv")
+    fast, slow = max(float(r["bandwidth_gbps"]) for r in bw), min(float(r["bandwidth_gbps"]) for r in bw)
+    tput = {(r["schedule"], float(r["bandwidth_gbps"])): float(r["samples_per_s"]) for r in bw}
+    assert tput[("chimera", fast)] > tput[("1f1b", fast)] and tput[("chimera", slow)] < tput[("1f1b", slow)]

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scenarios" / "studies" / "gpipe_vs_1f1b.py"
 P = 8
+NETS, MS = ("nvlink", "eth10"), (4, 16)  # the quick grid
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +76,40 @@ def test_message_delay_and_gpipe_latency_cost(rows: tuple[Path, list[dict[str, s
         assert float(g["latency_cost_ms"]) == pytest.approx(1e3 * 2 * (P - 1) * d, rel=1e-9)
     for r in table:
         assert float(r["sim_ms"]) >= float(r["table_ms"]) * (1 - 1e-12)
+
+
+def test_one_f_one_b_never_stashes_more_than_gpipe(rows: tuple[Path, list[dict[str, str]]]) -> None:
+    _, table = rows
+    for net in NETS:
+        for m in MS:
+            g, o = _row(table, net, "gpipe", m), _row(table, net, "1f1b", m)
+            assert int(o["peak_inflight"]) <= int(g["peak_inflight"])
+            assert float(o["peak_memory_bytes"]) <= float(g["peak_memory_bytes"])
+    # both stash all m microbatches while m <= p; beyond, GPipe keeps m and 1F1B p
+    assert _row(table, "nvlink", "gpipe", 4)["peak_memory_bytes"] == _row(table, "nvlink", "1f1b", 4)["peak_memory_bytes"]
+    assert float(_row(table, "nvlink", "gpipe", 16)["peak_memory_bytes"]) > float(
+        _row(table, "nvlink", "1f1b", 16)["peak_memory_bytes"])
+
+
+def test_costs_add_up_and_levels_are_ordered(rows: tuple[Path, list[dict[str, str]]]) -> None:
+    _, table = rows
+    for r in table:
+        free, delayed, sim = float(r["table_ms"]), float(r["delay_table_ms"]), float(r["sim_ms"])
+        assert free == pytest.approx(float(r["closed_form_ms"]), rel=1e-9)
+        assert delayed >= free
+        # sim - table splits into latency (delayed - table) and contention (sim - delayed)
+        assert float(r["latency_cost_ms"]) == pytest.approx(delayed - free, abs=1e-6)
+        assert float(r["contention_cost_ms"]) == pytest.approx(sim - delayed, abs=1e-6)
+        assert float(r["slowdown"]) == pytest.approx(sim / free, rel=1e-12)
+        assert r["fits_a100_80gb"] == str(float(r["peak_memory_bytes"]) <= 80e9)
+    # a lone 8 MiB message: microseconds on NVLink, milliseconds on 10 GbE
+    assert float(_row(table, "nvlink", "gpipe", 4)["message_delay_ms"]) < 0.1 < float(
+        _row(table, "eth10", "gpipe", 4)["message_delay_ms"])
+    # 1F1B pays a neighbour round trip per microbatch: its latency cost grows with m, GPipe's does not
+    assert float(_row(table, "eth10", "1f1b", 16)["latency_cost_ms"]) > float(
+        _row(table, "eth10", "1f1b", 4)["latency_cost_ms"])
+    # fifo links serve a backlog one whole message at a time, fair ones delay all of it: less contention
+    for sched in ("gpipe", "1f1b"):
+        for m in MS:
+            assert float(_row(table, "eth10", sched, m, "fifo")["contention_cost_ms"]) <= float(
+                _row(table, "eth10", sched, m)["contention_cost_ms"])

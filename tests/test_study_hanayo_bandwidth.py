@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scenarios" / "studies" / "hanayo_bandwidth.py"
 P, M = 8, 8
@@ -67,3 +69,32 @@ def test_table_level(out: Path) -> None:
         assert len({r["table_ms"] for r in pts}) == 1
         times = [float(r["sim_ms"]) for r in pts]
         assert times == sorted(times)
+
+
+def test_speedups_are_ratios_of_the_rows_and_delays_only_add(out: Path) -> None:
+    rows = _rows(out)
+    base = {r["bandwidth_gbps"]: r for r in rows if r["schedule"] == "1f1b"}
+    for r in rows:
+        ref = base[r["bandwidth_gbps"]]
+        assert float(r["speedup_vs_1f1b"]) == pytest.approx(float(ref["sim_ms"]) / float(r["sim_ms"]), rel=1e-9)
+        assert float(r["table_speedup_vs_1f1b"]) == pytest.approx(float(ref["table_ms"]) / float(r["table_ms"]),
+                                                                  rel=1e-9)
+        assert float(r["delay_speedup_vs_1f1b"]) == pytest.approx(
+            float(ref["delay_table_ms"]) / float(r["delay_table_ms"]), rel=1e-9)
+        # a fixed delay per message can only lengthen the free-network table
+        assert float(r["delay_table_ms"]) >= float(r["table_ms"])
+        assert float(r["slowdown"]) == pytest.approx(float(r["sim_ms"]) / float(r["table_ms"]), rel=1e-12)
+        # Hanayo moves 2W times 1F1B's bytes
+        if r["schedule"].startswith("hanayo-w"):
+            w = int(r["schedule"][-1])
+            assert float(r["bytes_moved_gb"]) == pytest.approx(2 * w * float(ref["bytes_moved_gb"]), rel=1e-9)
+
+
+def test_slow_links_reverse_the_free_network_order(out: Path) -> None:
+    rows = _rows(out)
+    slowest = min(float(r["bandwidth_gbps"]) for r in rows)
+    fastest = max(float(r["bandwidth_gbps"]) for r in rows)
+    at = {(r["schedule"], float(r["bandwidth_gbps"])): float(r["speedup_vs_1f1b"]) for r in rows}
+    # ahead of 1F1B on the fastest link, behind on the slowest, W = 2 further behind than W = 1
+    assert at[("hanayo-w1", fastest)] > 1.0 and at[("hanayo-w2", fastest)] > 1.0
+    assert at[("hanayo-w2", slowest)] < at[("hanayo-w1", slowest)] < 1.0

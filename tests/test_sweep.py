@@ -20,18 +20,20 @@ import pipesim.runner
 from pipesim.cli import sweep_cmd
 from pipesim.scenario import parse_override
 from pipesim.sweep import (
-    _REDUCE,
     METRICS,
     NOT_COLUMNS,
     SweepError,
-    _yaml_value,
     expand,
     flatten_metrics,
     load_sweep,
+    make_task,
     read_results,
     run_id_for,
     run_sweep,
+    run_tasks,
 )
+from pipesim.sweep.columns import _REDUCE
+from pipesim.sweep.expand import _yaml_value
 
 ROOT = Path(__file__).resolve().parent.parent
 P = 4  # pipeline devices of the tiny base scenario
@@ -330,6 +332,47 @@ def test_dask_on_a_local_cluster(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# run_tasks: the same executors for scripts (the studies), results in task order
+
+
+def schedule_and_peak(built, outcome) -> dict:
+    """A measure function: runs in the worker, sees built objects, returns plain data."""
+    return {"schedule": built.schedule.name, "level": outcome.level, "peak": max(outcome.metrics["peak_activations"])}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_run_tasks_keeps_task_order_and_full_metrics(jobs: int) -> None:
+    ms = [12, 4, 8, 0, 16]  # 0 microbatches: an error in the middle, which must not shift the rest
+    tasks = [make_task(base(), [f"parallel.microbatches={m}"], "table", run_id=f"m{m}") for m in ms]
+    results = run_tasks(tasks, jobs=jobs, progress=False, measure=schedule_and_peak)
+    assert [r["run_id"] for r in results] == [f"m{m}" for m in ms]
+    assert [r["status"] for r in results] == ["ok", "ok", "ok", "error", "ok"]
+    assert "parallel.microbatches" in results[3]["error"] and "measured" not in results[3]
+    for m, r in zip(ms, results, strict=True):
+        if m:
+            assert r["metrics"]["makespan"] == closed_form(m)
+            # lists come back whole (a sweep row keeps only their maximum)
+            assert r["metrics"]["peak_activations"] == [min(P - d, m) for d in range(P)]
+            assert r["measured"] == {"schedule": "1f1b", "level": "table", "peak": min(P, m)}
+
+
+def test_run_tasks_and_a_sweep_give_the_same_numbers(tmp_path: Path) -> None:
+    spec = load_sweep(sweep({"schedule.name": ["gpipe", "1f1b"], "parallel.microbatches": [4, 8]}))
+    rows = rows_of(run_sweep(spec, tmp_path, executor="serial", progress=False))
+    results = run_tasks([make_task(base(), p.overrides, "table") for p in expand(spec)], jobs=2, progress=False)
+    assert [float(r["makespan"]) for r in rows] == [r["metrics"]["makespan"] for r in results]
+
+
+def test_make_task_checks_level_and_overrides() -> None:
+    with pytest.raises(SweepError, match="'simulation' is not a level"):
+        make_task(base(), [], "simulation")
+    with pytest.raises(SweepError, match="one string"):
+        make_task(base(), "parallel.microbatches=4")
+    with pytest.raises(SweepError, match="--jobs"):
+        run_tasks([make_task(base())], jobs=0)
+
+
+# --------------------------------------------------------------------------------------------
 # Simulation level
 
 
@@ -362,7 +405,7 @@ def test_every_runner_metric_is_a_column_or_deliberately_left_out(level: str) ->
     for overrides in ([], ["schedule.name=pipedream"], ["parallel.dp=2", "topology.devices=8"]):
         metrics = pipesim.runner.run_built(build(load_scenario(SIM_BASE, overrides)), level).metrics
         unknown = set(metrics) - set(METRICS[level]) - set(_REDUCE) - NOT_COLUMNS
-        assert not unknown, f"add {sorted(unknown)} to pipesim.sweep.METRICS, _REDUCE or NOT_COLUMNS"
+        assert not unknown, f"add {sorted(unknown)} to METRICS, _REDUCE or NOT_COLUMNS in pipesim.sweep.columns"
         flat = flatten_metrics(metrics)
         assert set(flat) <= set(METRICS[level]) | NOT_COLUMNS
         assert all(v is None or isinstance(v, bool | int | float | str) for v in flat.values())

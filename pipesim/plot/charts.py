@@ -348,3 +348,61 @@ def plot_bars(
             _finish(ax, title, xlabel, ylabel, x, y, bool(hue))
     style.save_figure(fig, path, formats)
     return fig
+
+
+def plot_heatmap(
+    values: Sequence[Sequence[float | None]],
+    xlabels: Sequence[str],
+    ylabels: Sequence[str],
+    path: style.PathArg = None,
+    *,
+    cell_text: Sequence[Sequence[str]] | None = None,
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+    colorbar: str = "",
+    log: bool = False,
+    vmax: float | None = None,
+    tick_format: str = "{:g}",
+    tick_unit: float = 1.0,
+    formats: Iterable[str] | None = None,
+    width: float = 7.6,
+    height: float = 4.1,
+) -> Figure:
+    """A grid of coloured cells: ``values[i][j]`` is row ``ylabels[i]`` (first row at the
+    bottom), column ``xlabels[j]``; None leaves a cell blank. ``cell_text`` is written in each
+    cell in black or white, whichever reads on its colour. The colour bar's ticks show
+    value / ``tick_unit`` through ``tick_format`` (``"{:g}k"`` with 1e3 gives 10k)."""
+    import numpy as np
+    from matplotlib.colors import LogNorm, Normalize
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    grid = np.array([[np.nan if v is None else float(v) for v in row] for row in values], dtype=float)
+    if grid.shape != (len(ylabels), len(xlabels)):
+        raise ValueError(f"values are {grid.shape[0]} x {grid.shape[1]}; labels give {len(ylabels)} x {len(xlabels)}")
+    lo, hi = float(np.nanmin(grid)), float(vmax if vmax is not None else np.nanmax(grid))
+    with style.style_context():
+        fig = style.new_figure(width, height)
+        ax = fig.add_axes((0.12, 0.14, 0.70, 0.70))
+        norm = LogNorm(vmin=lo, vmax=hi) if log else Normalize(vmin=lo, vmax=hi)
+        im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", norm=norm)
+        for i in range(len(ylabels)):
+            for j in range(len(xlabels)):
+                if cell_text is None or np.isnan(grid[i, j]) or not cell_text[i][j]:
+                    continue
+                r, g, b = (float(c) for c in im.cmap(im.norm(grid[i, j]))[:3])
+                ax.text(j, i, cell_text[i][j], ha="center", va="center", fontsize=style.FONT_SIZE - 1.5,
+                        color=style.text_color((r, g, b)), linespacing=1.1)
+        ax.set_xticks(range(len(xlabels)), labels=list(xlabels))
+        ax.set_yticks(range(len(ylabels)), labels=list(ylabels))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, loc="left", fontweight="bold", fontsize=style.FONT_SIZE)
+        cb = fig.colorbar(im, cax=fig.add_axes((0.85, 0.14, 0.025, 0.70)))
+        cb.set_label(colorbar)
+        if log:
+            cb.ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            cb.ax.yaxis.set_minor_formatter(NullFormatter())
+        cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: tick_format.format(v / tick_unit)))
+    style.save_figure(fig, path, formats)
+    return fig

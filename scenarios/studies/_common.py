@@ -4,17 +4,22 @@ Every study is one command (`python scenarios/studies/NAME.py [--quick] [--out D
 runs a grid of scenario variants, writes a CSV and a markdown table of the numbers, and draws
 PNG + SVG figures with pipesim.plot. `--quick` shrinks the grid so the test suite can smoke-run
 every study in seconds; the committed figures come from full runs.
+
+Running goes through pipesim's sweep executors and timing through pipesim's own models (the
+network simulation for a lone message): a study adds analysis and figures, never a second
+runner or a second copy of a model.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import os
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+# measure(built, outcome) -> plain data: runs in the worker (see pipesim.sweep.run_tasks).
+Measure = Callable[[Any, Any], Any]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
@@ -34,51 +39,40 @@ def out_dir(args: argparse.Namespace, study: str) -> Path:
     return path
 
 
-def run_point(base: dict[str, Any] | str, overrides: Sequence[str] = (), level: str = "sim") -> dict[str, Any]:
-    """Load ``base`` (a scenario dict or a path under scenarios/) with ``--set`` style overrides,
-    build it and run it; returns the metrics dict (see pipesim.runner)."""
-    from pipesim.runner import run_built
-    from pipesim.scenario import build, load_scenario
+def run_many(jobs: Iterable[tuple[Mapping[str, Any], Sequence[str], str]], workers: int | None = None, *,
+             label: str = "runs", measure: Measure | None = None) -> list[dict[str, Any]]:
+    """Run scenario variants ``(base mapping, overrides, level)`` with pipesim's sweep executors
+    (``pipesim.sweep.run_tasks``: a process pool of ``workers``, default one per core, with the
+    sweep's progress line), in input order. Each result is the runner's metrics (see
+    pipesim.runner), with ``measure``'s value under ``"measured"``, or ``{"error": one line}``
+    for a point that cannot run (an infeasible schedule is a result too)."""
+    from pipesim.sweep import make_task, run_tasks
 
-    source: Any = base if isinstance(base, dict) else str(SCENARIOS / base)
-    built = build(load_scenario(source, list(overrides)))
-    return run_built(built, level).metrics  # type: ignore[arg-type]
-
-
-def _run_job(job: tuple[dict[str, Any] | str, tuple[str, ...], str]) -> dict[str, Any]:
-    base, overrides, level = job
-    try:
-        return run_point(base, overrides, level)
-    except ValueError as exc:  # an infeasible point (e.g. a schedule's requirement) is a result too
-        return {"error": str(exc).splitlines()[0]}
-
-
-def map_with_progress(fn: Callable[[Any], dict[str, Any]], items: Sequence[Any], workers: int | None = None,
-                      *, label: str = "runs") -> list[dict[str, Any]]:
-    """``[fn(x) for x in items]`` in input order, in a process pool when ``workers`` > 1, with a
-    transient progress bar. ``fn`` must be a module-level function (it is pickled)."""
-    workers = workers or os.cpu_count() or 1
-    from rich.progress import Progress
-
-    results: list[dict[str, Any]] = []
-    with Progress(transient=True) as progress:
-        task = progress.add_task(label, total=len(items))
-        if workers <= 1 or len(items) <= 1:
-            for item in items:
-                results.append(fn(item))
-                progress.advance(task)
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for res in pool.map(fn, items):
-                    results.append(res)
-                    progress.advance(task)
-    return results
+    tasks = [make_task(base, overrides, level) for base, overrides, level in jobs]
+    out: list[dict[str, Any]] = []
+    for result in run_tasks(tasks, jobs=workers, label=label, measure=measure):
+        if result["status"] != "ok":
+            out.append({"error": result["error"]})
+            continue
+        metrics = dict(result["metrics"])
+        if "measured" in result:
+            metrics["measured"] = result["measured"]
+        out.append(metrics)
+    return out
 
 
-def run_many(jobs: Iterable[tuple[dict[str, Any] | str, Sequence[str], str]], workers: int | None = None,
-             *, label: str = "runs") -> list[dict[str, Any]]:
-    """Run scenario variants (base, overrides, level) in a process pool, in input order."""
-    return map_with_progress(_run_job, [(b, tuple(o), lvl) for b, o, lvl in jobs], workers, label=label)
+def lone_transfer_time(topology: Mapping[str, Any], network: Mapping[str, Any] | None, src: int, dst: int,
+                       nbytes: float) -> float:
+    """Time one message of ``nbytes`` takes alone from device ``src`` to ``dst`` on a scenario's
+    network (its ``topology`` and ``network`` sections): pipesim's network simulation of a
+    one-message flow (``pipesim.netreplay``), so link timing is computed in one place."""
+    from pipesim.netreplay import replay
+
+    net = network or {}
+    spec = {"topology": dict(topology), "policy": net.get("policy", "fair"),
+            "chunk_bytes": net.get("chunk_bytes", "auto"), "overhead": net.get("overhead", 0.0),
+            "flows": [{"src": src, "dst": dst, "bytes": nbytes}]}
+    return replay(spec)[0][1]
 
 
 def write_table(rows: list[dict[str, Any]], columns: Sequence[str], path_stem: Path,

@@ -11,27 +11,26 @@ for a shallow (p = 4) and a deep (p = 16) pipeline of a 7B model on A100s, each 
 two nodes joined by HDR InfiniBand.
 
 Two controls separate the effect of *asymmetry* from the effect of *the scheduler*: the
-symmetric layout scheduled by the same greedy scheduler ("sym greedy"), and the greedy
-scheduler with every stage's in-flight budget halved (``ceil(budget / 2)``), symmetric and with a
-3:1 split. They are built here from pipesim's own pieces (``chimera_layout``,
-``list_schedule``, ``insert_reduce_grads``) because the generator exposes no cap option.
+symmetric layout scheduled by the same greedy scheduler ("sym greedy", generator option
+``order: greedy``), and the greedy scheduler with every stage's in-flight budget halved
+(``budget: 0.5``, i.e. ``ceil(budget / 2)``), symmetric and with a 3:1 split.
 
     python scenarios/studies/asymmetric_placement.py [--quick] [--out DIR] [--jobs N]
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import map_with_progress, out_dir, study_args, write_table
+from _common import out_dir, run_many, study_args, write_table
+
+from pipesim.plot import Axis, Note, Panel, Rule, Series, plot_panels
 
 STUDY = "asymmetric_placement"
 MODEL = "7b"
@@ -42,28 +41,25 @@ DEPTHS = {"shallow": (4, 8), "deep": (16, 32)}  # name -> (p, m): m = 2p, two Ch
 
 @dataclass(frozen=True)
 class Variant:
-    """One way to run Chimera. ``options`` go to the generator; ``cap`` != None rebuilds the
-    order with the greedy scheduler and the in-flight budget scaled by ``cap``."""
+    """One way to run Chimera: ``options`` go to the ``chimera`` generator."""
 
     key: str
     label: str
     group: str  # reference | control | split | placement
     options: dict[str, Any] = field(default_factory=dict)
-    cap: float | None = None
-    down_fraction: float = 0.5
 
 
 def variants(p: int, quick: bool) -> list[Variant]:
     rotate = ",".join(str((j + p // 2) % p) for j in range(p))
     out = [
         Variant("symmetric", "symmetric (Chimera order)", "reference"),
-        Variant("sym-greedy", "symmetric, greedy order", "control", cap=1.0),
-        Variant("sym-greedy-half", "symmetric, greedy, ½ budget", "control", cap=0.5),
+        Variant("sym-greedy", "symmetric, greedy order", "control", {"order": "greedy"}),
+        Variant("sym-greedy-half", "symmetric, greedy, ½ budget", "control", {"budget": 0.5}),
         Variant("down-0.625", "split 5:3 (down 0.625)", "split", {"down_fraction": 0.625}),
         Variant("down-0.75", "split 3:1 (down 0.75)", "split", {"down_fraction": 0.75}),
         Variant("down-0.25", "split 1:3 (down 0.25)", "split", {"down_fraction": 0.25}),
         Variant("down-0.875", "split 7:1 (down 0.875)", "split", {"down_fraction": 0.875}),
-        Variant("down-0.75-half", "split 3:1, ½ budget", "control", cap=0.5, down_fraction=0.75),
+        Variant("down-0.75-half", "split 3:1, ½ budget", "control", {"down_fraction": 0.75, "budget": 0.5}),
         Variant("shift-2", "up shift=2", "placement", {"up_placement": "shift=2"}),
         Variant("rotate", f"up rotated by p/2 ({rotate})" if p <= 4 else "up rotated by p/2",
                 "placement", {"up_placement": rotate}),
@@ -91,59 +87,37 @@ def scenario(p: int, m: int, options: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def capped_schedule(p: int, m: int, cap: float, down_fraction: float) -> Any:
-    """Chimera's mirrored layout, ordered by the greedy list scheduler with each stage's 1F1B
-    budget (route length - position) scaled by ``cap`` (at least one microbatch)."""
-    from pipesim.plan import insert_reduce_grads
-    from pipesim.schedule.generators.chimera import chimera_layout, parse_up_placement
-    from pipesim.schedule.placement import list_schedule
-    from pipesim.schedule.table import Schedule
-
-    n_down = round(m * down_fraction)
-    layout = chimera_layout(p, list(range(n_down)), list(range(n_down, m)), parse_up_placement("mirror", p))
-    caps = [0] * layout.num_stages
-    for route in layout.routes:
-        for i, s in enumerate(route):
-            caps[s] = max(1, math.ceil(cap * (len(route) - i)))
-    rows = list_schedule(layout, caps=caps)
-    sched = Schedule.build("chimera", layout, rows, down_fraction=down_fraction, up_placement="mirror",
-                           reduce_grad=True, inflight_cap=cap, down_microbatches=n_down, up_microbatches=m - n_down)
-    return insert_reduce_grads(sched)
-
-
-def run_job(job: tuple[str, int, int, Variant, str]) -> dict[str, Any]:
-    """One (depth, variant, level) point -> the numbers this study reports."""
-    from pipesim.runner import run_built
-    from pipesim.scenario import build, load_scenario
-
-    depth, p, m, var, level = job
-    built = build(load_scenario(scenario(p, m, var.options)))
-    if var.cap is not None:
-        # Costs depend only on layout.stage_part, which every mirrored Chimera layout shares.
-        built = dataclasses.replace(built, schedule=capped_schedule(p, m, var.cap, var.down_fraction))
-    met = run_built(built, level).metrics  # type: ignore[arg-type]
-    peaks = list(met["peak_memory_bytes"])
-    inflight = list(met["peak_activations"])
-    worst = max(range(len(peaks)), key=lambda d: (peaks[d], -d))
+def schedule_facts(built: Any, outcome: Any) -> dict[str, Any]:
+    """What the table needs from the built schedule, which stays in the worker."""
     opts = built.schedule.options
-    return {
-        "depth": depth, "p": p, "m": m, "variant": var.key, "label": var.label, "group": var.group,
-        "level": level,
-        "down_mb": opts.get("down_microbatches"), "up_mb": opts.get("up_microbatches"),
-        "up_placement": ",".join(str(d) for d in built.schedule.layout.notes["up_placement"]),
-        "iteration_time_s": met["makespan"],
-        "bubble_ratio": met["bubble_ratio"],
-        "peak_memory_gb": peaks[worst] / 1e9,
-        "worst_device": worst,
-        "peak_inflight": max(inflight),
-        "inflight_per_device": " ".join(str(x) for x in inflight),
-        "peak_gb_per_device": " ".join(f"{x / 1e9:.1f}" for x in peaks),
-        "fits_80gb": peaks[worst] <= GPU_MEMORY,
-    }
+    return {"down_mb": opts.get("down_microbatches"), "up_mb": opts.get("up_microbatches"),
+            "up_placement": ",".join(str(d) for d in built.schedule.layout.notes["up_placement"])}
 
 
-def run_all(jobs: Sequence[tuple[str, int, int, Variant, str]], workers: int) -> list[dict[str, Any]]:
-    return map_with_progress(run_job, list(jobs), workers, label=STUDY)
+def run_all(jobs: Sequence[tuple[str, int, int, Variant, str]], workers: int | None) -> list[dict[str, Any]]:
+    """Every (depth, variant, level) point -> the numbers this study reports."""
+    results = run_many([(scenario(p, m, var.options), (), level) for _, p, m, var, level in jobs], workers,
+                       label=STUDY, measure=schedule_facts)
+    out = []
+    for (depth, p, m, var, level), met in zip(jobs, results, strict=True):
+        if "error" in met:
+            raise SystemExit(f"{depth} {var.key} ({level}): {met['error']}")
+        peaks = list(met["peak_memory_bytes"])
+        inflight = list(met["peak_activations"])
+        worst = max(range(len(peaks)), key=lambda d: (peaks[d], -d))
+        out.append({
+            "depth": depth, "p": p, "m": m, "variant": var.key, "label": var.label, "group": var.group,
+            "level": level, **met["measured"],
+            "iteration_time_s": met["makespan"],
+            "bubble_ratio": met["bubble_ratio"],
+            "peak_memory_gb": peaks[worst] / 1e9,
+            "worst_device": worst,
+            "peak_inflight": max(inflight),
+            "inflight_per_device": " ".join(str(x) for x in inflight),
+            "peak_gb_per_device": " ".join(f"{x / 1e9:.1f}" for x in peaks),
+            "fits_80gb": peaks[worst] <= GPU_MEMORY,
+        })
+    return out
 
 
 def merge_levels(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -178,12 +152,17 @@ GROUP_STYLE = {
 }
 
 
+def _limit(top: float, near: float) -> tuple[list[Rule], list[Note]]:
+    """The A100's 80 GB as a line, when the values reach ``near`` times it."""
+    limit = GPU_MEMORY / 1e9
+    if top < limit * near:
+        return [], []
+    return ([Rule(limit, color="#CC3311", line=(0, (4.0, 2.0)))],
+            [Note(1.0, limit, "A100 80 GB ", where="y-data", color="#CC3311", size=-1.5, ha="right")])
+
+
 def plot_scatter(rows: list[dict[str, Any]], path: Path) -> None:
     """Peak memory vs iteration time, one panel per depth; points numbered, a shared key."""
-    from matplotlib.lines import Line2D
-
-    from pipesim.plot import style
-
     depths = [d for d in DEPTHS if any(r["depth"] == d for r in rows)]
     order: list[str] = []
     labels: dict[str, tuple[str, str]] = {}
@@ -193,68 +172,51 @@ def plot_scatter(rows: list[dict[str, Any]], path: Path) -> None:
             # The rotation's label spells out p = 4's permutation; keep the key depth-neutral.
             labels[r["variant"]] = ("up rotated by p/2" if r["variant"] == "rotate" else r["label"], r["group"])
     number = {k: i + 1 for i, k in enumerate(order)}
-    with style.style_context():
-        left, panel, gap, key = 0.65, 3.7, 0.75, 2.3  # inches
-        key_x = left + len(depths) * (panel + gap) - gap + 0.25
-        W, H = key_x + key, 4.4
-        fig = style.new_figure(W, H)
-        axes = [fig.add_axes(((left + i * (panel + gap)) / W, 0.6 / H, panel / W, 3.2 / H))
-                for i in range(len(depths))]
-        for ax, depth in zip(axes, depths, strict=True):
-            sub = [r for r in rows if r["depth"] == depth]
-            p, m = sub[0]["p"], sub[0]["m"]
-            xs = [r["iteration_time_s"] for r in sub]
-            ys = [r["peak_memory_gb"] for r in sub]
-            xr = max(xs) - min(xs) or 1.0
-            spots: dict[tuple[int, int], list[dict[str, Any]]] = {}
-            for r in sub:
-                color, marker, size = GROUP_STYLE[r["group"]]
-                ax.scatter([r["iteration_time_s"]], [r["peak_memory_gb"]], s=size, marker=marker, color=color,
-                           edgecolor="white", linewidth=0.6, zorder=3)
-                # Points closer than ~1% of the axis share one label ("6,7").
-                spot = (round(r["iteration_time_s"] / xr * 60), round(r["peak_memory_gb"] * 2))
-                spots.setdefault(spot, []).append(r)
-            for group_rows in spots.values():
-                r = group_rows[0]
-                text = ",".join(str(number[g["variant"]]) for g in group_rows)
-                shared = len(group_rows) > 1  # a shared label goes left, clear of right-hand neighbours
-                ax.annotate(text, (r["iteration_time_s"], r["peak_memory_gb"]), xytext=(-4 if shared else 4, 4),
-                            textcoords="offset points", fontsize=7.5, fontweight="bold",
-                            ha="right" if shared else "left",
-                            color=GROUP_STYLE[r["group"]][0])
-            lo, hi = min(ys), max(ys)
-            limit = GPU_MEMORY / 1e9
-            if hi >= limit * 0.9:
-                ax.axhline(limit, color="#CC3311", linestyle=(0, (4, 2)), linewidth=1.0)
-                ax.text(1.0, limit, "A100 80 GB ", color="#CC3311", va="bottom", ha="right", fontsize=7.5,
-                        transform=ax.get_yaxis_transform())
-                hi = max(hi, limit)
-            ax.set_ylim(lo - 0.08 * (hi - lo), hi + 0.1 * (hi - lo))
-            ax.set_xlim(min(xs) - 0.06 * xr, max(xs) + 0.1 * xr)
-            ax.set_xlabel("iteration time, simulated (s)")
-            ax.set_ylabel("global peak memory, worst device (GB)")
-            ax.set_title(f"{depth}: p = {p}, m = {m}", loc="left", fontweight="bold")
-            ax.grid(True, color=style.GRID_COLOR, linewidth=0.6)
-            ax.set_axisbelow(True)
-        handles = []
-        for k in order:
-            label, group = labels[k]
-            color, marker, _ = GROUP_STYLE[group]
-            handles.append(Line2D([], [], linestyle="none", marker=marker, color=color, markersize=6,
-                                  label=f"{number[k]:>2}  {label}"))
-        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(key_x / W, 3.8 / H),
-                   frameon=False, fontsize=7.5, title="variant", title_fontsize=8, alignment="left")
-        fig.suptitle("Chimera variants, 7B on A100, HDR InfiniBand: peak memory vs iteration time "
-                     "(lower left is better)", x=0.1 / W, y=1 - 0.12 / H, ha="left", va="top", fontweight="bold")
-        style.save_figure(fig, path, ("png", "svg"))
+    panels = []
+    for depth in depths:
+        sub = [r for r in rows if r["depth"] == depth]
+        xs = [r["iteration_time_s"] for r in sub]
+        ys = [r["peak_memory_gb"] for r in sub]
+        xr = max(xs) - min(xs) or 1.0
+        series = []
+        spots: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        for r in sub:
+            color, marker, area = GROUP_STYLE[r["group"]]
+            series.append(Series([r["iteration_time_s"]], [r["peak_memory_gb"]], color=color, marker=marker,
+                                 size=math.sqrt(area), line="none", edge="white", edge_width=0.6))
+            # Points closer than ~1% of the axis share one label ("6,7").
+            spot = (round(r["iteration_time_s"] / xr * 60), round(r["peak_memory_gb"] * 2))
+            spots.setdefault(spot, []).append(r)
+        notes = []
+        for group_rows in spots.values():
+            r = group_rows[0]
+            shared = len(group_rows) > 1  # a shared label goes left, clear of right-hand neighbours
+            notes.append(Note(r["iteration_time_s"], r["peak_memory_gb"],
+                              ",".join(str(number[g["variant"]]) for g in group_rows), size=-1.5, bold=True,
+                              offset=(-4 if shared else 4, 4), ha="right" if shared else "left",
+                              color=GROUP_STYLE[r["group"]][0]))
+        rules, limit_notes = _limit(max(ys), 0.9)
+        lo, hi = min(ys), max([*ys, *(r.at for r in rules)])
+        panels.append(Panel(series=series, rules=rules, notes=notes + limit_notes,
+                            title=f"{depth}: p = {sub[0]['p']}, m = {sub[0]['m']}",
+                            x=Axis("iteration time, simulated (s)", limits=(min(xs) - 0.06 * xr, max(xs) + 0.1 * xr)),
+                            y=Axis("global peak memory, worst device (GB)",
+                                   limits=(lo - 0.08 * (hi - lo), hi + 0.1 * (hi - lo)))))
+    key: list[Series] = []
+    for k in order:
+        label, group = labels[k]
+        color, marker, _ = GROUP_STYLE[group]
+        key.append(Series(color=color, marker=marker, size=6, line="none", label=f"{number[k]:>2}  {label}"))
+    plot_panels(panels, path, columns=len(panels), width=0.65 + len(panels) * 4.45 - 0.75 + 2.85, row_height=3.9,
+                title="Chimera variants, 7B on A100, HDR InfiniBand: peak memory vs iteration time (lower left is better)",
+                legend=key, legend_at="right", legend_title="variant", margins=(0.65, 2.85, 0.75, 0.6),
+                gaps=(0.75, 0.7), formats=("png", "svg"))
 
 
 def plot_profile(rows: list[dict[str, Any]], path: Path) -> None:
     """Peak memory per device for the main variants: where the global peak sits and why."""
-    from pipesim.plot import style
-
-    show = {  # variant -> (colour, marker, line style); the reference is drawn last, on top
-        "sym-greedy": ("#888888", "s", (0, (4, 2))),
+    show: dict[str, tuple[str, str, Any]] = {  # variant -> (colour, marker, line); the reference drawn last, on top
+        "sym-greedy": ("#888888", "s", (0, (4.0, 2.0))),
         "sym-greedy-half": ("#228833", "o", "-"),
         "down-0.75": ("#4477AA", "D", "-"),
         "shift-2": ("#EE6677", "v", "-"),
@@ -262,36 +224,28 @@ def plot_profile(rows: list[dict[str, Any]], path: Path) -> None:
         "symmetric": ("#111111", "*", "-"),
     }
     depths = [d for d in DEPTHS if any(r["depth"] == d for r in rows)]
-    with style.style_context():
-        fig = style.new_figure(5.0 * len(depths) + 2.4, 3.8)
-        width = 0.78 * 5.0 / (5.0 * len(depths) + 2.4)
-        axes = [fig.add_axes((0.07 + i * (width + 0.07), 0.15, width, 0.72)) for i in range(len(depths))]
-        for ax, depth in zip(axes, depths, strict=True):
-            sub = {r["variant"]: r for r in rows if r["depth"] == depth}
-            for z, (key, (color, marker, ls)) in enumerate(show.items()):
-                if key not in sub:
-                    continue
-                r = sub[key]
-                ys = [float(x) for x in r["peak_gb_per_device"].split()]
-                ref = key == "symmetric"
-                ax.plot(range(len(ys)), ys, marker=marker, markersize=7 if ref else 4, linewidth=2.0 if ref else 1.2,
-                        linestyle=ls, color=color, label=r["label"] if key != "rotate" else "up rotated by p/2",
-                        zorder=3 + z)
-            p = next(iter(sub.values()))["p"]
-            if max(float(x) for r in sub.values() for x in r["peak_gb_per_device"].split()) >= GPU_MEMORY / 1e9:
-                ax.axhline(GPU_MEMORY / 1e9, color="#CC3311", linestyle=(0, (4, 2)), linewidth=1.0)
-                ax.text(1.0, GPU_MEMORY / 1e9, "A100 80 GB ", color="#CC3311", va="bottom", ha="right",
-                        fontsize=7.5, transform=ax.get_yaxis_transform())
-            ax.set_xticks(range(0, p, 1 if p <= 8 else 2))
-            ax.set_xlabel("pipeline device")
-            ax.set_ylabel("peak memory (GB)")
-            ax.set_title(f"{depth}: p = {p}", loc="left", fontweight="bold")
-            ax.grid(True, color=style.GRID_COLOR, linewidth=0.6)
-            ax.set_axisbelow(True)
-        axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-        fig.suptitle("Where the peak sits: peak memory per device (weights, grads, Adam state, activations)",
-                     x=0.02, ha="left", fontweight="bold")
-        style.save_figure(fig, path, ("png", "svg"))
+    panels = []
+    for i, depth in enumerate(depths):
+        sub = {r["variant"]: r for r in rows if r["depth"] == depth}
+        series = []
+        for z, (key, (color, marker, line)) in enumerate(show.items()):
+            if key not in sub:
+                continue
+            r = sub[key]
+            ys = [float(x) for x in r["peak_gb_per_device"].split()]
+            ref = key == "symmetric"
+            series.append(Series(list(range(len(ys))), ys, color=color, marker=marker, size=7 if ref else 4,
+                                 width=2.0 if ref else 1.2, line=line, z=3 + z,
+                                 label=r["label"] if key != "rotate" else "up rotated by p/2"))
+        p = next(iter(sub.values()))["p"]
+        rules, notes = _limit(max(float(x) for r in sub.values() for x in r["peak_gb_per_device"].split()), 1.0)
+        panels.append(Panel(series=series, rules=rules, notes=notes, title=f"{depth}: p = {p}",
+                            legend="right" if i == len(depths) - 1 else None,
+                            x=Axis("pipeline device", ticks=list(range(0, p, 1 if p <= 8 else 2)), fmt="{:g}"),
+                            y=Axis("peak memory (GB)")))
+    plot_panels(panels, path, columns=len(panels), width=5.0 * len(depths) + 2.4, row_height=3.4,
+                title="Where the peak sits: peak memory per device (weights, grads, Adam state, activations)",
+                margins=(0.6, 2.6, 0.75, 0.55), gaps=(0.7, 0.5), formats=("png", "svg"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,8 +357,7 @@ def main() -> None:
     depths = {"shallow": DEPTHS["shallow"]} if args.quick else DEPTHS
     jobs = [(depth, p, m, var, level) for depth, (p, m) in depths.items() for var in variants(p, args.quick)
             for level in ("table", "sim")]
-    workers = args.jobs or os.cpu_count() or 1
-    rows = merge_levels(run_all(jobs, workers))
+    rows = merge_levels(run_all(jobs, args.jobs))
     columns = ["depth", "p", "m", "variant", "label", "group", "down_mb", "up_mb", "up_placement",
                "iteration_time_s", "table_time_s", "sim_over_table", "bubble_ratio", "peak_memory_gb",
                "worst_device", "peak_inflight", "inflight_per_device", "peak_gb_per_device", "fits_80gb",

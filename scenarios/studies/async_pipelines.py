@@ -26,6 +26,9 @@ from typing import Any
 
 from _common import out_dir, run_many, study_args, write_table
 
+from pipesim.plot import Axis, Bars, Note, Panel, Rule, Series, plot_panels
+from pipesim.plot.style import SERIES_COLORS, mix
+
 STUDY = "async_pipelines"
 SCHEDULES = ("1f1b", "pipedream", "pipedream-2bw")
 LABELS = {"1f1b": "1F1B (flush)", "pipedream": "PipeDream", "pipedream-2bw": "PipeDream-2BW"}
@@ -52,24 +55,16 @@ def scenario(schedule: str, p: int, iterations: int = ITERATIONS) -> dict[str, A
     }
 
 
-def static_parts(schedule: str, p: int) -> list[dict[str, float]]:
-    """Per device: weight bytes of one version, versions kept (the generator's notes), gradient
-    and optimizer bytes -- the static part of the simulator's memory account."""
-    from pipesim.scenario import build, load_scenario
-
-    built = build(load_scenario(scenario(schedule, p, 1), []))
+def device_parts(built: Any, outcome: Any) -> list[dict[str, float]]:
+    """Per device (in the worker, where the built schedule is): bytes of one weight copy, of the
+    gradient buffer plus optimizer state, and the most weight versions a stage on it keeps. The
+    stashed versions are what the simulator's static memory holds beyond these, so the split
+    always adds up to pipesim's own memory account."""
     lay, costs = built.schedule.layout, built.costs
     versions = lay.notes.get("weight_versions") or [1] * lay.num_stages
-    out = []
-    for d in range(lay.num_devices):
-        stages = lay.device_stages[d]
-        out.append({
-            "weight_bytes": sum(costs.param_bytes[s] for s in stages),
-            "versions": max(float(versions[s]) for s in stages),
-            "weights_all_versions": sum(costs.param_bytes[s] * float(versions[s]) for s in stages),
-            "grad_opt_bytes": sum(costs.param_bytes[s] + costs.optimizer_bytes[s] for s in stages),
-        })
-    return out
+    return [{"weight_bytes": sum(costs.param_bytes[s] for s in stages),
+             "grad_opt_bytes": sum(costs.param_bytes[s] + costs.optimizer_bytes[s] for s in stages),
+             "versions": max(float(versions[s]) for s in stages)} for stages in lay.device_stages]
 
 
 # --- figures -------------------------------------------------------------------------------
@@ -80,153 +75,103 @@ def _bar_positions(n_groups: int, n_bars: int) -> tuple[list[list[float]], float
 
 
 def time_memory_figure(main: list[dict[str, Any]], ps: list[int], path: Path) -> None:
-    from pipesim.plot import style
-
     sims = [r for r in main if r["level"] == "sim"]
     table = {(r["schedule"], r["p"]): r["iteration_time_s"] for r in main if r["level"] == "table"}
-    with style.style_context():
-        fig = style.new_figure(12.0, 4.4)
-        a1 = fig.add_axes((0.055, 0.13, 0.33, 0.72))
-        a2 = fig.add_axes((0.45, 0.13, 0.33, 0.72))
-        pos, width = _bar_positions(len(ps), len(SCHEDULES))
-        for i, sched in enumerate(SCHEDULES):
-            color = style.SERIES_COLORS[i]
-            vals = [next(r["iteration_time_s"] for r in sims if r["schedule"] == sched and r["p"] == p) for p in ps]
-            bars = a1.bar(pos[i], vals, width=width * 0.95, color=color, label=LABELS[sched])
-            for b, v in zip(bars, vals, strict=True):
-                a1.annotate(f"{v:.2f}", (b.get_x() + b.get_width() / 2, v), xytext=(0, 4), textcoords="offset points",
-                            ha="center", va="bottom", fontsize=style.FONT_SIZE - 1.5)
-            a1.plot(pos[i], [table[(sched, p)] for p in ps], linestyle="none", marker="_", markersize=14,
-                    color="#222222", markeredgewidth=1.4, label="table level\n(free network)" if i == 0 else None)
-        a1.set_xticks(range(len(ps)))
-        a1.set_xticklabels([f"p = {p}" for p in ps])
-        a1.set_ylabel("time per iteration (s)")
-        a1.set_title(f"(a) time per iteration (m = {M}, {ITERATIONS} iterations streamed)", loc="left",
-                     fontweight="bold", fontsize=style.FONT_SIZE)
-        a1.grid(True, axis="y", color=style.GRID_COLOR, linewidth=0.6)
-        a1.set_axisbelow(True)
-        top = max(r["iteration_time_s"] for r in sims)
-        a1.set_ylim(0, top * 1.15)
+    pos, width = _bar_positions(len(ps), len(SCHEDULES))
+    ticks = Axis(ticks=list(range(len(ps))), ticklabels=[f"p = {p}" for p in ps])
+    table_mark = Series(color="#222222", marker="_", size=14, edge_width=1.4, line="none",
+                        label="table level\n(free network)")
 
-        parts = (("weights_current_GB", "weights (current version)", 1.0),
-                 ("weights_stashed_GB", "stashed weight versions", 0.55),
-                 ("grad_opt_GB", "gradients + Adam state", 0.3),
-                 ("activations_GB", "activations in flight", 0.8))
-        for i, sched in enumerate(SCHEDULES):
-            base = [0.0] * len(ps)
-            color = style.SERIES_COLORS[i]
-            for key, _label, tint in parts:
-                vals = [next(r[key] for r in sims if r["schedule"] == sched and r["p"] == p) for p in ps]
-                face = style.mix(color, (1.0, 1.0, 1.0), 1 - tint)
-                hatch = "////" if key == "weights_stashed_GB" else None
-                a2.bar(pos[i], vals, bottom=base, width=width * 0.95, color=face, edgecolor="white",
-                       linewidth=0.4, hatch=hatch)
-                base = [b + v for b, v in zip(base, vals, strict=True)]
-            for x, v in zip(pos[i], base, strict=True):
-                a2.text(x, v, f"{v:.1f}", ha="center", va="bottom", fontsize=style.FONT_SIZE - 1.5)
-        a2.axhline(MEMORY_GB, color="#CC3311", linestyle=(0, (4, 2)), linewidth=1.0)
-        a2.text(len(ps) - 0.5, MEMORY_GB, f"A100 {MEMORY_GB:g} GB ", ha="right", va="bottom",
-                fontsize=style.FONT_SIZE - 1.5, color="#CC3311")
-        a2.set_xticks(range(len(ps)))
-        a2.set_xticklabels([f"p = {p}" for p in ps])
-        a2.set_ylabel("peak memory of the fullest GPU (GB)")
-        a2.set_ylim(0, MEMORY_GB * 1.12)
-        a2.set_title("(b) peak memory (device 0), by component", loc="left", fontweight="bold",
-                     fontsize=style.FONT_SIZE)
-        a2.grid(True, axis="y", color=style.GRID_COLOR, linewidth=0.6)
-        a2.set_axisbelow(True)
-        # one legend: schedule colours, then the component shades (in grey)
-        from matplotlib.patches import Patch
+    def value(sched: str, p: int, key: str) -> float:
+        return next(r[key] for r in sims if r["schedule"] == sched and r["p"] == p)
 
-        handles, labels = a1.get_legend_handles_labels()
-        for key, label, tint in reversed(parts):
-            handles.append(Patch(facecolor=style.mix("#555555", (1.0, 1.0, 1.0), 1 - tint),
-                                 hatch="////" if key == "weights_stashed_GB" else None, edgecolor="white"))
-            labels.append(label)
-        fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.80, 0.86), frameon=False,
-                   fontsize=style.FONT_SIZE - 0.5)
-        fig.text(0.055, 0.95, "Async pipelines: no flush buys time, stashed weights cost memory "
-                 "(7B, A100, NVLink3 + IB HDR)", fontweight="bold", fontsize=style.FONT_SIZE + 1)
-    style.save_figure(fig, path, ("png", "svg"))
+    time_bars, time_notes, marks = [], [], []
+    for i, sched in enumerate(SCHEDULES):
+        vals = [value(sched, p, "iteration_time_s") for p in ps]
+        time_bars.append(Bars(pos[i], vals, width=width * 0.95, color=SERIES_COLORS[i], label=LABELS[sched]))
+        time_notes += [Note(x, v, f"{v:.2f}", offset=(0, 4), ha="center", size=-1.5) for x, v in zip(pos[i], vals,
+                                                                                                      strict=True)]
+        marks.append(Series(pos[i], [table[(sched, p)] for p in ps], color="#222222", marker="_", size=14,
+                            edge_width=1.4, line="none"))
+    parts = (("weights_current_GB", "weights (current version)", 1.0),
+             ("weights_stashed_GB", "stashed weight versions", 0.55),
+             ("grad_opt_GB", "gradients + Adam state", 0.3),
+             ("activations_GB", "activations in flight", 0.8))
+    memory_bars, memory_notes = [], []
+    for i, sched in enumerate(SCHEDULES):
+        base = [0.0] * len(ps)
+        for key, _label, tint in parts:
+            vals = [value(sched, p, key) for p in ps]
+            memory_bars.append(Bars(pos[i], vals, bottom=base, width=width * 0.95,
+                                    color=mix(SERIES_COLORS[i], (1.0, 1.0, 1.0), 1 - tint),
+                                    hatch="////" if key == "weights_stashed_GB" else None))
+            base = [b + v for b, v in zip(base, vals, strict=True)]
+        memory_notes += [Note(x, v, f"{v:.1f}", ha="center", size=-1.5) for x, v in zip(pos[i], base, strict=True)]
+    memory_notes.append(Note(len(ps) - 0.5, MEMORY_GB, f"A100 {MEMORY_GB:g} GB ", ha="right", size=-1.5,
+                             color="#CC3311"))
+    top = max(r["iteration_time_s"] for r in sims)
+    panels = [
+        Panel(bars=time_bars, series=marks, notes=time_notes, grid="y",
+              title=f"(a) time per iteration (m = {M}, {ITERATIONS} iterations streamed)",
+              x=ticks, y=Axis("time per iteration (s)", limits=(0, top * 1.15))),
+        Panel(bars=memory_bars, notes=memory_notes, grid="y", rules=[Rule(MEMORY_GB, color="#CC3311",
+                                                                          line=(0, (4.0, 2.0)))],
+              title="(b) peak memory (device 0), by component",
+              x=ticks, y=Axis("peak memory of the fullest GPU (GB)", limits=(0, MEMORY_GB * 1.12))),
+    ]
+    # One legend: schedule colours, then the component shades (in grey).
+    legend: list[Series | Bars] = [Bars(color=SERIES_COLORS[i], label=LABELS[s]) for i, s in enumerate(SCHEDULES)]
+    legend.append(table_mark)
+    legend += [Bars(color=mix("#555555", (1.0, 1.0, 1.0), 1 - tint), label=label,
+                    hatch="////" if key == "weights_stashed_GB" else None) for key, label, tint in reversed(parts)]
+    plot_panels(panels, path, columns=2, width=12.0, row_height=3.9, legend=legend, legend_at="right",
+                title="Async pipelines: no flush buys time, stashed weights cost memory (7B, A100, NVLink3 + IB HDR)",
+                margins=(0.66, 2.45, 0.65, 0.55), gaps=(0.8, 0.5), formats=("png", "svg"))
 
 
 def staleness_figure(stale: list[dict[str, Any]], ps: list[int], path: Path) -> None:
-    from pipesim.plot import style
-
-    with style.style_context():
-        height = 2.5 * len(ps) + 0.9
-        fig = style.new_figure(11.5, height)
-        grid = fig.add_gridspec(len(ps), 2, left=0.06, right=0.79, top=1 - 0.75 / height, bottom=0.5 / height,
-                                hspace=0.5, wspace=0.22)
-        for row, p in enumerate(ps):
-            axes = (fig.add_subplot(grid[row, 0]), fig.add_subplot(grid[row, 1]))
-            for ax, key, offset, what in (
-                    (axes[0], "versions", 0, "weight versions kept"),
-                    (axes[1], "max_delay", 1, "max gradient delay (local updates)")):
-                pos, width = _bar_positions(p, len(SCHEDULES))
-                for i, sched in enumerate(SCHEDULES):
-                    vals = [next(r[key] for r in stale if r["schedule"] == sched and r["p"] == p and r["stage"] == s)
-                            for s in range(p)]
-                    ax.bar(pos[i], vals, width=width * 0.95, color=style.SERIES_COLORS[i],
-                           label=LABELS[sched] if row == 0 and key == "versions" else None)
-                xs = list(range(p))
-                ax.plot(xs, [p - s - offset for s in xs], linestyle="none", marker="_", markersize=22 - p,
-                        markeredgewidth=1.5, color="#222222",
-                        label=("PipeDream theory:\nversions p−s, delay p−s−1" if row == 0 and key == "versions" else None))
-                ax.set_xticks(xs)
-                ax.set_xlabel("stage s" if row == len(ps) - 1 else "")
-                ax.set_ylabel(what)
-                ax.set_ylim(0, p + 0.6)
-                ax.yaxis.get_major_locator().set_params(integer=True)
-                ax.grid(True, axis="y", color=style.GRID_COLOR, linewidth=0.6)
-                ax.set_axisbelow(True)
-                ax.set_title(f"p = {p}: {what}", loc="left", fontweight="bold", fontsize=style.FONT_SIZE)
-        handles, labels = [], []
-        for ax in fig.axes:
-            hs, ls = ax.get_legend_handles_labels()
-            handles += hs
-            labels += ls
-        fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.80, 1 - 0.75 / height), frameon=False,
-                   fontsize=style.FONT_SIZE - 0.5)
-        fig.text(0.06, 1 - 0.2 / height, "Staleness per stage (2BW: two versions and delay 1 everywhere; 1F1B: one version, "
-                 "no delay)", fontweight="bold", fontsize=style.FONT_SIZE + 1, va="top")
-    style.save_figure(fig, path, ("png", "svg"))
+    panels = []
+    for row, p in enumerate(ps):
+        pos, width = _bar_positions(p, len(SCHEDULES))
+        xs = list(range(p))
+        for key, offset, what in (("versions", 0, "weight versions kept"),
+                                  ("max_delay", 1, "max gradient delay (local updates)")):
+            bars = [Bars(pos[i], [next(r[key] for r in stale if r["schedule"] == sched and r["p"] == p
+                                       and r["stage"] == s) for s in xs], width=width * 0.95, color=SERIES_COLORS[i])
+                    for i, sched in enumerate(SCHEDULES)]
+            theory = Series(xs, [p - s - offset for s in xs], color="#222222", marker="_", size=22 - p, edge_width=1.5,
+                            line="none")
+            panels.append(Panel(bars=bars, series=[theory], grid="y", title=f"p = {p}: {what}",
+                                x=Axis("stage s" if row == len(ps) - 1 else "", ticks=xs, fmt="{:g}"),
+                                y=Axis(what, limits=(0, p + 0.6), integer=True)))
+    legend: list[Series | Bars] = [Bars(color=SERIES_COLORS[i], label=LABELS[s]) for i, s in enumerate(SCHEDULES)]
+    legend.append(Series(color="#222222", marker="_", size=14, edge_width=1.5, line="none",
+                         label="PipeDream theory:\nversions p−s, delay p−s−1"))
+    plot_panels(panels, path, columns=2, width=11.5, row_height=2.5, legend=legend, legend_at="right",
+                title="Staleness per stage (2BW: two versions and delay 1 everywhere; 1F1B: one version, no delay)",
+                margins=(0.7, 2.4, 0.75, 0.5), gaps=(0.75, 0.6), formats=("png", "svg"))
 
 
 def sweep_figure(sweep: list[dict[str, Any]], main: list[dict[str, Any]], ps: list[int], path: Path) -> None:
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
-
-    from pipesim.plot import style
-
-    with style.style_context():
-        fig = style.new_figure(8.4, 4.0)
-        ax = fig.add_axes((0.09, 0.13, 0.62, 0.74))
-        its = sorted({r["iterations"] for r in sweep})
-        for i, p in enumerate(ps):
-            color = style.SERIES_COLORS[i * 2]
-            pts = sorted((r["iterations"], r["iteration_time_s"]) for r in sweep if r["p"] == p)
-            ax.plot([x for x, _ in pts], [y for _, y in pts], marker="o", markersize=4, linewidth=1.4, color=color,
-                    label=f"PipeDream / 2BW, p = {p}")
-            flush = next(r["iteration_time_s"] for r in main
-                         if r["level"] == "sim" and r["schedule"] == "1f1b" and r["p"] == p)
-            ax.axhline(flush, color=color, linestyle=(0, (5, 3)), linewidth=1.1, label=f"1F1B (flush), p = {p}")
-            steady = next((r["steady_state_s"] for r in sweep if r["p"] == p and r.get("steady_state_s")), None)
-            if steady:
-                ax.axhline(steady, color=color, linestyle=(0, (1, 1.5)), linewidth=1.3,
-                           label=f"steady state, p = {p}")
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(FixedLocator(its))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
-        ax.set_xlabel("iterations streamed without a flush")
-        ax.set_ylabel("time per iteration (s)")
-        ax.set_ylim(0, None)
-        ax.set_title(f"One fill and one drain amortised over the stream (7B, m = {M})", loc="left",
-                     fontweight="bold", fontsize=style.FONT_SIZE)
-        ax.grid(True, color=style.GRID_COLOR, linewidth=0.6)
-        ax.set_axisbelow(True)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, labelspacing=0.7)
-    style.save_figure(fig, path, ("png", "svg"))
+    its = sorted({r["iterations"] for r in sweep})
+    series, rules = [], []
+    for i, p in enumerate(ps):
+        color = SERIES_COLORS[i * 2]
+        pts = sorted((r["iterations"], r["iteration_time_s"]) for r in sweep if r["p"] == p)
+        series.append(Series([x for x, _ in pts], [y for _, y in pts], color=color, marker="o", size=4,
+                             label=f"PipeDream / 2BW, p = {p}"))
+        flush = next(r["iteration_time_s"] for r in main
+                     if r["level"] == "sim" and r["schedule"] == "1f1b" and r["p"] == p)
+        rules.append(Rule(flush, color=color, line=(0, (5.0, 3.0)), width=1.1, label=f"1F1B (flush), p = {p}"))
+        steady = next((r["steady_state_s"] for r in sweep if r["p"] == p and r.get("steady_state_s")), None)
+        if steady:
+            rules.append(Rule(steady, color=color, line=(0, (1.0, 1.5)), width=1.3, label=f"steady state, p = {p}"))
+    panel = Panel(series=series, rules=rules, legend="right",
+                  title=f"One fill and one drain amortised over the stream (7B, m = {M})",
+                  x=Axis("iterations streamed without a flush", "log", ticks=its, fmt="{:g}"),
+                  y=Axis("time per iteration (s)", limits=(0, None)))
+    plot_panels([panel], path, columns=1, width=8.4, row_height=3.7, margins=(0.75, 2.3, 0.35, 0.55),
+                formats=("png", "svg"))
 
 
 def gantt(path: Path) -> None:
@@ -313,9 +258,8 @@ def main() -> None:
             if n != ITERATIONS:
                 jobs.append((scenario("pipedream", p, n), (), "sim"))
                 meta.append(("sweep", "pipedream", p, n, "sim"))
-    results = run_many(jobs, args.jobs, label=STUDY)
+    results = run_many(jobs, args.jobs, label=STUDY, measure=device_parts)
 
-    statics = {(s, p): static_parts(s, p) for s in SCHEDULES for p in ps}
     main_rows: list[dict[str, Any]] = []
     stale: list[dict[str, Any]] = []
     sweep: list[dict[str, Any]] = []
@@ -333,16 +277,15 @@ def main() -> None:
         if level == "sim":
             peaks = res["peak_memory_bytes"]
             d = max(range(len(peaks)), key=lambda i: (peaks[i], -i))
-            st = statics[(sched, p)][d]
-            act = peaks[d] - st["weights_all_versions"] - st["grad_opt_bytes"]
+            part, static = res["measured"][d], res["static_memory_bytes"][d]
             row.update({
                 "peak_device": d,
                 "peak_memory_GB": peaks[d] / 1e9,
-                "weights_current_GB": st["weight_bytes"] / 1e9,
-                "weights_stashed_GB": (st["weights_all_versions"] - st["weight_bytes"]) / 1e9,
-                "grad_opt_GB": st["grad_opt_bytes"] / 1e9,
-                "activations_GB": act / 1e9,
-                "weight_versions_dev0": statics[(sched, p)][0]["versions"],
+                "weights_current_GB": part["weight_bytes"] / 1e9,
+                "weights_stashed_GB": (static - part["weight_bytes"] - part["grad_opt_bytes"]) / 1e9,
+                "grad_opt_GB": part["grad_opt_bytes"] / 1e9,
+                "activations_GB": (peaks[d] - static) / 1e9,
+                "weight_versions_dev0": res["measured"][0]["versions"],
                 "peak_activations_dev0": res["peak_activations"][0],
                 "fits_in_memory": res.get("fits_in_memory"),
             })

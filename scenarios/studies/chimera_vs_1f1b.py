@@ -31,6 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import out_dir, run_many, study_args, write_table
 
+from pipesim.plot import Axis, Bars, Note, Panel, Rule, Series, plot_panels
+
 STUDY = "chimera_vs_1f1b"
 P = 8
 LAYERS = [3, 3, 3, 3, 3, 3, 4, 2]
@@ -243,168 +245,113 @@ def bw_crossover(bw_rows: list[dict[str, Any]], variant: str, rival: str) -> flo
 # Figures
 
 
+DASHED = (0, (4.0, 3.0))
+TABLE_KEY = Series(color="#555555", line=DASHED, label="same colour, dashed: table level (free network)")
+
+
+def _size(variant: str) -> float:
+    return 8.5 if variant == "gpipe" else 5.5  # GPipe sits under 1F1B on fast networks
+
+
 def plot_bandwidth(bw_rows: list[dict[str, Any]], m: int, stem: Path) -> None:
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
-
-    from pipesim.plot import style
-
-    with style.style_context():
-        fig = style.new_figure(9.0, 4.2)
-        ax = fig.add_axes((0.08, 0.13, 0.6, 0.78))
-        bws = sorted({r["bandwidth_gbps"] for r in bw_rows})
-        for variant in VARIANTS:
-            pts = sorted((r for r in bw_rows if r["schedule"] == variant), key=lambda r: r["bandwidth_gbps"])
-            c = COLORS[variant]
-            ax.plot([r["bandwidth_gbps"] for r in pts], [r["samples_per_s"] for r in pts], color=c,
-                    marker=MARKERS[variant], markersize=8.5 if variant == "gpipe" else 5.5, linewidth=1.6,
-                    label=f"{VARIANTS[variant][0]} (sim)")
-            ax.axhline(pts[0]["table_samples_per_s"], color=c, linestyle=(0, (4, 3)), linewidth=0.9)
-        for variant in ("chimera", "chimera-double"):
-            x = bw_crossover(bw_rows, variant, "1f1b")
-            if math.isfinite(x):
-                ax.axvline(x, color=COLORS[variant], linestyle=":", linewidth=1.2)
-                ax.text(x, 0.03, f" {VARIANTS[variant][0]} = 1F1B at {x:.3g} GB/s", rotation=90, ha="right",
-                        va="bottom", transform=ax.get_xaxis_transform(), color=COLORS[variant],
-                        fontsize=style.FONT_SIZE - 1.5)
-        ax.set_xscale("log")
-        ax.set_xlim(max(bws) * 1.2, min(bws) / 1.2)
-        ax.xaxis.set_major_locator(FixedLocator(bws))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
-        ax.set_ylim(bottom=0)
-        ax.set_xlabel("NIC bandwidth per GPU and direction (GB/s, log; slower to the right)")
-        ax.set_ylabel("throughput (samples/s)")
-        ax.set_title(f"GPT-3 1.3B, p = {P}, m = {m}: 8 single-GPU nodes, NIC bandwidth swept", loc="left",
-                     fontweight="bold")
-        ax.grid(True, color=style.GRID_COLOR, linewidth=0.6)
-        ax.set_axisbelow(True)
-        handles, _ = ax.get_legend_handles_labels()
-        handles.append(Line2D([], [], color="#555555", linestyle=(0, (4, 3)), label="same colour, dashed:\ntable "
-                                                                                      "level (free network)"))
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    style.save_figure(fig, stem, ("png", "svg"))
+    bws = sorted({r["bandwidth_gbps"] for r in bw_rows})
+    series, rules, notes = [], [], []
+    for variant in VARIANTS:
+        pts = sorted((r for r in bw_rows if r["schedule"] == variant), key=lambda r: r["bandwidth_gbps"])
+        series.append(Series([r["bandwidth_gbps"] for r in pts], [r["samples_per_s"] for r in pts],
+                             color=COLORS[variant], marker=MARKERS[variant], size=_size(variant), width=1.6,
+                             label=f"{VARIANTS[variant][0]} (sim)"))
+        rules.append(Rule(pts[0]["table_samples_per_s"], color=COLORS[variant], line=DASHED, width=0.9))
+    for variant in ("chimera", "chimera-double"):
+        x = bw_crossover(bw_rows, variant, "1f1b")
+        if math.isfinite(x):
+            rules.append(Rule(x, vertical=True, color=COLORS[variant], line=":", width=1.2))
+            notes.append(Note(x, 0.03, f" {VARIANTS[variant][0]} = 1F1B at {x:.3g} GB/s", where="x-data",
+                              color=COLORS[variant], size=-1.5, ha="right", rotation=90))
+    series.append(Series(color="#555555", line=DASHED, label="same colour, dashed:\ntable level (free network)"))
+    panel = Panel(series=series, rules=rules, notes=notes, legend="right",
+                  title=f"GPT-3 1.3B, p = {P}, m = {m}: 8 single-GPU nodes, NIC bandwidth swept",
+                  x=Axis("NIC bandwidth per GPU and direction (GB/s, log; slower to the right)", "log", ticks=bws,
+                         fmt="{:g}", limits=(max(bws) * 1.2, min(bws) / 1.2)),
+                  y=Axis("throughput (samples/s)", limits=(0, None)))
+    plot_panels([panel], stem, columns=1, width=9.0, row_height=3.9, margins=(0.7, 2.6, 0.3, 0.55),
+                formats=("png", "svg"))
 
 
-def _log2_axis(ax: Any, ms: tuple[int, ...]) -> None:
-    from matplotlib.ticker import FixedLocator, NullLocator
-
-    ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_locator(FixedLocator(list(ms)))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticklabels([str(m) for m in ms])
+def _m_axis(ms: tuple[int, ...]) -> Axis:
+    return Axis("microbatches per iteration m", "log2", ticks=ms, ticklabels=[str(m) for m in ms])
 
 
 def plot_throughput(rows: list[dict[str, Any]], nets: tuple[str, ...], ms: tuple[int, ...], stem: Path) -> None:
-    from matplotlib.lines import Line2D
-    from matplotlib.transforms import blended_transform_factory
-
-    from pipesim.plot import style
-
-    ncol = 2 if len(nets) > 1 else 1
-    nrow = math.ceil(len(nets) / ncol)
-    height = 3.4 * nrow + 1.2
-    with style.style_context():
-        fig = style.new_figure(11.0, height)
-        axes = fig.subplots(nrow, ncol, squeeze=False)
-        for k, net in enumerate(nets):
-            ax = axes[k // ncol][k % ncol]
-            for variant in VARIANTS:
-                c, mk = COLORS[variant], MARKERS[variant]
-                pts = _series(rows, net, variant, ms)
-                xs = [r["m"] for r in pts]
-                ax.plot(xs, [r["table_samples_per_s"] for r in pts], color=c, linestyle=(0, (4, 3)),
-                        linewidth=1.0, alpha=0.8)
-                ax.plot(xs, [r["samples_per_s"] for r in pts], color=c, linewidth=1.6, zorder=3)
-                size = 8.5 if variant == "gpipe" else 5.5  # GPipe sits under 1F1B on fast networks
-                for r in pts:  # hollow marker: the point does not fit in 80 GB
-                    ax.plot([r["m"]], [r["samples_per_s"]], marker=mk, markersize=size, color=c, zorder=4,
-                            markerfacecolor=c if r["fits_80gb"] else "white", markeredgewidth=1.2)
-                bad = [m for m in ms if not _get(rows, net, variant, m)["feasible"]]
-                if bad:
-                    level = {"chimera": 0.035, "chimera-double": 0.085}.get(variant, 0.035)
-                    trans = blended_transform_factory(ax.transData, ax.transAxes)
-                    ax.plot(bad, [level] * len(bad), linestyle="none", marker="x", markersize=6, color=c,
-                            transform=trans, clip_on=False, zorder=5)
-            _log2_axis(ax, ms)
-            ax.set_ylim(bottom=0)
-            ax.set_title(NETWORKS[net][0], loc="left", fontweight="bold", fontsize=style.FONT_SIZE + 0.5)
-            ax.set_xlabel("microbatches per iteration m")
-            ax.set_ylabel("throughput (samples/s)")
-            ax.grid(True, color=style.GRID_COLOR, linewidth=0.6)
-            ax.set_axisbelow(True)
-        for k in range(len(nets), nrow * ncol):
-            axes[k // ncol][k % ncol].set_visible(False)
-        handles = [Line2D([], [], color=COLORS[v], marker=MARKERS[v], linewidth=1.6, label=f"{VARIANTS[v][0]} (sim)")
-                   for v in VARIANTS]
-        handles += [
-            Line2D([], [], color="#555555", linestyle=(0, (4, 3)), label="same colour, dashed: table level (free network)"),
-            Line2D([], [], color="#555555", marker="o", markerfacecolor="white", linestyle="none",
-                   label="hollow marker: peak memory > 80 GB"),
-            Line2D([], [], color="#555555", marker="x", linestyle="none",
-                   label="x on the axis: infeasible m (not a multiple of p; doubling: of 2p)"),
-        ]
-        fig.legend(handles=handles, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.0))
-        fig.suptitle(f"GPT-3 1.3B on {P} A100s: throughput vs microbatches, GPipe / 1F1B / Chimera",
-                     fontweight="bold", x=0.02, ha="left")
-        fig.subplots_adjust(left=0.07, right=0.98, top=1 - 0.65 / height, bottom=1.25 / height, hspace=0.42,
-                            wspace=0.18)
-    style.save_figure(fig, stem, ("png", "svg"))
+    panels = []
+    for net in nets:
+        series = []
+        for variant in VARIANTS:
+            pts = _series(rows, net, variant, ms)
+            xs = [r["m"] for r in pts]
+            series.append(Series(xs, [r["table_samples_per_s"] for r in pts], color=COLORS[variant], line=DASHED,
+                                 width=1.0, alpha=0.8))
+            # A hollow marker: the point does not fit in 80 GB.
+            series.append(Series(xs, [r["samples_per_s"] for r in pts], color=COLORS[variant],
+                                 marker=MARKERS[variant], size=_size(variant), width=1.6,
+                                 hollow=[not r["fits_80gb"] for r in pts]))
+            bad = [m for m in ms if not _get(rows, net, variant, m)["feasible"]]
+            if bad:  # crosses on the axis; the two Chimera variants at two heights
+                level = {"chimera": 0.035, "chimera-double": 0.085}.get(variant, 0.035)
+                series.append(Series(bad, [level] * len(bad), color=COLORS[variant], marker="x", size=6, line="none",
+                                     y_in_axes=True, z=5))
+        panels.append(Panel(series=series, title=NETWORKS[net][0], x=_m_axis(ms),
+                            y=Axis("throughput (samples/s)", limits=(0, None))))
+    legend = [Series(color=COLORS[v], marker=MARKERS[v], width=1.6, label=f"{VARIANTS[v][0]} (sim)") for v in VARIANTS]
+    legend += [TABLE_KEY,
+               Series(color="#555555", marker="o", hollow=True, line="none", label="hollow marker: peak memory > 80 GB"),
+               Series(color="#555555", marker="x", line="none",
+                      label="x on the axis: infeasible m (not a multiple of p; doubling: of 2p)")]
+    plot_panels(panels, stem, columns=2 if len(nets) > 1 else 1, width=11.0, row_height=3.4,
+                title=f"GPT-3 1.3B on {P} A100s: throughput vs microbatches, GPipe / 1F1B / Chimera",
+                legend=legend, legend_columns=3, formats=("png", "svg"))
 
 
 def plot_slowdown_bars(rows: list[dict[str, Any]], nets: tuple[str, ...], m: int, stem: Path) -> None:
     """Grouped bars of sim/table makespan at one m; Chimera's bars split into pipeline traffic
     (solid) and replica all-reduce (hatched) from the no-all-reduce counterfactual. The fast
     networks get their own panel: their few per cent would vanish next to 10 GbE."""
-    from matplotlib.patches import Patch
-
-    from pipesim.plot import style
-
     variants = list(VARIANTS)
     width = 0.8 / len(variants)
     fast = [n for n in nets if n != "eth10"]
     groups = [g for g in (fast, [n for n in nets if n == "eth10"]) if g]
-    with style.style_context():
-        fig = style.new_figure(10.5, 4.6)
-        total_w = 0.9
-        x0 = 0.07
-        for gi, group in enumerate(groups):
-            share = len(group) / len(nets)
-            ax = fig.add_axes((x0, 0.27, total_w * share - (0.05 if gi < len(groups) - 1 else 0), 0.64))
-            x0 += total_w * share + 0.03
-            top = 1.0
-            for i, net in enumerate(group):
-                for j, v in enumerate(variants):
-                    r = _get(rows, net, v, m)
-                    x = i + (j - (len(variants) - 1) / 2) * width
-                    if not r["feasible"]:
-                        ax.text(x, 1.0, "n/a", ha="center", va="bottom", fontsize=style.FONT_SIZE - 1.5)
-                        continue
-                    p2p = (r["table_ms"] + r["p2p_cost_ms"]) / r["table_ms"]
-                    total = r["slowdown"]
-                    top = max(top, total)
-                    ax.bar(x, p2p - 1, width * 0.92, bottom=1, color=COLORS[v])
-                    if r["allreduce_cost_ms"] > 0:
-                        ax.bar(x, total - p2p, width * 0.92, bottom=p2p, color="white", edgecolor=COLORS[v],
-                               hatch="////", linewidth=0.8)
-                    ax.text(x, total, f"{total:.3f}" if total < 1.2 else f"{total:.2f}", ha="center", va="bottom",
-                            fontsize=style.FONT_SIZE - 2, rotation=90 if total < 1.2 else 0)
-            ax.set_xticks(range(len(group)))
-            ax.set_xticklabels([NETWORKS[n][0].replace(" (", "\n(") for n in group])
-            ax.set_xlim(-0.55, len(group) - 0.45)
-            ax.set_ylim(1.0, 1.0 + (top - 1.0) * (1.3 if top < 1.2 else 1.12))
-            ax.grid(True, axis="y", color=style.GRID_COLOR, linewidth=0.6)
-            ax.set_axisbelow(True)
-            if gi == 0:
-                ax.set_ylabel("simulated / table makespan")
-                ax.set_title(f"Communication slowdown per schedule and network (GPT-3 1.3B, p = {P}, m = {m})",
-                             loc="left", fontweight="bold")
-        handles = [Patch(color=COLORS[v], label=VARIANTS[v][0] + (": pipeline traffic" if v in NO_REDUCE else ""))
-                   for v in variants]
-        handles.append(Patch(facecolor="white", edgecolor="#555555", hatch="////",
-                             label="Chimera: replica gradient all-reduce"))
-        fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=3, frameon=False)
-    style.save_figure(fig, stem, ("png", "svg"))
+    panels = []
+    for gi, group in enumerate(groups):
+        bars, notes = [], []
+        top = 1.0
+        for i, net in enumerate(group):
+            for j, v in enumerate(variants):
+                r = _get(rows, net, v, m)
+                x = i + (j - (len(variants) - 1) / 2) * width
+                if not r["feasible"]:
+                    notes.append(Note(x, 1.0, "n/a", size=-1.5, ha="center"))
+                    continue
+                p2p = (r["table_ms"] + r["p2p_cost_ms"]) / r["table_ms"]
+                total = r["slowdown"]
+                top = max(top, total)
+                bars.append(Bars([x], [p2p - 1], bottom=1, width=width * 0.92, color=COLORS[v], linewidth=0.0))
+                if r["allreduce_cost_ms"] > 0:
+                    bars.append(Bars([x], [total - p2p], bottom=p2p, width=width * 0.92, color="white",
+                                     edge=COLORS[v], hatch="////", linewidth=0.8))
+                notes.append(Note(x, total, f"{total:.3f}" if total < 1.2 else f"{total:.2f}", size=-2, ha="center",
+                                  rotation=90 if total < 1.2 else 0))
+        panels.append(Panel(
+            bars=bars, notes=notes, grid="y", weight=len(group),
+            title=f"Communication slowdown per schedule and network (GPT-3 1.3B, p = {P}, m = {m})" if gi == 0 else "",
+            x=Axis(ticks=list(range(len(group))), ticklabels=[NETWORKS[n][0].replace(" (", "\n(") for n in group],
+                   limits=(-0.55, len(group) - 0.45)),
+            y=Axis("simulated / table makespan" if gi == 0 else "",
+                   limits=(1.0, 1.0 + (top - 1.0) * (1.3 if top < 1.2 else 1.12)))))
+    legend: list[Bars] = [
+        Bars(color=COLORS[v], label=VARIANTS[v][0] + (": pipeline traffic" if v in NO_REDUCE else "")) for v in variants]
+    legend.append(Bars(color="white", edge="#555555", hatch="////", label="Chimera: replica gradient all-reduce"))
+    plot_panels(panels, stem, columns=len(panels), width=10.5, row_height=3.5, legend=legend, legend_columns=3,
+                margins=(0.75, 0.3, 0.45, 1.35), gaps=(0.55, 0.5), formats=("png", "svg"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -28,8 +28,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from _common import out_dir, run_many, study_args, write_table
+from _common import lone_transfer_time, out_dir, run_many, study_args, write_table
 
+from pipesim.plot import Axis, Note, Panel, Rule, Series, plot_heatmap, plot_panels
+from pipesim.plot.style import SERIES_COLORS
 from pipesim.units import parse_rate, parse_time
 
 STUDY = "compression_wan"
@@ -47,7 +49,7 @@ OVERHEAD = "1 ms"  # software overhead per message (TCP stack, serialisation)
 SIDE_BYTES = 2  # token id sent with every compressed token
 LATENCY_SWEEP_RATIO = 100
 P, M = 8, 16
-HIDDEN, SEQ, DTYPE_BYTES = 2048, 2048, 2  # gpt3-1.3b in bf16
+HIDDEN, SEQ, DTYPE, DTYPE_BYTES = 2048, 2048, "bf16", 2  # gpt3-1.3b in bf16
 
 
 def scenario(bandwidth: str, ratio: float, *, topology: str = "wan_chain", latency: str = LATENCY,
@@ -62,22 +64,38 @@ def scenario(bandwidth: str, ratio: float, *, topology: str = "wan_chain", laten
         "schedule": {"name": schedule},
     }
     if topology == "wan_chain":
-        sc["topology"] = {"kind": "wan_chain", "link": {"bandwidth": bandwidth, "latency": latency}}
+        sc["topology"] = {"kind": "wan_chain", "num_hosts": P, "link": {"bandwidth": bandwidth, "latency": latency}}
     else:  # every host's one access link, both ways; two access hops make the host-to-host latency
         half = f"{parse_time(latency) / 2 * 1e3:g} ms"
-        sc["topology"] = {"kind": "internet", "bandwidth": bandwidth, "latency": half}
+        sc["topology"] = {"kind": "internet", "num_hosts": P, "bandwidth": bandwidth, "latency": half}
     if ratio > 1:
         sc["compression"] = {"ratio": ratio, "bits": 16, "side_bytes_per_token": f"{SIDE_BYTES} B",
                              "projection": True}
     return sc
 
 
+def compression(ratio: float) -> Any:
+    """The scenario's compression section as pipesim's model of it (None: uncompressed)."""
+    from pipesim.workload.compression import CompressionSpec
+
+    section = scenario(REF_BANDWIDTH, ratio).get("compression")
+    return None if section is None else CompressionSpec.from_dict(section)
+
+
+def _whole(x: float) -> float:
+    """Byte counts that are whole numbers as ints, as the tables have always shown them."""
+    return int(x) if float(x).is_integer() else x
+
+
 def wire_bytes_per_token(ratio: float) -> float:
-    """What one token costs on the wire in one direction (the compression module's model)."""
-    if ratio <= 1:
-        return HIDDEN * DTYPE_BYTES
-    k = max(1, round(HIDDEN / ratio))
-    return k * DTYPE_BYTES + SIDE_BYTES
+    """What one token costs on the wire in one direction (pipesim.workload.compression)."""
+    spec = compression(ratio)
+    return _whole(HIDDEN * DTYPE_BYTES if spec is None else spec.bytes_per_token(HIDDEN, DTYPE))
+
+
+def rank_k(ratio: float) -> int:
+    spec = compression(ratio)
+    return HIDDEN if spec is None else int(spec.rank_for(HIDDEN))
 
 
 def ceilings(ratio: float, delay: float) -> tuple[float, float]:
@@ -113,116 +131,60 @@ def row_from(metrics: dict[str, Any], **meta: Any) -> dict[str, Any]:
 
 # --- figures -------------------------------------------------------------------------------
 
-def _ratio_axis(ax: Any, ratios: list[float]) -> None:
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
-
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(FixedLocator(ratios))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}×"))
-
-
-def _tokens_axis(ax: Any) -> None:
-    from matplotlib.ticker import FuncFormatter
-
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v / 1e3:g}k"))
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _p: f"{v / 1e3:g}k" if f"{v:.0e}"[0] in "235" else ""))
-
-
 def heatmap(rows: list[dict[str, Any]], ratios: list[float], bandwidths: list[str],
             ceiling: dict[float, float], path: Path) -> None:
-    import numpy as np
-    from matplotlib.colors import LogNorm
-
-    from pipesim.plot import style
-
-    grid = np.full((len(bandwidths), len(ratios)), np.nan)
+    grid: list[list[float | None]] = [[None] * len(ratios) for _ in bandwidths]
+    text = [[""] * len(ratios) for _ in bandwidths]
     for r in rows:
         if r["topology"] == "wan_chain" and r["policy"] == "fair" and "tokens_per_s" in r:
-            grid[bandwidths.index(r["bandwidth"]), ratios.index(r["ratio"])] = r["tokens_per_s"]
-    with style.style_context():
-        fig = style.new_figure(7.6, 4.1)
-        ax = fig.add_axes((0.12, 0.14, 0.70, 0.70))
-        vmax = max(ceiling.values())
-        im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis",
-                       norm=LogNorm(vmin=float(np.nanmin(grid)), vmax=vmax))
-        for i in range(len(bandwidths)):
-            for j, ratio in enumerate(ratios):
-                v = grid[i, j]
-                if np.isnan(v):
-                    continue
-                share = v / ceiling[ratio]
-                rgb = im.cmap(im.norm(v))[:3]
-                ax.text(j, i, f"{v / 1e3:.1f}k\n{100 * share:.0f}%", ha="center", va="center",
-                        fontsize=style.FONT_SIZE - 1.5, color=style.text_color(rgb), linespacing=1.1)
-        ax.set_xticks(range(len(ratios)))
-        ax.set_xticklabels([f"{r:g}×" if r > 1 else "1× (none)" for r in ratios])
-        ax.set_yticks(range(len(bandwidths)))
-        ax.set_yticklabels(bandwidths)
-        ax.set_xlabel("compression ratio h/k (nominal)")
-        ax.set_ylabel("bandwidth per stage boundary")
-        ax.set_title(f"Tokens/s (and % of the compute ceiling): GPT-3 1.3B, 1F1B p={P} m={M},\n"
-                     f"RTX 4090 hosts in a WAN chain, {LATENCY} per boundary, fair-shared links",
-                     loc="left", fontweight="bold", fontsize=style.FONT_SIZE)
-        cax = fig.add_axes((0.85, 0.14, 0.025, 0.70))
-        cb = fig.colorbar(im, cax=cax)
-        cb.set_label("throughput (tokens/s, log)")
-        from matplotlib.ticker import FuncFormatter
-
-        cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v / 1e3:g}k"))
-        cb.ax.yaxis.set_minor_formatter(FuncFormatter(
-            lambda v, _p: f"{v / 1e3:g}k" if f"{v:.0e}"[0] in "25" else ""))
-    style.save_figure(fig, path, ("png", "svg"))
+            i, j = bandwidths.index(r["bandwidth"]), ratios.index(r["ratio"])
+            v = r["tokens_per_s"]
+            grid[i][j] = v
+            text[i][j] = f"{v / 1e3:.1f}k\n{100 * v / ceiling[r['ratio']]:.0f}%"
+    plot_heatmap(grid, [f"{r:g}×" if r > 1 else "1× (none)" for r in ratios], bandwidths, path, cell_text=text,
+                 title=f"Tokens/s (and % of the compute ceiling): GPT-3 1.3B, 1F1B p={P} m={M},\n"
+                       f"RTX 4090 hosts in a WAN chain, {LATENCY} per boundary, fair-shared links",
+                 xlabel="compression ratio h/k (nominal)", ylabel="bandwidth per stage boundary",
+                 colorbar="throughput (tokens/s, log)", log=True, vmax=max(ceiling.values()), tick_format="{:g}k",
+                 tick_unit=1e3, formats=("png", "svg"))
 
 
 def lines_vs_ratio(rows: list[dict[str, Any]], ratios: list[float], bandwidths: list[str],
                    ceil: dict[float, tuple[float, float]], path: Path) -> None:
-    from pipesim.plot import style
-
     def chain(bw: str) -> list[tuple[float, float]]:
         return sorted((r["ratio"], r["tokens_per_s"]) for r in rows if r["topology"] == "wan_chain"
                       and r["policy"] == "fair" and r["bandwidth"] == bw and "tokens_per_s" in r)
 
-    with style.style_context():
-        fig = style.new_figure(8.4, 4.6)
-        ax = fig.add_axes((0.09, 0.12, 0.66, 0.78))
-        markers = "osD^vP*X"
-        for i, bw in enumerate(bandwidths):
-            pts = chain(bw)
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=markers[i % len(markers)], markersize=4,
-                    linewidth=1.4, color=style.SERIES_COLORS[i], label=f"{bw}, chain")
-        inet = sorted((r["ratio"], r["tokens_per_s"]) for r in rows
-                      if r["topology"] == "internet" and "tokens_per_s" in r)
-        if inet:
-            k = bandwidths.index(REF_BANDWIDTH) if REF_BANDWIDTH in bandwidths else 0
-            ax.plot([p[0] for p in inet], [p[1] for p in inet], marker="o", markersize=3.5, linewidth=1.0,
-                    linestyle=(0, (1, 1.5)), color=style.SERIES_COLORS[k], markerfacecolor="white",
-                    label=f"{REF_BANDWIDTH}, internet\n(one uplink carries\nboth directions)")
-        xs = sorted(ceil)
-        comp = [ceil[x][0] for x in xs]
-        late = [ceil[x][1] for x in xs]
-        ax.plot(xs, comp, linestyle=(0, (5, 3)), color="#222222", linewidth=1.3, zorder=4)
-        ax.plot(xs, late, linestyle=(0, (1, 1.5)), color="#222222", linewidth=1.8, zorder=4)
-        ax.annotate(f"compute ceiling {comp[-1] / 1e3:.1f}k (table level, free network)", (xs[0], comp[0]),
-                    xytext=(2, 4), textcoords="offset points", fontsize=style.FONT_SIZE - 0.5, color="#222222")
-        ax.annotate(f"latency ceiling {late[-1] / 1e3:.1f}k (table level, {_delay_label()} per message, "
-                    "unlimited bandwidth)", (xs[0], late[0]), xytext=(2, 5), textcoords="offset points",
-                    fontsize=style.FONT_SIZE - 0.5, color="#222222")
-        _ratio_axis(ax, ratios)
-        _tokens_axis(ax)
-        lo = min(min(p[1] for p in chain(bw)) for bw in bandwidths)
-        ax.set_ylim(lo / 1.3, comp[-1] * 1.35)
-        ax.set_xlabel("compression ratio h/k (nominal; 1× = uncompressed)")
-        ax.set_ylabel("throughput (tokens/s, log)")
-        ax.set_title(f"Throughput vs compression ratio per bandwidth: GPT-3 1.3B, 1F1B p={P} m={M},\n"
-                     f"{LATENCY} per boundary, fair-shared links", loc="left", fontweight="bold",
-                     fontsize=style.FONT_SIZE)
-        ax.grid(True, which="both", color=style.GRID_COLOR, linewidth=0.6)
-        ax.set_axisbelow(True)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, title="bandwidth per boundary",
-                  labelspacing=0.7)
-    style.save_figure(fig, path, ("png", "svg"))
+    markers = "osD^vP*X"
+    series = []
+    for i, bw in enumerate(bandwidths):
+        pts = chain(bw)
+        series.append(Series([p[0] for p in pts], [p[1] for p in pts], color=SERIES_COLORS[i],
+                             marker=markers[i % len(markers)], size=4, label=f"{bw}, chain"))
+    inet = sorted((r["ratio"], r["tokens_per_s"]) for r in rows if r["topology"] == "internet" and "tokens_per_s" in r)
+    if inet:
+        k = bandwidths.index(REF_BANDWIDTH) if REF_BANDWIDTH in bandwidths else 0
+        series.append(Series([p[0] for p in inet], [p[1] for p in inet], color=SERIES_COLORS[k], marker="o", size=3.5,
+                             width=1.0, line=(0, (1.0, 1.5)), hollow=True,
+                             label=f"{REF_BANDWIDTH}, internet\n(one uplink carries\nboth directions)"))
+    xs = sorted(ceil)
+    comp = [ceil[x][0] for x in xs]
+    late = [ceil[x][1] for x in xs]
+    series += [Series(xs, comp, line=(0, (5.0, 3.0)), width=1.3, z=4),
+               Series(xs, late, line=(0, (1.0, 1.5)), width=1.8, z=4)]
+    notes = [Note(xs[0], comp[0], f"compute ceiling {comp[-1] / 1e3:.1f}k (table level, free network)",
+                  offset=(2, 4), size=-0.5, color="#222222"),
+             Note(xs[0], late[0], f"latency ceiling {late[-1] / 1e3:.1f}k (table level, {_delay_label()} per message, "
+                                  "unlimited bandwidth)", offset=(2, 5), size=-0.5, color="#222222")]
+    lo = min(min(p[1] for p in chain(bw)) for bw in bandwidths)
+    panel = Panel(series=series, notes=notes, legend="right", legend_title="bandwidth per boundary",
+                  title=f"Throughput vs compression ratio per bandwidth: GPT-3 1.3B, 1F1B p={P} m={M},\n"
+                        f"{LATENCY} per boundary, fair-shared links",
+                  x=Axis("compression ratio h/k (nominal; 1× = uncompressed)", "log", ticks=ratios, fmt="{:g}×"),
+                  y=Axis("throughput (tokens/s, log)", "log", fmt="{:g}k", unit=1e3, log_subs=(1.0, 2.0, 3.0, 5.0),
+                         limits=(lo / 1.3, comp[-1] * 1.35)))
+    plot_panels([panel], path, columns=1, width=8.4, row_height=4.0, margins=(0.75, 2.25, 0.6, 0.55),
+                formats=("png", "svg"))
 
 
 def _delay_label() -> str:
@@ -230,35 +192,25 @@ def _delay_label() -> str:
 
 
 def latency_figure(lat_rows: list[dict[str, Any]], compute_ceiling: float, path: Path) -> None:
-    from pipesim.plot import style
-
-    with style.style_context():
-        fig = style.new_figure(8.2, 4.2)
-        ax = fig.add_axes((0.10, 0.13, 0.62, 0.76))
-        for i, (sched, label) in enumerate((("1f1b", "1F1B (sim)"), ("gpipe", "GPipe (sim)"))):
-            pts = sorted((r["latency_ms"], r["tokens_per_s"], r["fits_in_memory"]) for r in lat_rows
-                         if r["schedule"] == sched and "tokens_per_s" in r)
-            color = style.SERIES_COLORS[i]
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=color, linewidth=1.4, label=label)
-            for x, y, fits in pts:
-                ax.plot([x], [y], marker="o", markersize=5, color=color,
-                        markerfacecolor=color if fits else "white")
-        pts = sorted((r["latency_ms"], r["latency_ceiling_tokens_per_s"]) for r in lat_rows if r["schedule"] == "1f1b")
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle=(0, (1, 2)), color="#777777", linewidth=1.6,
-                label="1F1B table level,\nlatency + 1 ms per message")
-        ax.axhline(compute_ceiling, linestyle=(0, (5, 3)), color="#222222", linewidth=1.3,
-                   label="compute ceiling\n(table level, free network)")
-        ax.plot([], [], marker="o", linestyle="none", color="#555555", markerfacecolor="white",
-                label="exceeds 24 GB per GPU")
-        ax.set_xlabel("one-way latency per stage boundary (ms)")
-        ax.set_ylabel("throughput (tokens/s)")
-        ax.set_ylim(0, compute_ceiling * 1.1)
-        ax.set_title(f"Latency, not bandwidth, bounds a compressed WAN pipeline ({REF_BANDWIDTH}, "
-                     f"{LATENCY_SWEEP_RATIO}× compression)", loc="left", fontweight="bold", fontsize=style.FONT_SIZE)
-        ax.grid(True, color=style.GRID_COLOR, linewidth=0.6)
-        ax.set_axisbelow(True)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, labelspacing=0.7)
-    style.save_figure(fig, path, ("png", "svg"))
+    series = []
+    for i, (sched, label) in enumerate((("1f1b", "1F1B (sim)"), ("gpipe", "GPipe (sim)"))):
+        pts = sorted((r["latency_ms"], r["tokens_per_s"], r["fits_in_memory"]) for r in lat_rows
+                     if r["schedule"] == sched and "tokens_per_s" in r)
+        series.append(Series([p[0] for p in pts], [p[1] for p in pts], color=SERIES_COLORS[i], marker="o", size=5,
+                             hollow=[not p[2] for p in pts], label=label))
+    ceiling = sorted((r["latency_ms"], r["latency_ceiling_tokens_per_s"]) for r in lat_rows if r["schedule"] == "1f1b")
+    series.append(Series([p[0] for p in ceiling], [p[1] for p in ceiling], line=(0, (1.0, 2.0)), color="#777777", width=1.6,
+                         label="1F1B table level,\nlatency + 1 ms per message"))
+    series.append(Series(color="#555555", marker="o", line="none", hollow=True, label="exceeds 24 GB per GPU"))
+    panel = Panel(series=series, legend="right",
+                  rules=[Rule(compute_ceiling, line=(0, (5.0, 3.0)), width=1.3,
+                              label="compute ceiling\n(table level, free network)")],
+                  title=f"Latency, not bandwidth, bounds a compressed WAN pipeline ({REF_BANDWIDTH}, "
+                        f"{LATENCY_SWEEP_RATIO}× compression)",
+                  x=Axis("one-way latency per stage boundary (ms)"),
+                  y=Axis("throughput (tokens/s)", limits=(0, compute_ceiling * 1.1)))
+    plot_panels([panel], path, columns=1, width=8.4, row_height=3.9, margins=(0.8, 2.5, 0.35, 0.55),
+                formats=("png", "svg"))
 
 
 def gantt(path: Path) -> None:
@@ -360,8 +312,8 @@ def findings(rows: list[dict[str, Any]], lat_rows: list[dict[str, Any]], ratios:
     slow = bandwidths[0]
     fair1, fifo1 = tps(slow, lo), tps(slow, lo, policy="fifo")
     if not math.isnan(fifo1):
-        fixed = ceilings(lo, SEQ * wire_bytes_per_token(lo) / parse_rate(slow) + parse_time(LATENCY)
-                         + parse_time(OVERHEAD))[1]
+        sc = scenario(slow, lo, policy="fifo")
+        fixed = ceilings(lo, lone_transfer_time(sc["topology"], sc["network"], 0, 1, SEQ * wire_bytes_per_token(lo)))[1]
         gaps = [100 * (tps(bw, r, policy="fifo") / tps(bw, r) - 1) for bw in bandwidths for r in ratios]
         out.append(
             f"The link-sharing policy matters when messages are slow: at {slow} uncompressed, fair sharing gives "
@@ -375,17 +327,20 @@ def findings(rows: list[dict[str, Any]], lat_rows: list[dict[str, Any]], ratios:
 
 
 def wire_ratio(ratio: float) -> float:
-    return HIDDEN * DTYPE_BYTES / wire_bytes_per_token(ratio)
+    from pipesim.workload.compression import effective_ratio
+
+    return effective_ratio(compression(ratio), HIDDEN, DTYPE)
 
 
 def main() -> None:
     args = study_args(__doc__.splitlines()[0])
     out = out_dir(args, STUDY)
-    ratios = list(QUICK_RATIOS if args.quick else RATIOS)
+    ratios: list[float] = list(QUICK_RATIOS if args.quick else RATIOS)
     bandwidths = list(QUICK_BANDWIDTHS if args.quick else BANDWIDTHS)
     latencies = list(QUICK_LATENCIES if args.quick else LATENCIES)
 
-    jobs, meta = [], []
+    jobs: list[tuple[dict[str, Any], tuple[str, ...], str]] = []
+    meta: list[dict[str, Any]] = []
     for policy in ("fair", "fifo"):
         for bw in bandwidths:
             for ratio in ratios:
@@ -406,7 +361,7 @@ def main() -> None:
     results = run_many(jobs, args.jobs, label=STUDY)
 
     delay = parse_time(LATENCY) + parse_time(OVERHEAD)
-    ceil = {r: ceilings(r, delay) for r in ratios}
+    ceil: dict[float, tuple[float, float]] = {r: ceilings(r, delay) for r in ratios}
     lat_ceil = {ms: ceilings(LATENCY_SWEEP_RATIO, ms / 1e3 + parse_time(OVERHEAD))[1]
                 for ms in sorted({m["latency_ms"] for m in meta[n_grid:]})}
     rows, lat_rows = [], []
@@ -415,7 +370,7 @@ def main() -> None:
         row = row_from(res, **mt)
         row.update({
             "bandwidth_bps": parse_rate(mt["bandwidth"]) * 8,
-            "rank_k": HIDDEN if ratio <= 1 else max(1, round(HIDDEN / ratio)),
+            "rank_k": rank_k(ratio),
             "wire_bytes_per_token": wire_bytes_per_token(ratio),
             "wire_ratio": wire_ratio(ratio),
             "message_bytes": SEQ * wire_bytes_per_token(ratio),

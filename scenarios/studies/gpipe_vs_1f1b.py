@@ -23,7 +23,6 @@ dependency chain and (sim - table+delay) = queueing on shared links.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import gb, out_dir, run_many, study_args, write_table
+from _common import gb, lone_transfer_time, out_dir, run_many, study_args, write_table
+
+from pipesim.plot import Axis, Note, Panel, Rule, Series, plot_panels
+from pipesim.plot.style import SERIES_COLORS
 
 STUDY = "gpipe_vs_1f1b"
 P = 8
@@ -74,37 +76,15 @@ def scenario(costs: dict[str, float], net: str, sched: str, m: int, policy: str 
     }
 
 
-def lone_transfer_time(topology: Any, src: int, dst: int, nbytes: float, chunk: float | None) -> float:
-    """Time for one message alone on its route, in pipesim.sim.network's model with no competing
-    traffic. Fluid (``chunk`` None): the bottleneck rate plus every hop's latency. Chunked: chunks
-    stored and forwarded hop by hop, each hop free for the next chunk once the previous one is
-    on the wire, latency added per hop."""
-    hops = [topology.directed[i].spec for i in topology.route(src, dst)]
-    if chunk is None:
-        rate = min((h.bandwidth for h in hops), default=math.inf)
-        return nbytes / rate + sum(h.latency for h in hops)
-    sizes = [chunk] * int(nbytes // chunk) + ([nbytes % chunk] if nbytes % chunk else [])
-    free = [0.0] * len(hops)
-    last = 0.0
-    for size in sizes:
-        t = 0.0
-        for h, spec in enumerate(hops):
-            if spec.is_free:
-                continue
-            start = max(t, free[h])
-            free[h] = start + size / spec.bandwidth
-            t = free[h] + spec.latency
-        last = t
-    return last
-
-
 def delayed_table(sc: dict[str, Any]) -> tuple[float, float]:
-    """(table makespan with every message delayed by its lone transfer time, that delay)."""
+    """(table makespan with every message delayed by its lone transfer time, that delay). The
+    delay is pipesim's network simulation of one boundary message alone on the network (with
+    ``CHUNK`` None: the bottleneck rate plus every hop's latency)."""
     from pipesim.ideal import evaluate
     from pipesim.scenario import build, load_scenario
 
     built = build(load_scenario(sc))
-    delay = lone_transfer_time(built.topology, 0, 1, built.costs.message_bytes[0], CHUNK)
+    delay = lone_transfer_time(sc["topology"], sc["network"], 0, 1, built.costs.message_bytes[0])
     return evaluate(built.schedule, built.costs, message_delay=delay).makespan, delay
 
 
@@ -176,153 +156,90 @@ def _get(rows: list[dict[str, Any]], net: str, sched: str, m: int, policy: str =
                 and r["policy"] == policy)
 
 
-def _log2_axis(ax: Any, ms: tuple[int, ...]) -> None:
-    from matplotlib.ticker import FixedLocator, NullLocator
-
-    ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_locator(FixedLocator(list(ms)))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticklabels([str(m) for m in ms])
+def _m_axis(ms: tuple[int, ...]) -> Axis:
+    return Axis("microbatches per iteration m", "log2", ticks=ms, ticklabels=[str(m) for m in ms])
 
 
-def _plain_log_y(ax: Any) -> None:
-    """Log y axis labelled 200, 300, 1000 rather than 2x10^2."""
-    from matplotlib.ticker import FuncFormatter, LogLocator
-
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _p: ""))
+COLORS = {"gpipe": SERIES_COLORS[0], "1f1b": SERIES_COLORS[1]}
+# GPipe small and filled, 1F1B large and see-through: on fast networks the two lie on top of each other.
+MARKS = {"gpipe": ("o", 5.0, False), "1f1b": ("s", 8.0, True)}
+SEE_THROUGH = "none"
 
 
 def plot_makespan(rows: list[dict[str, Any]], nets: tuple[str, ...], ms: tuple[int, ...], costs: dict[str, float],
                   stem: Path) -> None:
-    from matplotlib.lines import Line2D
-
-    from pipesim.plot import style
-
-    colors = {"gpipe": style.SERIES_COLORS[0], "1f1b": style.SERIES_COLORS[1]}
-    ncol = 2 if len(nets) > 1 else 1
-    nrow = math.ceil(len(nets) / ncol)
-    with style.style_context():
-        fig = style.new_figure(10.5, 3.3 * nrow + 0.9)
-        axes = fig.subplots(nrow, ncol, squeeze=False)
-        for k, net in enumerate(nets):
-            ax = axes[k // ncol][k % ncol]
-            free = [_get(rows, net, "gpipe", m)["table_ms"] for m in ms]
-            ax.plot(ms, free, color="#222222", linestyle=(0, (5, 3)), linewidth=1.2, zorder=4)
-            for sched, marker, size, fill in (("gpipe", "o", 5, True), ("1f1b", "s", 8, False)):
-                c = colors[sched]
-                sim = [_get(rows, net, sched, m)["sim_ms"] for m in ms]
-                dly = [_get(rows, net, sched, m)["delay_table_ms"] for m in ms]
-                ax.plot(ms, sim, color=c, marker=marker, markersize=size, linewidth=1.5,
-                        markerfacecolor=c if fill else "none", markeredgewidth=1.2, zorder=3)
-                ax.plot(ms, dly, color=c, linestyle=":", linewidth=1.3, zorder=2)
-            _log2_axis(ax, ms)
-            ax.set_yscale("log")
-            _plain_log_y(ax)
-            ax.set_title(NETWORKS[net][0], loc="left", fontsize=style.FONT_SIZE + 0.5, fontweight="bold")
-            ax.set_xlabel("microbatches per iteration m")
-            ax.set_ylabel("iteration makespan (ms)")
-            ax.grid(True, which="both", color=style.GRID_COLOR, linewidth=0.6)
-            ax.set_axisbelow(True)
-            g, o = _get(rows, net, "gpipe", ms[-1]), _get(rows, net, "1f1b", ms[-1])
-            ax.text(0.03, 0.95, f"m={ms[-1]}: sim/table GPipe {g['slowdown']:.3f}, 1F1B {o['slowdown']:.3f}",
-                    transform=ax.transAxes, va="top", fontsize=style.FONT_SIZE - 1, color="#333333")
-        for k in range(len(nets), nrow * ncol):
-            axes[k // ncol][k % ncol].set_visible(False)
-        handles = [
-            Line2D([], [], color="#222222", linestyle=(0, (5, 3)),
-                   label="table, free network (GPipe = 1F1B = (m+p-1)(F+B))"),
-            Line2D([], [], color=colors["gpipe"], marker="o", markersize=5, label="GPipe, simulated network"),
-            Line2D([], [], color=colors["1f1b"], marker="s", markersize=8, markerfacecolor="none",
-                   label="1F1B, simulated network"),
-            Line2D([], [], color=colors["gpipe"], linestyle=":", label="GPipe, table + lone-message delay"),
-            Line2D([], [], color=colors["1f1b"], linestyle=":", label="1F1B, table + lone-message delay"),
-        ]
-        fig.legend(handles=handles, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.0))
-        fig.suptitle(f"GPipe vs 1F1B: iteration makespan, p = {P}, GPT-3 1.3B stage costs (F = {1e3 * costs['F']:.2f} ms, "
-                     f"B = {1e3 * costs['B']:.2f} ms, "
-                     f"8 MiB messages)", fontweight="bold", x=0.02, ha="left")
-        fig.subplots_adjust(left=0.07, right=0.98, top=1 - 0.75 / (3.3 * nrow + 0.9), bottom=0.95 / (3.3 * nrow + 0.9),
-                            hspace=0.42, wspace=0.18)
-    style.save_figure(fig, stem, ("png", "svg"))
+    free_line = (0, (5.0, 3.0))
+    panels = []
+    for net in nets:
+        series = [Series(ms, [_get(rows, net, "gpipe", m)["table_ms"] for m in ms], line=free_line, width=1.2, z=4)]
+        for sched, (marker, size, hollow) in MARKS.items():
+            pts = [_get(rows, net, sched, m) for m in ms]
+            series.append(Series(ms, [r["sim_ms"] for r in pts], color=COLORS[sched], marker=marker, size=size,
+                                 hollow=hollow, face=SEE_THROUGH, width=1.5))
+            series.append(Series(ms, [r["delay_table_ms"] for r in pts], color=COLORS[sched], line=":", width=1.3,
+                                 z=2))
+        g, o = _get(rows, net, "gpipe", ms[-1]), _get(rows, net, "1f1b", ms[-1])
+        note = Note(0.03, 0.95, f"m={ms[-1]}: sim/table GPipe {g['slowdown']:.3f}, 1F1B {o['slowdown']:.3f}",
+                    where="axes", va="top")
+        panels.append(Panel(series=series, notes=[note], title=NETWORKS[net][0], x=_m_axis(ms),
+                            y=Axis("iteration makespan (ms)", "log", fmt="{:g}", log_subs=(1.0, 2.0, 3.0, 5.0))))
+    legend = [Series(line=free_line, label="table, free network (GPipe = 1F1B = (m+p-1)(F+B))")]
+    legend += [Series(color=COLORS[s], marker=MARKS[s][0], size=MARKS[s][1], hollow=MARKS[s][2], face=SEE_THROUGH,
+                      label=f"{LABEL[s]}, simulated network") for s in SCHEDULES]
+    legend += [Series(color=COLORS[s], line=":", label=f"{LABEL[s]}, table + lone-message delay") for s in SCHEDULES]
+    plot_panels(panels, stem, columns=2 if len(nets) > 1 else 1, width=10.5, row_height=3.3,
+                title=f"GPipe vs 1F1B: iteration makespan, p = {P}, GPT-3 1.3B stage costs (F = {1e3 * costs['F']:.2f} "
+                      f"ms, B = {1e3 * costs['B']:.2f} ms, 8 MiB messages)",
+                legend=legend, legend_columns=3, formats=("png", "svg"))
 
 
 def plot_slowdown(rows: list[dict[str, Any]], nets: tuple[str, ...], ms: tuple[int, ...], stem: Path) -> None:
     """Two panels: every network, and a zoom on the fast ones (their few per cent vanish next to
     10 GbE's tens)."""
-    from pipesim.plot import style
-
-    colors = {net: style.SERIES_COLORS[[0, 2, 5, 1][k % 4]] for k, net in enumerate(NETWORKS)}
+    colors = {net: SERIES_COLORS[[0, 2, 5, 1][k % 4]] for k, net in enumerate(NETWORKS)}
     fast = [n for n in nets if n != "eth10"]
-    panels = [("(a) all networks", list(nets))] + ([("(b) zoom: fast networks", fast)] if fast and len(fast) < len(nets)
+    groups = [("(a) all networks", list(nets))] + ([("(b) zoom: fast networks", fast)] if fast and len(fast) < len(nets)
                                                    else [])
-    with style.style_context():
-        fig = style.new_figure(10.5, 4.6)
-        width = 0.40 if len(panels) == 2 else 0.86
-        for i, (head, which) in enumerate(panels):
-            ax = fig.add_axes((0.07 + i * 0.5, 0.27, width, 0.62))
-            for net in which:
-                c = colors[net]
-                for sched, ls, marker in (("gpipe", "-", "o"), ("1f1b", "--", "s")):
-                    ys = [100 * (_get(rows, net, sched, m)["slowdown"] - 1) for m in ms]
-                    ax.plot(ms, ys, color=c, linestyle=ls, marker=marker, markersize=4.5,
-                            markerfacecolor=c if sched == "gpipe" else "none",
-                            label=f"{LABEL[sched]}, {NETWORKS[net][0].split(' (')[0]}")
-            ax.axhline(0.0, color="#222222", linewidth=0.8)
-            _log2_axis(ax, ms)
-            ax.set_ylim(bottom=-0.02 * ax.get_ylim()[1])
-            ax.set_xlabel("microbatches per iteration m")
-            ax.set_ylabel("simulated over table makespan (%)")
-            ax.set_title(head, loc="left", fontweight="bold")
-            ax.grid(True, color=style.GRID_COLOR, linewidth=0.6)
-            ax.set_axisbelow(True)
-        handles, labels = fig.axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=4, bbox_to_anchor=(0.5, 0.0))
-        fig.suptitle(f"Communication cost over the free network, p = {P}: GPipe (solid) vs 1F1B (dashed)",
-                     fontweight="bold", x=0.02, ha="left")
-    style.save_figure(fig, stem, ("png", "svg"))
+
+    def series(net: str, sched: str) -> Series:
+        return Series(ms, [100 * (_get(rows, net, sched, m)["slowdown"] - 1) for m in ms], color=colors[net],
+                      line="-" if sched == "gpipe" else "--", marker="o" if sched == "gpipe" else "s", size=4.5,
+                      hollow=sched != "gpipe", face=SEE_THROUGH, label=f"{LABEL[sched]}, {NETWORKS[net][0].split(' (')[0]}")
+
+    panels = []
+    for head, which in groups:
+        lines = [series(net, sched) for net in which for sched in SCHEDULES]
+        top = max(max(s.y) for s in lines)
+        panels.append(Panel(series=lines, rules=[Rule(0.0, width=0.8)], title=head, x=_m_axis(ms),
+                            y=Axis("simulated over table makespan (%)", limits=(-0.02 * top, 1.05 * top))))
+    plot_panels(panels, stem, columns=2, width=10.5, row_height=3.6,
+                title=f"Communication cost over the free network, p = {P}: GPipe (solid) vs 1F1B (dashed)",
+                legend=[series(net, sched) for net in nets for sched in SCHEDULES], legend_columns=4,
+                formats=("png", "svg"))
 
 
 def plot_activations(rows: list[dict[str, Any]], ms: tuple[int, ...], costs: dict[str, float], stem: Path) -> None:
-    from pipesim.plot import style
-
     net = rows[0]["network"]
-    colors = {"gpipe": style.SERIES_COLORS[0], "1f1b": style.SERIES_COLORS[1]}
-    with style.style_context():
-        fig = style.new_figure(10.0, 3.9)
-        a1 = fig.add_axes((0.07, 0.14, 0.36, 0.72))
-        a2 = fig.add_axes((0.53, 0.14, 0.36, 0.72))
-        for sched, marker in (("gpipe", "o"), ("1f1b", "s")):
-            inflight = [_get(rows, net, sched, m)["peak_inflight"] for m in ms]
-            mem = [_get(rows, net, sched, m)["peak_memory_bytes"] / 1e9 for m in ms]
-            a1.plot(ms, inflight, color=colors[sched], marker=marker, linewidth=1.5, label=LABEL[sched])
-            a2.plot(ms, mem, color=colors[sched], marker=marker, linewidth=1.5, label=LABEL[sched])
-        a1.plot(ms, list(ms), color="#222222", linestyle=":", linewidth=1.0, label="m (GPipe theory)")
-        a1.plot(ms, [min(P, m) for m in ms], color="#777777", linestyle=(0, (5, 3)), linewidth=1.0,
-                label="min(p, m) (1F1B theory)")
-        a2.axhline(80.0, color="#CC3311", linestyle=(0, (4, 2)), linewidth=1.0)
-        a2.text(ms[0], 80.0, " A100 80 GB", va="bottom", fontsize=style.FONT_SIZE - 1, color="#CC3311")
-        for ax in (a1, a2):
-            _log2_axis(ax, ms)
-            ax.set_xlabel("microbatches per iteration m")
-            ax.grid(True, which="both", color=style.GRID_COLOR, linewidth=0.6)
-            ax.set_axisbelow(True)
-        a1.set_yscale("log", base=2)
-        from matplotlib.ticker import FixedLocator, NullLocator
-
-        a1.yaxis.set_major_locator(FixedLocator(sorted({*ms, P})))
-        a1.yaxis.set_minor_locator(NullLocator())
-        a1.set_yticklabels([str(v) for v in sorted({*ms, P})])
-        a1.set_ylabel("peak microbatches in flight (worst device)")
-        a1.set_title("Activation stash (microbatches)", loc="left", fontweight="bold")
-        a1.legend(loc="upper left")
-        a2.set_ylabel("peak memory per GPU (GB)")
-        a2.set_title(f"Peak memory: weights + grads + Adam + {costs['activation_bytes'] / 1e9:.2f} GB/microbatch",
-                     loc="left", fontweight="bold", fontsize=style.FONT_SIZE)
-        a2.set_ylim(0, None)
-        a2.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    style.save_figure(fig, stem, ("png", "svg"))
+    inflight = [Series(ms, [_get(rows, net, s, m)["peak_inflight"] for m in ms], color=COLORS[s],
+                       marker=MARKS[s][0], width=1.5, label=LABEL[s]) for s in SCHEDULES]
+    inflight += [Series(ms, list(ms), line=":", width=1.0, label="m (GPipe theory)"),
+                 Series(ms, [min(P, m) for m in ms], color="#777777", line=(0, (5.0, 3.0)), width=1.0,
+                        label="min(p, m) (1F1B theory)")]
+    memory = [Series(ms, [_get(rows, net, s, m)["peak_memory_bytes"] / 1e9 for m in ms], color=COLORS[s],
+                     marker=MARKS[s][0], width=1.5, label=LABEL[s]) for s in SCHEDULES]
+    levels = sorted({*ms, P})
+    panels = [
+        Panel(series=inflight, title="Activation stash (microbatches)", x=_m_axis(ms), legend="upper left",
+              y=Axis("peak microbatches in flight (worst device)", "log2", ticks=levels,
+                     ticklabels=[str(v) for v in levels])),
+        Panel(series=memory, title=f"Peak memory: weights + grads + Adam + {costs['activation_bytes'] / 1e9:.2f} "
+                                   "GB/microbatch", x=_m_axis(ms), legend="right",
+              rules=[Rule(80.0, color="#CC3311", line=(0, (4.0, 2.0)))],
+              notes=[Note(ms[0], 80.0, " A100 80 GB", color="#CC3311")],
+              y=Axis("peak memory per GPU (GB)", limits=(0, None))),
+    ]
+    plot_panels(panels, stem, columns=2, width=10.0, row_height=3.9, margins=(0.7, 1.2, 0.3, 0.6),
+                gaps=(0.9, 0.8), formats=("png", "svg"))
 
 
 # --------------------------------------------------------------------------------------------

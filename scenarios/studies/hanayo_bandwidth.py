@@ -30,7 +30,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import out_dir, run_many, study_args, write_table
+from _common import lone_transfer_time, out_dir, run_many, study_args, write_table
+
+from pipesim.plot import Axis, Note, Panel, Rule, Series, plot_panels
 
 STUDY = "hanayo_bandwidth"
 P = 8
@@ -47,7 +49,6 @@ COLORS = {"1f1b": "#222222", "hanayo-w1": "#228833", "hanayo-w2": "#AA3377", "in
           "interleaved-v4": "#66CCEE"}
 MARKERS = {"1f1b": "s", "hanayo-w1": "o", "hanayo-w2": "^", "interleaved-v2": "D", "interleaved-v4": "v"}
 LATENCY = "2 us"
-LATENCY_S = 2e-6
 MESSAGE_BYTES = 8 * 2**20  # GPT-3 1.3B boundary: 2048 tokens x 2048 hidden x 2 B (checked in main)
 
 
@@ -113,8 +114,10 @@ def main() -> None:
     for k, r in results.items():
         if "error" in r:
             raise SystemExit(f"{k}: {r['error']}")
-    delayed = {(v, m, bw): delayed_table(scenario(costs, v, m, bw), costs["message_bytes"] / bw + LATENCY_S)
-               for v in VARIANTS for m in ms for bw in bws}
+    # One boundary message alone on each network, timed by pipesim's network simulation.
+    nets = {bw: scenario(costs, BASE, ms[0], bw) for bw in bws}
+    lone = {bw: lone_transfer_time(sc["topology"], sc["network"], 0, 1, costs["message_bytes"]) for bw, sc in nets.items()}
+    delayed = {(v, m, bw): delayed_table(scenario(costs, v, m, bw), lone[bw]) for v in VARIANTS for m in ms for bw in bws}
     rows = []
     for m in ms:
         base_table = results[(BASE, m, 0.0, "table")]["makespan"]
@@ -163,10 +166,10 @@ def _series(rows: list[dict[str, Any]], variant: str, m: int) -> list[dict[str, 
     return sorted((r for r in rows if r["schedule"] == variant and r["m"] == m), key=lambda r: -r["bandwidth_gbps"])
 
 
-def vanishing_bandwidth(rows: list[dict[str, Any]], variant: str, m: int) -> float | None:
+def vanishing_bandwidth(rows: list[dict[str, Any]], variant: str, m: int) -> float:
     """The bandwidth (GB/s) below which ``variant`` is no faster than 1F1B: walking down from
     the fastest link, the first crossing of speedup 1, interpolated linearly in log(bandwidth).
-    None when it never leads (nan) or never falls behind within the sweep (inf)."""
+    nan when it never leads, inf when it never falls behind within the sweep."""
     pts = _series(rows, variant, m)
     if not pts or pts[0]["speedup_vs_1f1b"] <= 1.0:
         return math.nan
@@ -198,71 +201,48 @@ def half_gain_bandwidth(rows: list[dict[str, Any]], variant: str, m: int) -> flo
 # Figure
 
 
-def _flip(x: Any) -> Any:
-    """GB/s <-> ms for one 8 MiB message (n / (x * 1e9) * 1e3 = n / x / 1e6, its own inverse)."""
-    import numpy as np
-
-    return MESSAGE_BYTES / np.maximum(x, 1e-30) / 1e6
+def _style(variant: str) -> dict[str, Any]:
+    """Hanayo solid and heavy, the interleaved references dotted and light."""
+    wave = variant.startswith("hanayo")
+    return {"color": COLORS[variant], "marker": MARKERS[variant], "line": "-" if wave else (0, (1.0, 1.5)),
+            "width": 1.8 if wave else 1.2, "size": 4.5 if wave else 3.5}
 
 
 def plot_speedup(rows: list[dict[str, Any]], ms: tuple[int, ...], costs: dict[str, float], stem: Path) -> None:
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
-
-    from pipesim.plot import style
-
     others = [v for v in VARIANTS if v != BASE]
-    with style.style_context():
-        fig = style.new_figure(5.2 * len(ms) + 0.6, 4.6)
-        axes = fig.subplots(1, len(ms), squeeze=False)[0]
-        for ax, m in zip(axes, ms, strict=True):
-            bws = sorted({r["bandwidth_gbps"] for r in rows if r["m"] == m})
-            for v in others:
-                pts = _series(rows, v, m)
-                c = COLORS[v]
-                ls = "-" if v.startswith("hanayo") else (0, (1, 1.5))
-                lw = 1.8 if v.startswith("hanayo") else 1.2
-                ax.plot([r["bandwidth_gbps"] for r in pts], [r["speedup_vs_1f1b"] for r in pts], color=c,
-                        linestyle=ls, linewidth=lw, marker=MARKERS[v], markersize=4.5 if lw > 1.5 else 3.5, zorder=3)
-                ax.axhline(pts[0]["table_speedup_vs_1f1b"], color=c, linestyle=(0, (6, 3)), linewidth=0.9, alpha=0.9)
-                bw0 = vanishing_bandwidth(rows, v, m)
-                if v.startswith("hanayo") and math.isfinite(bw0):
-                    ax.plot([bw0], [1.0], marker="|", markersize=14, color=c, markeredgewidth=2, zorder=4)
-                    up = v.endswith("w1")
-                    ax.annotate(f"{bw0:.3g} GB/s", (bw0, 1.0), xytext=(-6 if up else 6, 10 if up else -16),
-                                textcoords="offset points", fontsize=style.FONT_SIZE - 1, color=c,
-                                ha="right" if up else "left", zorder=6,
-                                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
-            ax.axhline(1.0, color="#222222", linewidth=1.0)
-            ax.set_xscale("log")
-            ax.invert_xaxis()
-            ax.set_xlim(max(bws) * 1.25, min(bws) / 1.25)
-            ax.xaxis.set_major_locator(FixedLocator([100, 10, 1, 0.1]))
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
-            ax.set_xlabel("NIC bandwidth per GPU and direction (GB/s, log; slower to the right)")
-            ax.set_ylabel("speedup over 1F1B (1F1B time / schedule time)")
-            ax.set_title(f"m = {m}" + (" (= p, one Hanayo group)" if m == P else f" (= {m // P}p)"), loc="left",
-                         fontweight="bold")
-            ax.grid(True, which="major", color=style.GRID_COLOR, linewidth=0.6)
-            ax.set_axisbelow(True)
-            # Secondary scale: how long one 8 MiB message takes on the link
-            sec = ax.secondary_xaxis("top", functions=(_flip, _flip))
-            sec.xaxis.set_major_locator(FixedLocator([0.1, 1, 10, 100]))
-            sec.xaxis.set_minor_locator(NullLocator())
-            sec.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
-            sec.set_xlabel(f"one {costs['message_bytes'] / 2**20:.0f} MiB message (ms)", fontsize=style.FONT_SIZE - 0.5)
-        handles = [Line2D([], [], color=COLORS[v], marker=MARKERS[v], linewidth=1.6 if v.startswith("hanayo") else 1.2,
-                          linestyle="-" if v.startswith("hanayo") else (0, (1, 1.5)), label=f"{VARIANTS[v][0]} (sim)")
-                   for v in others]
-        handles += [Line2D([], [], color="#555555", linestyle=(0, (6, 3)), label="same colour, dashed: table level "
-                                                                                 "(free network)"),
-                    Line2D([], [], color="#555555", marker="|", markersize=12, markeredgewidth=2, linestyle="none",
-                           label="bandwidth where Hanayo's advantage vanishes")]
-        fig.legend(handles=handles, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.0))
-        fig.suptitle(f"Hanayo vs 1F1B over link bandwidth (p = {P}, GPT-3 1.3B stage costs F = {1e3 * costs['F']:.2f} ms, "
-                     f"B = {1e3 * costs['B']:.2f} ms per device)", fontweight="bold", x=0.02, ha="left")
-        fig.subplots_adjust(left=0.08, right=0.98, top=0.8, bottom=0.27, wspace=0.2)
-    style.save_figure(fig, stem, ("png", "svg"))
+    dashed = (0, (6.0, 3.0))
+    panels = []
+    for m in ms:
+        bws = sorted({r["bandwidth_gbps"] for r in rows if r["m"] == m})
+        series, rules, notes = [], [Rule(1.0)], []
+        for v in others:
+            pts = _series(rows, v, m)
+            series.append(Series([r["bandwidth_gbps"] for r in pts], [r["speedup_vs_1f1b"] for r in pts], **_style(v)))
+            rules.append(Rule(pts[0]["table_speedup_vs_1f1b"], color=COLORS[v], line=dashed, width=0.9, alpha=0.9))
+            bw0 = vanishing_bandwidth(rows, v, m)
+            if v.startswith("hanayo") and math.isfinite(bw0):
+                series.append(Series([bw0], [1.0], color=COLORS[v], marker="|", size=14, line="none", edge_width=2.0,
+                                     z=4))
+                up = v.endswith("w1")
+                notes.append(Note(bw0, 1.0, f"{bw0:.3g} GB/s", color=COLORS[v], offset=(-6, 10) if up else (6, -16),
+                                  ha="right" if up else "left", box=True))
+        panels.append(Panel(
+            series=series, rules=rules, notes=notes, grid="both",
+            title=f"m = {m}" + (" (= p, one Hanayo group)" if m == P else f" (= {m // P}p)"),
+            x=Axis("NIC bandwidth per GPU and direction (GB/s, log; slower to the right)", "log",
+                   ticks=[100, 10, 1, 0.1], fmt="{:g}", limits=(max(bws) * 1.25, min(bws) / 1.25)),
+            y=Axis("speedup over 1F1B (1F1B time / schedule time)")))
+    legend = [Series(label=f"{VARIANTS[v][0]} (sim)", **_style(v)) for v in others]
+    legend += [Series(color="#555555", line=dashed, label="same colour, dashed: table level (free network)"),
+               Series(color="#555555", marker="|", size=12, edge_width=2.0, line="none",
+                      label="bandwidth where Hanayo's advantage vanishes")]
+    one_ms = 1e3 * costs["message_bytes"] / 1e9
+    plot_panels(panels, stem, columns=len(ms), width=5.2 * len(ms) + 0.6, row_height=3.6,
+                title=f"Hanayo vs 1F1B over link bandwidth (p = {P}, GPT-3 1.3B stage costs F = {1e3 * costs['F']:.2f} "
+                      f"ms, B = {1e3 * costs['B']:.2f} ms per device)",
+                subtitle=f"one {costs['message_bytes'] / 2**20:.0f} MiB message takes {one_ms:.2f} ms at 1 GB/s, "
+                         f"{one_ms / 100:.3f} ms at 100 GB/s (the time scales as 1 / bandwidth)",
+                legend=legend, legend_columns=3, formats=("png", "svg"))
 
 
 # --------------------------------------------------------------------------------------------

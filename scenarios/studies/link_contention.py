@@ -31,13 +31,14 @@ once, so the fair-policy queueing delay is zero by construction).
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import map_with_progress, out_dir, study_args, write_table
+from _common import lone_transfer_time, out_dir, run_many, study_args, write_table
+
+from pipesim.plot import Axis, Note, Panel, Series, plot_panels
 
 STUDY = "link_contention"
 P, M = 8, 16
@@ -86,62 +87,64 @@ def scenario(sweep: str, schedule: str, value: int, policy: str = "fair") -> dic
     }
 
 
-def _alone(topology: Any, src: int, dst: int, nbytes: float, policy: str, cache: dict) -> float:
-    """Delivery time of one message on the otherwise idle network (same chunking)."""
-    from pipesim.sim.network import simulate_flows
-
-    key = (src, dst, nbytes)
-    if key not in cache:
-        cache[key] = simulate_flows(topology, [(src, dst, nbytes, 0.0)], policy=policy, chunking=4 * 2**20)[0]
-    return cache[key]
-
-
-def run_job(job: tuple[str, str, int, str, str]) -> dict[str, Any]:
-    """One point -> throughput, timing split and contention figures."""
-    from pipesim.runner import run_built
-    from pipesim.scenario import build, load_scenario
-
-    sweep, schedule, value, level, policy = job
-    built = build(load_scenario(scenario(sweep, schedule, value, policy)))
-    outcome = run_built(built, level)  # type: ignore[arg-type]
-    met = outcome.metrics
-    gpus = P * built.sim_options.dp
-    row: dict[str, Any] = {
-        "sweep": sweep, "param": SWEEPS[sweep][0], "value": value, "schedule": schedule, "level": level,
-        "policy": policy if level == "sim" else "",
-        "gpus": gpus,
-        "iteration_time_s": met["makespan"],
-        "tokens_per_s_per_gpu": (met["tokens_per_s"] or 0.0) / gpus,
-        "bubble_ratio": met["bubble_ratio"],
-    }
-    if level == "sim":
-        busiest = met["busiest_link"] or {}
-        wait = met["waiting_for_data"]
-        # Worst pipeline message against itself alone on the idle network: the delay contention
-        # added. Only the slowest deliveries can hold the maximum, so only they are replayed.
-        msgs = [m for m in outcome.trace.messages if m.kind in ("act", "grad")]
-        msgs.sort(key=lambda m: m.arrived - m.sent, reverse=True)
-        cache: dict = {}
-        extra, stretch = 0.0, 1.0
-        for msg in msgs[:12]:
-            alone = _alone(built.topology, msg.src, msg.dst, msg.nbytes, policy, cache)
-            if msg.arrived - msg.sent - alone > extra:
-                extra, stretch = msg.arrived - msg.sent - alone, (msg.arrived - msg.sent) / alone
-        row.update({
-            "compute_end_s": met["compute_end"],
-            "busiest_link": busiest.get("name", ""),
-            "busiest_utilisation": busiest.get("utilisation", 0.0),
-            "max_queueing_delay_s": met["max_queueing_delay"],
-            "worst_msg_extra_s": extra,
-            "worst_msg_stretch": stretch,
-            "max_waiting_for_data_s": max(wait) if wait else 0.0,
-            "gb_moved": met["bytes_moved"] / 1e9,
-        })
-    return row
+def contention_facts(built: Any, outcome: Any) -> dict[str, Any]:
+    """Runs in the worker, where the trace is: the GPUs in use and, at the sim level, the worst
+    pipeline message against itself alone on the idle network (same policy and chunking), the
+    delay contention added. Only the slowest deliveries can hold the maximum, so only they are
+    replayed."""
+    facts: dict[str, Any] = {"gpus": P * built.sim_options.dp}
+    if outcome.level != "sim":
+        return facts
+    opts = built.sim_options
+    network = {"policy": opts.policy, "chunk_bytes": opts.chunking.spelling(), "overhead": opts.overhead}
+    msgs = [m for m in outcome.trace.messages if m.kind in ("act", "grad")]
+    msgs.sort(key=lambda m: m.arrived - m.sent, reverse=True)
+    alone: dict[tuple[int, int, float], float] = {}
+    extra, stretch = 0.0, 1.0
+    gpu = outcome.result.simulation.placement  # trace lane -> topology device
+    for msg in msgs[:12]:
+        key = (gpu[msg.src], gpu[msg.dst], msg.nbytes)
+        if key not in alone:
+            alone[key] = lone_transfer_time(built.scenario.topology, network, *key)
+        if msg.arrived - msg.sent - alone[key] > extra:
+            extra, stretch = msg.arrived - msg.sent - alone[key], (msg.arrived - msg.sent) / alone[key]
+    facts.update(worst_msg_extra_s=extra, worst_msg_stretch=stretch)
+    return facts
 
 
-def run_all(jobs: Sequence[tuple[str, str, int, str, str]], workers: int) -> list[dict[str, Any]]:
-    return map_with_progress(run_job, list(jobs), workers, label=STUDY)
+def run_all(jobs: Sequence[tuple[str, str, int, str, str]], workers: int | None) -> list[dict[str, Any]]:
+    """Every point -> throughput, timing split and contention figures."""
+    results = run_many([(scenario(sweep, schedule, value, policy), (), level)
+                        for sweep, schedule, value, level, policy in jobs], workers, label=STUDY,
+                       measure=contention_facts)
+    rows = []
+    for (sweep, schedule, value, level, policy), met in zip(jobs, results, strict=True):
+        if "error" in met:
+            raise SystemExit(f"{sweep} {schedule} {value} ({level}, {policy}): {met['error']}")
+        gpus = met["measured"]["gpus"]
+        row: dict[str, Any] = {
+            "sweep": sweep, "param": SWEEPS[sweep][0], "value": value, "schedule": schedule, "level": level,
+            "policy": policy if level == "sim" else "",
+            "gpus": gpus,
+            "iteration_time_s": met["makespan"],
+            "tokens_per_s_per_gpu": (met["tokens_per_s"] or 0.0) / gpus,
+            "bubble_ratio": met["bubble_ratio"],
+        }
+        if level == "sim":
+            busiest = met["busiest_link"] or {}
+            wait = met["waiting_for_data"]
+            row.update({
+                "compute_end_s": met["compute_end"],
+                "busiest_link": busiest.get("name", ""),
+                "busiest_utilisation": busiest.get("utilisation", 0.0),
+                "max_queueing_delay_s": met["max_queueing_delay"],
+                "worst_msg_extra_s": met["measured"]["worst_msg_extra_s"],
+                "worst_msg_stretch": met["measured"]["worst_msg_stretch"],
+                "max_waiting_for_data_s": max(wait) if wait else 0.0,
+                "gb_moved": met["bytes_moved"] / 1e9,
+            })
+        rows.append(row)
+    return rows
 
 
 def add_ranks(rows: list[dict[str, Any]]) -> None:
@@ -179,63 +182,42 @@ MARKERS = {"1f1b": "o", "gpipe": "s", "interleaved": "D", "zb-h1": "v", "zb-v": 
 def plot_sweep(rows: list[dict[str, Any]], sweep: str, schedules: Sequence[str], path: Path) -> None:
     """Left: throughput per GPU vs the contention parameter (free network first). Right: the
     rank of every schedule at each point (bump chart)."""
-    from pipesim.plot import style
-
     cols = columns_of(rows, sweep, schedules)
     xs = list(range(len(cols)))
-    with style.style_context():
-        fig = style.new_figure(11.0, 4.3)
-        ax = fig.add_axes((0.07, 0.15, 0.5, 0.66))
-        bx = fig.add_axes((0.66, 0.15, 0.25, 0.66))
-        n = len(schedules)
-        for s in schedules:
-            ys = [c[1][s]["tokens_per_s_per_gpu"] for c in cols]
-            kw = {"color": COLORS[s], "marker": MARKERS[s], "markersize": 5}
-            # Dotted from the free network to the first simulated point: a change of level.
-            ax.plot(xs[:2], ys[:2], linestyle=":", linewidth=1.2, **kw)
-            # GPipe and 1F1B often coincide: dash GPipe so the line beneath stays visible.
-            ax.plot(xs[1:], ys[1:], linestyle=(0, (4, 2)) if s == "gpipe" else "-", linewidth=1.6, label=s, **kw)
-        ax.axvspan(-0.4, 0.5, color="#F2F2F2", zorder=0)
-        ax.set_xticks(xs)
-        ax.set_xticklabels([c[0] for c in cols])
-        ax.set_xlim(-0.4, len(cols) - 0.6)
-        ax.set_xlabel(SWEEPS[sweep][3])
-        ax.set_ylabel("throughput (tokens/s per GPU)")
-        ax.grid(True, color=style.GRID_COLOR, linewidth=0.6)
-        ax.set_axisbelow(True)
-        ax.set_title("throughput", loc="left", fontweight="bold")
-        ax.legend(loc="lower left", ncol=2, fontsize=7.5, frameon=True, facecolor="white", edgecolor="none",
-                  framealpha=0.9)
-        # Bump chart; tied schedules are nudged apart so both stay visible.
-        for _, col in cols:
-            seen: dict[int, int] = {}
-            for s in schedules:
-                rk = col[s]["rank"]
-                col[s]["_y"] = rk + 0.22 * seen.get(rk, 0)
-                seen[rk] = seen.get(rk, 0) + 1
-        for s in schedules:
-            ys = [c[1][s]["_y"] for c in cols]
-            bx.plot(xs, ys, color=COLORS[s], marker=MARKERS[s], markersize=6, linewidth=2.0, alpha=0.9)
-            bx.text(xs[-1] + 0.15, ys[-1], s, color=COLORS[s], va="center", fontsize=7.5, fontweight="bold")
-        bx.set_ylim(n + 0.6, 0.4)
-        bx.set_yticks(range(1, n + 1))
-        bx.set_xticks(xs)
-        bx.set_xticklabels([c[0] for c in cols])
-        bx.set_xlim(-0.4, len(cols) - 0.1)
-        bx.set_xlabel(SWEEPS[sweep][3])
-        bx.set_ylabel("rank by throughput (1 = fastest)")
-        bx.set_title("rank", loc="left", fontweight="bold")
-        bx.grid(True, axis="x", color=style.GRID_COLOR, linewidth=0.6)
-        for side in ("left", "bottom"):
-            bx.spines[side].set_color("#999999")
-        fig.suptitle(TITLES[sweep], x=0.02, y=0.975, ha="left", va="top", fontweight="bold")
-        fig.text(0.02, 0.905, f"GPT-3 2.7B (selective recompute) on A100, p = {P}, m = {M}, 200 Gb/s HDR InfiniBand "
-                 "ports, fair link sharing; dotted: from the free network (table level) to the simulation",
-                 ha="left", va="top", fontsize=8, color="#444444")
-        style.save_figure(fig, path, ("png", "svg"))
+    names = [c[0] for c in cols]
+    lines = []
+    for s in schedules:
+        ys = [c[1][s]["tokens_per_s_per_gpu"] for c in cols]
+        # Dotted from the free network to the first simulated point: a change of level.
+        lines.append(Series(xs[:2], ys[:2], color=COLORS[s], marker=MARKERS[s], size=5, line=":", width=1.2))
+        # GPipe and 1F1B often coincide: dash GPipe so the line beneath stays visible.
+        lines.append(Series(xs[1:], ys[1:], color=COLORS[s], marker=MARKERS[s], size=5, width=1.6, label=s,
+                            line=(0, (4.0, 2.0)) if s == "gpipe" else "-"))
+    # Bump chart; tied schedules are nudged apart so both stay visible.
+    nudged: dict[str, list[float]] = {s: [] for s in schedules}
     for _, col in cols:
-        for r in col.values():
-            r.pop("_y", None)
+        seen: dict[int, int] = {}
+        for s in schedules:
+            rk = col[s]["rank"]
+            nudged[s].append(rk + 0.22 * seen.get(rk, 0))
+            seen[rk] = seen.get(rk, 0) + 1
+    bumps = [Series(xs, nudged[s], color=COLORS[s], marker=MARKERS[s], size=6, width=2.0, alpha=0.9) for s in schedules]
+    ends = [Note(xs[-1] + 0.15, nudged[s][-1], s, color=COLORS[s], va="center", size=-1.5, bold=True)
+            for s in schedules]
+    n = len(schedules)
+    panels = [
+        Panel(series=lines, spans=[(-0.4, 0.5)], title="throughput", legend="lower left", legend_columns=2, weight=2.0,
+              x=Axis(SWEEPS[sweep][3], ticks=xs, ticklabels=names, limits=(-0.4, len(cols) - 0.6)),
+              y=Axis("throughput (tokens/s per GPU)")),
+        Panel(series=bumps, notes=ends, title="rank", grid="x", weight=1.0,
+              x=Axis(SWEEPS[sweep][3], ticks=xs, ticklabels=names, limits=(-0.4, len(cols) - 0.1)),
+              y=Axis("rank by throughput (1 = fastest)", ticks=list(range(1, n + 1)), fmt="{:g}",
+                     limits=(n + 0.6, 0.4))),
+    ]
+    plot_panels(panels, path, columns=2, width=11.0, row_height=3.45, title=TITLES[sweep],
+                subtitle=f"GPT-3 2.7B (selective recompute) on A100, p = {P}, m = {M}, 200 Gb/s HDR InfiniBand ports, "
+                         "fair link sharing; dotted: from the free network (table level) to the simulation",
+                margins=(0.75, 0.95, 0.95, 0.6), gaps=(0.95, 0.55), formats=("png", "svg"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,7 +254,8 @@ def flips(rows: list[dict[str, Any]], sweep: str, schedules: Sequence[str]) -> l
 
 def _order(col: dict[str, dict[str, Any]]) -> str:
     ranked = sorted(col.values(), key=lambda r: (r["rank"], r["schedule"]))
-    out, prev = [], None
+    out: list[str] = []
+    prev = None
     for r in ranked:
         sep = " = " if prev is not None and r["rank"] == prev else " > "
         out.append((sep if out else "") + r["schedule"])
@@ -292,7 +275,7 @@ def findings(rows: list[dict[str, Any]], contention: list[dict[str, Any]], sched
     text = f"- Free network (table level): {_order(free)} ({speeds} tokens/s per GPU)."
     if "1f1b" in schedules and "gpipe" in schedules:
         sim = [r for r in rows if r["level"] == "sim" and r["policy"] == "fair"]
-        pairs = {(r["sweep"], r["value"]): {} for r in sim}
+        pairs: dict[tuple[str, int], dict[str, float]] = {(r["sweep"], r["value"]): {} for r in sim}
         for r in sim:
             pairs[(r["sweep"], r["value"])][r["schedule"]] = r[tps]
         split = [k for k, v in pairs.items() if abs(v["1f1b"] - v["gpipe"]) > 1e-9 * v["1f1b"]]
@@ -428,7 +411,7 @@ def main() -> None:
             jobs.append((sweep, s, vals[0], "table", "fair"))
             jobs.extend((sweep, s, v, "sim", "fair") for v in vals)
             jobs.append((sweep, s, vals[-1], "sim", "fifo"))  # queueing delay at the most contended point
-    rows = run_all(jobs, args.jobs or os.cpu_count() or 1)
+    rows = run_all(jobs, args.jobs)
     add_ranks(rows)
     columns = ["sweep", "param", "value", "schedule", "level", "policy", "gpus", "iteration_time_s",
                "compute_end_s", "tokens_per_s_per_gpu", "rank", "bubble_ratio", "busiest_link",

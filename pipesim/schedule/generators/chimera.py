@@ -31,10 +31,14 @@ backward slots line up again::
 
 Asymmetric variants (an unequal split or an up pipeline that is not the mirror) have no
 published order; they are scheduled by ``list_schedule`` (greedy, backward first, 1F1B
-activation budget per stage), which is valid by construction.
+activation budget per stage), which is valid by construction. ``order="greedy"`` schedules the
+symmetric layout the same way and ``budget`` scales every stage's in-flight budget: controls
+that separate what asymmetry does from what the greedy scheduler and its budget do.
 """
 
 from __future__ import annotations
+
+import math
 
 from pipesim.schedule.action import Action, Kind
 from pipesim.schedule.layout import Layout
@@ -152,19 +156,25 @@ def _canonical_rows(D: int, N: int, scale: str) -> tuple[list[list[Action]], lis
     return rows, down, up
 
 
+ORDERS = ("auto", "greedy")
+
+
 def chimera(p: int, m: int, scale: str = "concat", down_fraction: float = 0.5,
-            up_placement: str = "mirror", reduce_grad: bool = True) -> Schedule:
+            up_placement: str = "mirror", reduce_grad: bool = True, order: str = "auto",
+            budget: float = 1.0) -> Schedule:
     D, N = p, m
     if D < 2 or D % 2:
         raise RequirementError(f"schedule 'chimera': p={D}; Chimera needs an even number of devices >= 2 (e.g. {max(2, D + 1 if D % 2 else 2)})")
     if not 0.0 <= down_fraction <= 1.0:
         raise RequirementError(f"schedule 'chimera': down_fraction={down_fraction}; must be within [0, 1] (0.5 = equal split)")
+    if not 0.0 < budget <= 1.0:
+        raise RequirementError(f"schedule 'chimera': budget={budget}; must be within (0, 1] (1 = the 1F1B budget)")
     up_devices = parse_up_placement(up_placement, D)
     check_distinct_replicas(up_devices, up_placement)
     mirror = up_devices == tuple(D - 1 - j for j in range(D))
     n_down = round(N * down_fraction)
     symmetric = mirror and abs(down_fraction - 0.5) < 1e-12
-    if symmetric:
+    if symmetric and order == "auto" and budget == 1.0:
         unit = D if scale == "concat" else 2 * D
         if N // unit == 0 or N % unit:
             what = "m a multiple of p (N = k*D: direct concatenation of D-microbatch units)" if scale == "concat" \
@@ -178,8 +188,9 @@ def chimera(p: int, m: int, scale: str = "concat", down_fraction: float = 0.5,
     else:
         if scale != "concat":
             raise RequirementError(
-                f"schedule 'chimera': scale={scale!r} is defined only for the symmetric case; "
-                "with down_fraction != 0.5 or up_placement != 'mirror' use scale='concat'"
+                f"schedule 'chimera': scale={scale!r} is defined only for the symmetric case in Chimera's own "
+                "order; with down_fraction != 0.5, up_placement != 'mirror', order='greedy' or budget < 1 use "
+                "scale='concat'"
             )
         if n_down < 1 or n_down > N - 1:
             raise RequirementError(
@@ -188,11 +199,21 @@ def chimera(p: int, m: int, scale: str = "concat", down_fraction: float = 0.5,
             )
         down, up = list(range(n_down)), list(range(n_down, N))
         layout = chimera_layout(D, down, up, up_devices)
-        rows = list_schedule(layout)
+        rows = list_schedule(layout, caps=None if budget == 1.0 else _scaled_budgets(layout, budget))
     sched = Schedule.build("chimera", layout, rows, scale=scale, down_fraction=down_fraction,
-                           up_placement=up_placement, reduce_grad=reduce_grad,
+                           up_placement=up_placement, reduce_grad=reduce_grad, order=order, budget=budget,
                            down_microbatches=len(down), up_microbatches=len(up))
     return sched
+
+
+def _scaled_budgets(layout: Layout, budget: float) -> list[int]:
+    """Each stage's 1F1B in-flight budget (route length - position) times ``budget``, rounded
+    up and at least one microbatch: a lower activation peak for a longer iteration."""
+    caps = [0] * layout.num_stages
+    for route in layout.routes:
+        for i, s in enumerate(route):
+            caps[s] = max(1, math.ceil(budget * (len(route) - i)))
+    return caps
 
 
 GENERATORS = (
@@ -217,6 +238,13 @@ GENERATORS = (
             Option("reduce_grad", bool, True,
                    "add one REDUCE_GRAD per stage (both replicas of each part) in the first idle slot "
                    "after the part's last backward on that device (unit-slot timeline)"),
+            Option("order", str, "auto",
+                   "'auto': Chimera's own order in the symmetric case, the greedy list schedule otherwise; "
+                   "'greedy': the greedy list schedule always (a control for asymmetric variants)", ORDERS),
+            Option("budget", float, 1.0,
+                   "scale of each stage's in-flight budget in the greedy list schedule: "
+                   "ceil(budget x (route length - position)), at least 1; < 1 uses the greedy order and "
+                   "trades iteration time for a lower activation peak"),
         ),
     ),
 )

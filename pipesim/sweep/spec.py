@@ -1,0 +1,310 @@
+"""The sweep file: its YAML format, its validation, and ``load_sweep``.
+
+A sweep file (YAML, see ``scenarios/sweeps/``)::
+
+    base: ../quickstart.yaml          # scenario file (relative to the sweep file) or an inline mapping
+    level: sim                        # sim (default) | table
+    grid:                             # cartesian product, first key varies slowest
+      schedule.name: [gpipe, 1f1b]
+      parallel.microbatches: [8, 16, 32]
+    zip:                              # optional: advanced together, crossed with grid (innermost)
+      topology.inter: [eth10, ib-hdr]
+      network.chunk_bytes: [1 MiB, 4 MiB]
+    metrics: [makespan, samples_per_s] # optional column selection (default: every scalar metric)
+    base_dir: ..                      # optional, inline base only: folder for its relative paths
+    description: free text
+
+Keys under ``grid``/``zip`` are ``--set`` key paths; every run is ``load_scenario(base,
+["path=value", ...])``, so a value is checked exactly as on the command line. Every swept path
+is checked against the scenario schema here, before anything runs, so a typo fails the whole
+sweep at once with a suggestion instead of failing every run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+
+from pipesim.scenario.load import apply_override, parse_override, plain_data, read_yaml
+from pipesim.scenario.schema import (
+    FieldError,
+    ScenarioError,
+    choice,
+    suggest,
+    text,
+    unknown_key_message,
+)
+from pipesim.sweep.columns import LEVELS, METRICS
+
+
+class SweepError(ValueError):
+    """A sweep that cannot run; the message is one line naming the key, the value and what is valid."""
+
+
+def canonical(value: Any) -> str:
+    """One JSON text per value (keys sorted): how values are compared and hashed into run ids."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def canonical_key(key: str) -> str:
+    """A key path as ``parse_override`` reads it, written back one way (``a.b[2]``)."""
+    parts, _ = parse_override(f"{key}=0")
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
+    return out
+
+def _axes(distinct: bool) -> Callable[[object], dict[str, tuple[Any, ...]]]:
+    """Validate a grid (``distinct``: a repeated value would repeat runs) or zip mapping."""
+
+    def check(value: object) -> dict[str, tuple[Any, ...]]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise FieldError(f"{_show(value)} is not a mapping; expected key.path: [values], "
+                             "e.g. parallel.microbatches: [8, 16]")
+        out: dict[str, tuple[Any, ...]] = {}
+        for key, values in value.items():
+            where = f".{key}"
+            if not isinstance(key, str):
+                raise FieldError(f"key {key!r} is not a key path; expected e.g. parallel.microbatches", where)
+            if not isinstance(values, list | tuple):
+                raise FieldError(f"{_show(values)} is not a list; give the values to try, e.g. {key}: [{values}]",
+                                 where)
+            if not values:
+                raise FieldError("empty list; give at least one value (or remove the key)", where)
+            seen: list[str] = []
+            for i, v in enumerate(values if distinct else ()):
+                canon = canonical(v)
+                if canon in seen:
+                    raise FieldError(f"{_show(v)} appears twice (positions {seen.index(canon)} and {i}); "
+                                     "every value gives a different run", where)
+                seen.append(canon)
+            out[key] = tuple(values)
+        return out
+
+    return check
+
+
+def _check_base(value: object) -> str | dict[str, Any]:
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise FieldError(f"{_show(value)} is neither a scenario file path nor a scenario mapping; "
+                     "expected e.g. base: ../quickstart.yaml")
+
+
+def _check_metrics(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise FieldError(f"{_show(value)} is not a list of metric names; e.g. metrics: [makespan, bubble_ratio]")
+    out: list[str] = []
+    for i, v in enumerate(items):
+        if not isinstance(v, str):
+            raise FieldError(f"{_show(v)} is not a metric name", f"[{i}]")
+        if v in out:
+            raise FieldError(f"{v!r} is listed twice", f"[{i}]")
+        out.append(v)
+    return tuple(out)
+
+
+class SweepSpec(BaseModel):
+    """A validated sweep file. ``scenario`` is the base scenario as a plain mapping (read from
+    the file when ``base`` names one) and ``scenario_dir`` the folder its relative paths use."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base: Annotated[str | dict[str, Any], BeforeValidator(_check_base)]
+    level: Annotated[str, BeforeValidator(choice(LEVELS))] = "sim"
+    grid: Annotated[dict[str, tuple[Any, ...]], BeforeValidator(_axes(True))] = Field(default_factory=dict)
+    zip: Annotated[dict[str, tuple[Any, ...]], BeforeValidator(_axes(False))] = Field(default_factory=dict)
+    metrics: Annotated[tuple[str, ...] | None, BeforeValidator(_check_metrics)] = None
+    base_dir: Annotated[str | None, BeforeValidator(lambda v: None if v is None else text(v))] = None
+    description: Annotated[str, BeforeValidator(text)] = ""
+
+    _scenario: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _scenario_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _base_file: Path | None = PrivateAttr(default=None)
+    _source: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise FieldError(f"{_show(data)} is not a mapping; a sweep file has keys {', '.join(cls.model_fields)}")
+        for key in data:
+            if key not in cls.model_fields:
+                raise FieldError(unknown_key_message(key, list(cls.model_fields)))
+        if "base" not in data:
+            raise FieldError("missing key 'base'; give the scenario to vary, e.g. base: ../quickstart.yaml")
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SweepSpec:
+        lengths = {k: len(v) for k, v in self.zip.items()}
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{k}: {n}" for k, n in lengths.items())
+            raise FieldError(f"lists of different lengths ({shown}); zip advances them together, so give "
+                             "each the same number of values (or move one to grid)", ".zip")
+        positions = [canonical(list(t)) for t in zip(*self.zip.values(), strict=False)]
+        for i, p in enumerate(positions):
+            if p in positions[:i]:
+                raise FieldError(f"positions {positions.index(p)} and {i} hold the same values; every "
+                                 "position gives a different run", ".zip")
+        if self.metrics is not None:
+            known = METRICS[self.level]
+            for i, name in enumerate(self.metrics):
+                if name in known:
+                    continue
+                other = next((lv for lv in LEVELS if lv != self.level and name in METRICS[lv]), None)
+                if other:
+                    raise FieldError(f"{name!r} is only measured at the {other} level (this sweep runs at the "
+                                     f"{self.level} level); metrics here: {', '.join(known)}", f".metrics[{i}]")
+                hint = suggest(name, known)
+                extra = f" (did you mean '{hint}'?)" if hint else ""
+                raise FieldError(f"unknown metric {name!r}{extra}; metrics at the {self.level} level: "
+                                 f"{', '.join(known)}", f".metrics[{i}]")
+        return self
+
+    @property
+    def scenario(self) -> dict[str, Any]:
+        return copy.deepcopy(self._scenario)
+
+    @property
+    def scenario_dir(self) -> Path:
+        return self._scenario_dir
+
+    @property
+    def base_file(self) -> Path | None:
+        return self._base_file
+
+    @property
+    def name(self) -> str:
+        """The sweep file's stem, else the base scenario's name."""
+        return self._source.stem if self._source is not None else str(self._scenario.get("name", "sweep"))
+
+    @property
+    def parameters(self) -> list[str]:
+        """Swept key paths (canonical), grid first then zip: the parameter columns."""
+        return [canonical_key(k) for k in (*self.grid, *self.zip)]
+
+    @property
+    def metric_columns(self) -> list[str]:
+        return list(self.metrics if self.metrics is not None else METRICS[self.level])
+
+    @property
+    def columns(self) -> list[str]:
+        return ["run_id", *self.parameters, "status", "error", *self.metric_columns]
+
+    @property
+    def num_runs(self) -> int:
+        n = 1
+        for values in self.grid.values():
+            n *= len(values)
+        return n * (len(next(iter(self.zip.values()))) if self.zip else 1)
+
+
+def load_sweep(source: str | Path | Mapping[str, Any], *, base_dir: str | Path | None = None) -> SweepSpec:
+    """Read and check a sweep file (or an already parsed mapping; relative paths in it are then
+    resolved against ``base_dir``, default the working directory). Raises ``SweepError``."""
+    if isinstance(source, Mapping):
+        data: Any = dict(source)
+        folder = Path(base_dir) if base_dir is not None else Path.cwd()
+    else:
+        path = Path(source)
+        try:
+            data = read_yaml(path)
+        except ScenarioError as exc:
+            raise SweepError(str(exc).replace("scenario file", "sweep file", 1)) from None
+        folder = Path(base_dir) if base_dir is not None else path.resolve().parent
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SweepError(_error_line(exc)) from None
+    _resolve_base(spec, folder)
+    _check_paths(spec)
+    if not isinstance(source, Mapping):
+        spec._source = Path(source)
+    return spec
+
+
+def _resolve_base(spec: SweepSpec, folder: Path) -> None:
+    if isinstance(spec.base, str):
+        if spec.base_dir is not None:
+            raise SweepError(f"sweep.base_dir: {spec.base_dir!r} applies to an inline base only; the base file "
+                             f"{spec.base!r} resolves its own relative paths")
+        path = (folder / spec.base).resolve()
+        try:
+            data = read_yaml(path)
+        except ScenarioError as exc:
+            raise SweepError(f"sweep.base: {exc}") from None
+        if not isinstance(data, Mapping):
+            raise SweepError(f"sweep.base: '{spec.base}' holds a {type(data).__name__}, not a scenario mapping")
+        scenario = dict(data)
+        scenario.setdefault("name", path.stem)
+        spec._scenario, spec._scenario_dir, spec._base_file = scenario, path.parent, path
+    else:
+        spec._scenario = plain_data(spec.base)
+        spec._scenario_dir = (folder / spec.base_dir).resolve() if spec.base_dir else folder.resolve()
+
+
+
+
+def _check_paths(spec: SweepSpec) -> None:
+    """Every swept key must be a scenario key path (checked against the schema, with a
+    suggestion), appear once, and not contain another (the later override would win silently)."""
+    seen: dict[tuple[Any, ...], str] = {}
+    for section, axes in (("grid", spec.grid), ("zip", spec.zip)):
+        for key, values in axes.items():
+            where = f"sweep.{section}.{key}"
+            parts = _parse_key(key, where)
+            try:
+                apply_override(copy.deepcopy(spec._scenario), parts, values[0])
+            except ScenarioError as exc:
+                raise SweepError(f"{where}: {exc}") from None
+            for other, other_where in seen.items():
+                short, long_ = sorted((other, tuple(parts)), key=len)
+                if long_[:len(short)] == short:
+                    raise SweepError(f"{where}: overlaps {other_where} (one path contains the other); "
+                                     "sweep one of them")
+            seen[tuple(parts)] = where
+
+
+def _parse_key(key: str, where: str) -> list[Any]:
+    try:
+        parts, _ = parse_override(f"{key}=0")
+    except ScenarioError:
+        raise SweepError(f"{where}: {key!r} is not a key path; expected e.g. parallel.microbatches or "
+                         "parallel.placement[2]") from None
+    return parts
+
+
+def _error_line(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False)[0]
+    loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, FieldError):
+        return f"sweep{loc}{cause.subpath}: {cause}"
+    if isinstance(cause, ValueError):
+        return f"sweep{loc}: {cause}"
+    return f"sweep{loc}: {_show(err.get('input'))}: {err['msg']}"
+
+
+def _show(value: object) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
