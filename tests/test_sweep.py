@@ -468,3 +468,15 @@ def test_schedules_vs_m_matches_the_closed_form_for_gpipe_and_1f1b(tmp_path: Pat
         assert (row["schedule.name"], int(row["parallel.microbatches"])) == (name, m)
         if name in ("gpipe", "1f1b"):
             assert float(row["makespan"]) == pytest.approx((m + p - 1) * (F + B))
+
+
+def test_sweep_errors_carry_a_tuple_path_under_sweep(tmp_path):
+    from pipesim.inputs import InputError
+
+    with pytest.raises(InputError) as exc:
+        load_sweep({"base": {"name": "x"}, "grid": {"parallel.microbatches": [8, 8]}}, base_dir=tmp_path)
+    assert exc.value.path == ("sweep", "grid", "parallel.microbatches")
+    assert str(exc.value).startswith("sweep.grid.parallel.microbatches: 8 appears twice")
+    with pytest.raises(InputError) as exc:
+        load_sweep({"base": {"name": "x"}, "metrics": ["makespan", "bubble"]}, base_dir=tmp_path)
+    assert exc.value.path == ("sweep", "metrics", 1)

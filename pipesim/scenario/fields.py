@@ -31,16 +31,6 @@ from pipesim.inputs import (
 T = TypeVar("T")
 
 
-class FieldError(ValueError):
-    """Deprecated: the string-subpath error of the former schema module, kept because
-    ``pipesim.sweep`` still raises it (``FieldError(message, ".key")``) and reads ``subpath``.
-    New code raises ``pipesim.inputs.InputError`` with a tuple path."""
-
-    def __init__(self, message: str, subpath: str = "") -> None:
-        super().__init__(message)
-        self.subpath = subpath
-
-
 # --------------------------------------------------------------------------------------------
 # Checker factories (they see the raw YAML value)
 

@@ -43,7 +43,6 @@ from pipesim.inputs import (
     InputError,
     PathPart,
     as_mapping,
-    as_path,
     render_path,
     show,
     suggest,
@@ -52,7 +51,6 @@ from pipesim.inputs import (
 from pipesim.network.options import POLICIES
 from pipesim.scenario.fields import (
     Bool,
-    FieldError,
     PerStageSize,
     PerStageTime,
     Section,
@@ -88,7 +86,7 @@ ROOT = "scenario"
 
 __all__ = [
     "COST_UNITS", "FORMATS", "POLICIES", "ROOT", "SHAPE_KEYS", "Bool", "CompressionSection", "CostsSection",
-    "FieldError", "HardwareSection", "ModelSection", "NetworkSection", "OutputsSection", "ParallelSection",
+    "HardwareSection", "ModelSection", "NetworkSection", "OutputsSection", "ParallelSection",
     "PerStageSize", "PerStageTime", "Scenario", "ScenarioError", "ScheduleSection", "Section", "Size", "Text",
     "Time", "Whole", "boolean", "choice", "error_lines", "error_problems", "join_path", "mapping", "number_in",
     "per_stage_quantity", "quantity", "section_type", "suggest", "text", "unknown_key_message",
@@ -177,8 +175,6 @@ def error_problems(exc: ValidationError, root: Sequence[PathPart] = (ROOT,)) -> 
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, InputError):
             problems.extend(p.within(*loc) for p in cause.problems)
-        elif isinstance(cause, FieldError):
-            problems.append(InputError(str(cause), (*loc, *as_path(cause.subpath))))
         elif isinstance(cause, ValueError):
             problems.append(InputError(str(cause), loc))
         elif kind == "extra_forbidden":

@@ -38,20 +38,15 @@ from pydantic import (
     model_validator,
 )
 
+from pipesim.inputs import InputError, suggest, unknown_key_message
 from pipesim.scenario.load import apply_override, parse_override, plain_data, read_yaml
-from pipesim.scenario.schema import (
-    FieldError,
-    ScenarioError,
-    choice,
-    suggest,
-    text,
-    unknown_key_message,
-)
+from pipesim.scenario.schema import ScenarioError, choice, error_problems, text
 from pipesim.sweep.columns import LEVELS, METRICS
 
 
-class SweepError(ValueError):
-    """A sweep that cannot run; the message is one line naming the key, the value and what is valid."""
+class SweepError(InputError):
+    """A sweep that cannot run: one line naming the key path (under ``sweep``), the value and
+    what is valid. Raised with the path as a tuple, like every input error."""
 
 
 def canonical(value: Any) -> str:
@@ -74,23 +69,23 @@ def _axes(distinct: bool) -> Callable[[object], dict[str, tuple[Any, ...]]]:
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            raise FieldError(f"{_show(value)} is not a mapping; expected key.path: [values], "
+            raise InputError(f"{_show(value)} is not a mapping; expected key.path: [values], "
                              "e.g. parallel.microbatches: [8, 16]")
         out: dict[str, tuple[Any, ...]] = {}
         for key, values in value.items():
-            where = f".{key}"
+            where = (str(key),)
             if not isinstance(key, str):
-                raise FieldError(f"key {key!r} is not a key path; expected e.g. parallel.microbatches", where)
+                raise InputError(f"key {key!r} is not a key path; expected e.g. parallel.microbatches", where)
             if not isinstance(values, list | tuple):
-                raise FieldError(f"{_show(values)} is not a list; give the values to try, e.g. {key}: [{values}]",
+                raise InputError(f"{_show(values)} is not a list; give the values to try, e.g. {key}: [{values}]",
                                  where)
             if not values:
-                raise FieldError("empty list; give at least one value (or remove the key)", where)
+                raise InputError("empty list; give at least one value (or remove the key)", where)
             seen: list[str] = []
             for i, v in enumerate(values if distinct else ()):
                 canon = canonical(v)
                 if canon in seen:
-                    raise FieldError(f"{_show(v)} appears twice (positions {seen.index(canon)} and {i}); "
+                    raise InputError(f"{_show(v)} appears twice (positions {seen.index(canon)} and {i}); "
                                      "every value gives a different run", where)
                 seen.append(canon)
             out[key] = tuple(values)
@@ -104,7 +99,7 @@ def _check_base(value: object) -> str | dict[str, Any]:
         return value
     if isinstance(value, Mapping):
         return dict(value)
-    raise FieldError(f"{_show(value)} is neither a scenario file path nor a scenario mapping; "
+    raise InputError(f"{_show(value)} is neither a scenario file path nor a scenario mapping; "
                      "expected e.g. base: ../quickstart.yaml")
 
 
@@ -113,13 +108,13 @@ def _check_metrics(value: object) -> tuple[str, ...] | None:
         return None
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not items:
-        raise FieldError(f"{_show(value)} is not a list of metric names; e.g. metrics: [makespan, bubble_ratio]")
+        raise InputError(f"{_show(value)} is not a list of metric names; e.g. metrics: [makespan, bubble_ratio]")
     out: list[str] = []
     for i, v in enumerate(items):
         if not isinstance(v, str):
-            raise FieldError(f"{_show(v)} is not a metric name", f"[{i}]")
+            raise InputError(f"{_show(v)} is not a metric name", (i,))
         if v in out:
-            raise FieldError(f"{v!r} is listed twice", f"[{i}]")
+            raise InputError(f"{v!r} is listed twice", (i,))
         out.append(v)
     return tuple(out)
 
@@ -147,12 +142,12 @@ class SweepSpec(BaseModel):
     @classmethod
     def _known_keys(cls, data: Any) -> Any:
         if not isinstance(data, Mapping):
-            raise FieldError(f"{_show(data)} is not a mapping; a sweep file has keys {', '.join(cls.model_fields)}")
+            raise InputError(f"{_show(data)} is not a mapping; a sweep file has keys {', '.join(cls.model_fields)}")
         for key in data:
             if key not in cls.model_fields:
-                raise FieldError(unknown_key_message(key, list(cls.model_fields)))
+                raise InputError(unknown_key_message(key, list(cls.model_fields)))
         if "base" not in data:
-            raise FieldError("missing key 'base'; give the scenario to vary, e.g. base: ../quickstart.yaml")
+            raise InputError("missing key 'base'; give the scenario to vary, e.g. base: ../quickstart.yaml")
         return data
 
     @model_validator(mode="after")
@@ -160,13 +155,13 @@ class SweepSpec(BaseModel):
         lengths = {k: len(v) for k, v in self.zip.items()}
         if len(set(lengths.values())) > 1:
             shown = ", ".join(f"{k}: {n}" for k, n in lengths.items())
-            raise FieldError(f"lists of different lengths ({shown}); zip advances them together, so give "
-                             "each the same number of values (or move one to grid)", ".zip")
+            raise InputError(f"lists of different lengths ({shown}); zip advances them together, so give "
+                             "each the same number of values (or move one to grid)", ("zip",))
         positions = [canonical(list(t)) for t in zip(*self.zip.values(), strict=False)]
         for i, p in enumerate(positions):
             if p in positions[:i]:
-                raise FieldError(f"positions {positions.index(p)} and {i} hold the same values; every "
-                                 "position gives a different run", ".zip")
+                raise InputError(f"positions {positions.index(p)} and {i} hold the same values; every "
+                                 "position gives a different run", ("zip",))
         if self.metrics is not None:
             known = METRICS[self.level]
             for i, name in enumerate(self.metrics):
@@ -174,12 +169,12 @@ class SweepSpec(BaseModel):
                     continue
                 other = next((lv for lv in LEVELS if lv != self.level and name in METRICS[lv]), None)
                 if other:
-                    raise FieldError(f"{name!r} is only measured at the {other} level (this sweep runs at the "
-                                     f"{self.level} level); metrics here: {', '.join(known)}", f".metrics[{i}]")
+                    raise InputError(f"{name!r} is only measured at the {other} level (this sweep runs at the "
+                                     f"{self.level} level); metrics here: {', '.join(known)}", ("metrics", i))
                 hint = suggest(name, known)
                 extra = f" (did you mean '{hint}'?)" if hint else ""
-                raise FieldError(f"unknown metric {name!r}{extra}; metrics at the {self.level} level: "
-                                 f"{', '.join(known)}", f".metrics[{i}]")
+                raise InputError(f"unknown metric {name!r}{extra}; metrics at the {self.level} level: "
+                                 f"{', '.join(known)}", ("metrics", i))
         return self
 
     @property
@@ -231,12 +226,13 @@ def load_sweep(source: str | Path | Mapping[str, Any], *, base_dir: str | Path |
         try:
             data = read_yaml(path)
         except ScenarioError as exc:
-            raise SweepError(str(exc).replace("scenario file", "sweep file", 1)) from None
+            raise SweepError(exc.message.replace("scenario file", "sweep file", 1)) from None
         folder = Path(base_dir) if base_dir is not None else path.resolve().parent
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
-        raise SweepError(_error_line(exc)) from None
+        first = error_problems(exc, ("sweep",))[0]
+        raise SweepError(first.message, first.path) from None
     _resolve_base(spec, folder)
     _check_paths(spec)
     if not isinstance(source, Mapping):
@@ -247,15 +243,15 @@ def load_sweep(source: str | Path | Mapping[str, Any], *, base_dir: str | Path |
 def _resolve_base(spec: SweepSpec, folder: Path) -> None:
     if isinstance(spec.base, str):
         if spec.base_dir is not None:
-            raise SweepError(f"sweep.base_dir: {spec.base_dir!r} applies to an inline base only; the base file "
-                             f"{spec.base!r} resolves its own relative paths")
+            raise SweepError(f"{spec.base_dir!r} applies to an inline base only; the base file "
+                             f"{spec.base!r} resolves its own relative paths", ("sweep", "base_dir"))
         path = (folder / spec.base).resolve()
         try:
             data = read_yaml(path)
         except ScenarioError as exc:
-            raise SweepError(f"sweep.base: {exc}") from None
+            raise SweepError(str(exc), ("sweep", "base")) from None
         if not isinstance(data, Mapping):
-            raise SweepError(f"sweep.base: '{spec.base}' holds a {type(data).__name__}, not a scenario mapping")
+            raise SweepError(f"'{spec.base}' holds a {type(data).__name__}, not a scenario mapping", ("sweep", "base"))
         scenario = dict(data)
         scenario.setdefault("name", path.stem)
         spec._scenario, spec._scenario_dir, spec._base_file = scenario, path.parent, path
@@ -269,41 +265,30 @@ def _resolve_base(spec: SweepSpec, folder: Path) -> None:
 def _check_paths(spec: SweepSpec) -> None:
     """Every swept key must be a scenario key path (checked against the schema, with a
     suggestion), appear once, and not contain another (the later override would win silently)."""
-    seen: dict[tuple[Any, ...], str] = {}
+    seen: dict[tuple[Any, ...], tuple[str, str, str]] = {}
     for section, axes in (("grid", spec.grid), ("zip", spec.zip)):
         for key, values in axes.items():
-            where = f"sweep.{section}.{key}"
+            where = ("sweep", section, key)
             parts = _parse_key(key, where)
             try:
                 apply_override(copy.deepcopy(spec._scenario), parts, values[0])
             except ScenarioError as exc:
-                raise SweepError(f"{where}: {exc}") from None
+                raise SweepError(str(exc), where) from None
             for other, other_where in seen.items():
                 short, long_ = sorted((other, tuple(parts)), key=len)
                 if long_[:len(short)] == short:
-                    raise SweepError(f"{where}: overlaps {other_where} (one path contains the other); "
-                                     "sweep one of them")
+                    raise SweepError(f"overlaps sweep.{other_where[1]}.{other_where[2]} (one path contains the other); "
+                                     "sweep one of them", where)
             seen[tuple(parts)] = where
 
 
-def _parse_key(key: str, where: str) -> list[Any]:
+def _parse_key(key: str, where: tuple[str, str, str]) -> list[Any]:
     try:
         parts, _ = parse_override(f"{key}=0")
     except ScenarioError:
-        raise SweepError(f"{where}: {key!r} is not a key path; expected e.g. parallel.microbatches or "
-                         "parallel.placement[2]") from None
+        raise SweepError(f"{key!r} is not a key path; expected e.g. parallel.microbatches or "
+                         "parallel.placement[2]", where) from None
     return parts
-
-
-def _error_line(exc: ValidationError) -> str:
-    err = exc.errors(include_url=False)[0]
-    loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-    cause = (err.get("ctx") or {}).get("error")
-    if isinstance(cause, FieldError):
-        return f"sweep{loc}{cause.subpath}: {cause}"
-    if isinstance(cause, ValueError):
-        return f"sweep{loc}: {cause}"
-    return f"sweep{loc}: {_show(err.get('input'))}: {err['msg']}"
 
 
 def _show(value: object) -> str:
