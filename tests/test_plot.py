@@ -35,7 +35,7 @@ from pipesim.plot import (
     plot_schedule_table,
     style,
 )
-from pipesim.plot.gantt import box_text, chunk_label, chunk_of, num_chunks
+from pipesim.plot.gantt_layout import box_text, chunk_label, chunk_of, num_chunks
 from pipesim.schedule.registry import Registry, RequirementError
 from pipesim.trace import MemorySample, Message, Span, Trace
 

@@ -14,7 +14,8 @@ from pipesim.plot.charts import (
     plot_link_load,
     plot_memory,
 )
-from pipesim.plot.gantt import assign_subrows, layout_gantt, plot_gantt
+from pipesim.plot.gantt import plot_gantt
+from pipesim.plot.gantt_layout import assign_subrows, layout_gantt
 from pipesim.plot.panels import Axis, Bars, Note, Panel, Rule, Series, plot_panels
 from pipesim.plot.style import output_paths, save_figure
 from pipesim.plot.table import plot_schedule_table

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pipesim.plot import style
-from pipesim.plot.gantt import assign_subrows
+from pipesim.plot.gantt_layout import assign_subrows
 from pipesim.trace import Trace
 
 if TYPE_CHECKING:

@@ -18,312 +18,39 @@ they carry; a faint line before a transfer shows how long it queued.
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from pipesim.plot import style
-from pipesim.trace import COMPUTE_KINDS, Span, Trace
+from pipesim.plot.gantt_layout import (
+    AXIS_MARGIN,
+    BOX_HEIGHT,
+    LANE_PAD,
+    LINK_BOX,
+    LINK_GAP,
+    LINK_PITCH,
+    MAX_LABELS,
+    RIGHT_MARGIN,
+    STRIP_KINDS,
+    GanttLayout,
+    box_text,
+    chunk_label,
+    chunk_of,
+    default_title,
+    in_window,
+    key_figures,
+    kind_color,
+    kinds_present,
+    layout_gantt,
+    message_color,
+    message_kinds,
+    num_chunks,
+)
+from pipesim.trace import Span, Trace
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-# Kinds drawn as a thin strip at the bottom of a device row (they overlap compute spans).
-STRIP_KINDS = ("allreduce",)
-
-DEFAULT_WIDTH = 12.0  # inches
-MAX_LABELS = 2500  # beyond this many box labels the figure is unreadable anyway and slow
-BOX_HEIGHT = 0.8  # of a device row's pitch
-LINK_PITCH = 0.5  # one link sub-row, in device-row units
-LINK_BOX = 0.84  # of a link sub-row
-LANE_PAD = 0.2  # space between link lanes, in device-row units
-LINK_GAP = 0.7  # between the last device row and the first link lane
-TOP_MARGIN = 0.62  # inches: title and key-figures lines
-AXIS_MARGIN = 0.5  # inches: time ticks and axis label
-LEGEND_ROW = 0.24  # inches per legend row
-RIGHT_MARGIN = 0.25
-
-
-def assign_subrows(intervals: Sequence[tuple[float, float]]) -> list[int]:
-    """Greedy interval partitioning: the lowest sub-row free at each interval's start.
-
-    Two intervals share a sub-row only if they do not overlap (touching end-to-start is not an
-    overlap). Processing by start time makes the number of sub-rows equal to the largest number
-    of intervals in flight at once, which is the least possible.
-    """
-    order = sorted(range(len(intervals)), key=lambda i: (intervals[i][0], intervals[i][1], i))
-    out = [0] * len(intervals)
-    active: list[tuple[float, int]] = []  # (end, row)
-    free: list[int] = []
-    rows = 0
-    for i in order:
-        start, end = intervals[i]
-        while active and active[0][0] <= start:
-            heapq.heappush(free, heapq.heappop(active)[1])
-        if free:
-            row = heapq.heappop(free)
-        else:
-            row = rows
-            rows += 1
-        out[i] = row
-        heapq.heappush(active, (max(end, start), row))
-    return out
-
-
-@dataclass
-class Lane:
-    """One link direction: its spans in the window and each span's sub-row."""
-
-    name: str
-    spans: list[Span]
-    subrows: list[int]
-    top: float = 0.0  # y of the lane's top edge, device-row units (y grows downwards)
-
-    @property
-    def depth(self) -> int:
-        return max(self.subrows, default=0) + 1
-
-    @property
-    def height(self) -> float:
-        return self.depth * LINK_PITCH
-
-
-@dataclass
-class GanttLayout:
-    """Everything about the figure's geometry that does not need matplotlib."""
-
-    t0: float
-    t1: float
-    devices: list[str]
-    lanes: list[Lane] = field(default_factory=list)
-    width: float = DEFAULT_WIDTH  # inches
-    row_inches: float = 0.34
-    left: float = 0.8
-    legend_rows: int = 1
-    hidden_lanes: int = 0  # busy link lanes left out by ``max_links``
-
-    @property
-    def body_units(self) -> float:
-        """Plot height in device-row units."""
-        units = float(len(self.devices))
-        if self.lanes:
-            units += LINK_GAP + sum(lane.height + LANE_PAD for lane in self.lanes)
-        return units
-
-    @property
-    def body_inches(self) -> float:
-        return self.body_units * self.row_inches
-
-    @property
-    def bottom(self) -> float:
-        return AXIS_MARGIN + LEGEND_ROW * self.legend_rows + 0.08
-
-    @property
-    def height(self) -> float:
-        return TOP_MARGIN + self.body_inches + self.bottom
-
-    @property
-    def figsize(self) -> tuple[float, float]:
-        return (self.width, self.height)
-
-    @property
-    def device_font(self) -> float:
-        """Point size of the device row labels: as large as the row comfortably allows."""
-        return min(style.FONT_SIZE - 0.5, max(4.0, 0.75 * self.row_inches * 72.0))
-
-    @property
-    def lane_font(self) -> float:
-        return min(self.device_font, 7.0)
-
-
-def row_inches(num_devices: int) -> float:
-    """Height of one device row: roomy for a few devices, thin (but legible) at 64."""
-    return min(0.34, max(0.12, 6.0 / max(num_devices, 1)))
-
-
-def _window(trace: Trace, time_range: tuple[float, float] | None) -> tuple[float, float]:
-    if time_range is not None:
-        t0, t1 = float(time_range[0]), float(time_range[1])
-        if not t1 > t0:
-            raise ValueError(f"time_range=({t0}, {t1}): the end must be after the start")
-        return t0, t1
-    t0 = min((s.start for s in trace.spans), default=0.0)
-    t1 = max((s.end for s in trace.spans), default=1.0)
-    t0 = min(t0, 0.0)
-    if not t1 > t0:
-        return t0, t0 + 1.0
-    # A hair of room after the last action so its outline is not cut by the axes edge.
-    return t0, t1 + 0.004 * (t1 - t0)
-
-
-def _in_window(spans: Iterable[Span], t0: float, t1: float) -> list[Span]:
-    return [s for s in spans if s.end >= t0 and s.start <= t1 and not (s.end == t0 and s.start < t0)]
-
-
-def link_lanes(trace: Trace, t0: float, t1: float) -> list[Lane]:
-    """Lanes for the links that carried traffic inside [t0, t1], in ``trace.links`` order."""
-    by_link: dict[str, list[Span]] = {name: [] for name in trace.links}
-    for s in trace.spans:
-        if s.track in by_link:
-            by_link[s.track].append(s)
-    lanes = []
-    for name in trace.links:
-        spans = _in_window(by_link[name], t0, t1)
-        if spans:
-            lanes.append(Lane(name, spans, assign_subrows([(s.start, s.end) for s in spans])))
-    return lanes
-
-
-def count_legend_rows(entries: Sequence[str], width: float) -> int:
-    per = [0.42 + 0.075 * len(e) for e in entries]
-    rows, used = 1, 0.0
-    for w in per:
-        if used and used + w > width - 0.4:
-            rows += 1
-            used = 0.0
-        used += w
-    return rows
-
-
-def layout_gantt(
-    trace: Trace,
-    *,
-    links: bool = False,
-    time_range: tuple[float, float] | None = None,
-    width: float | None = None,
-    max_links: int | None = None,
-) -> GanttLayout:
-    """The figure's geometry; ``plot_gantt`` draws exactly this (tests check the PNG size)."""
-    if not trace.devices:
-        raise ValueError("trace has no devices, so there is nothing to draw; is it a trace from pipesim?")
-    t0, t1 = _window(trace, time_range)
-    lay = GanttLayout(t0, t1, list(trace.devices), width=float(width or DEFAULT_WIDTH))
-    if lay.width < 2.0:
-        raise ValueError(f"width={lay.width} inches is too narrow for a Gantt chart; use at least 2")
-    if links:
-        lay.lanes = link_lanes(trace, t0, t1)
-        if max_links is not None and len(lay.lanes) > max_links:
-            lay.hidden_lanes = len(lay.lanes) - max(max_links, 0)
-            busiest = sorted(range(len(lay.lanes)), key=lambda i: (-sum(s.duration for s in lay.lanes[i].spans), i))
-            keep = set(busiest[: max(max_links, 0)])
-            lay.lanes = [lane for i, lane in enumerate(lay.lanes) if i in keep]
-    lay.row_inches = row_inches(len(lay.devices))
-    # Very many lanes: shrink rows so the figure stays printable (< 40 in tall).
-    if lay.body_units * lay.row_inches > 38.0:
-        lay.row_inches = max(0.05, 38.0 / lay.body_units)
-    dev_chars = max((len(style.device_label(d)) for d in lay.devices), default=5)
-    lane_chars = max((len(style.link_label(x.name)) for x in lay.lanes), default=0)
-    need = max(dev_chars * lay.device_font, lane_chars * lay.lane_font) * 0.62 / 72.0
-    lay.left = min(3.0, max(0.55, need + 0.2))
-    lay.legend_rows = count_legend_rows(_legend_entries(trace, lay), lay.width)
-    return lay
-
-
-# --- what to draw -------------------------------------------------------------------------
-
-def box_text(span: Span) -> str:
-    """The number printed inside a device box: the microbatch; both for an F&B chunk."""
-    if span.parts:
-        return "|".join(_microbatch(part) for part in span.parts)
-    if span.kind == "REDUCE_GRAD":
-        return "AR"
-    return str(span.microbatch) if span.microbatch >= 0 else ""
-
-
-def _microbatch(label: str) -> str:
-    """The microbatch of a simple action label such as "5B1": its trailing digits."""
-    digits = len(label) - len(label.rstrip("0123456789"))
-    return label[-digits:] if digits else ""
-
-
-def num_chunks(trace: Trace) -> int:
-    """How many chunks the trace's compute spans carry (1 when they carry none)."""
-    return max((s.chunk for s in trace.spans if s.kind in COMPUTE_KINDS), default=0) + 1
-
-
-def chunk_of(span: Span) -> int:
-    return max(span.chunk, 0)
-
-
-def chunk_label(trace: Trace, chunk: int) -> str:
-    """Legend text of a chunk, with the stages the trace shows in it: 'chunk 1 (stages 4–7)'."""
-    stages = sorted({s.stage for s in trace.spans if s.kind in COMPUTE_KINDS and s.chunk == chunk and s.stage >= 0})
-    if not stages:
-        return f"chunk {chunk}"
-    if len(stages) == 1:
-        return f"chunk {chunk} (stage {stages[0]})"
-    if stages == list(range(stages[0], stages[-1] + 1)):
-        return f"chunk {chunk} (stages {stages[0]}–{stages[-1]})"
-    return f"chunk {chunk} ({len(stages)} stages)"
-
-
-def _message_kinds(trace: Trace) -> dict[int, str]:
-    return {m.id: m.kind for m in trace.messages}
-
-
-def _kinds_present(trace: Trace, lay: GanttLayout) -> tuple[list[str], list[str]]:
-    devs = set(lay.devices)
-    kinds = {s.kind for s in _in_window((s for s in trace.spans if s.track in devs), lay.t0, lay.t1)}
-    known = [k for k in style.KIND_ORDER if k in kinds]
-    other = sorted(kinds - set(style.KIND_ORDER))
-    msg_kinds: list[str] = []
-    if lay.lanes:
-        mk = _message_kinds(trace)
-        seen = {mk.get(s.message, "") for lane in lay.lanes for s in lane.spans}
-        msg_kinds = [k for k in (*style.MESSAGE_COLORS, "") if k in seen]
-        msg_kinds += sorted(seen - set(style.MESSAGE_COLORS) - {""})
-    return known + other, msg_kinds
-
-
-def _legend_entries(trace: Trace, lay: GanttLayout) -> list[str]:
-    kinds, msgs = _kinds_present(trace, lay)
-    out = [style.KIND_NAMES.get(k, k) for k in kinds]
-    n = num_chunks(trace)
-    if n > 1:
-        out += [chunk_label(trace, c) for c in range(n)]
-    out += [style.MESSAGE_NAMES.get(k, k) for k in msgs]
-    if any(s.queued > 0 for lane in lay.lanes for s in lane.spans):
-        out.append("queued")
-    return out
-
-
-def _kind_color(kind: str) -> str:
-    return style.KIND_COLORS.get(kind, style.OTHER_COLOR)
-
-
-def _message_color(kind: str) -> str:
-    return style.MESSAGE_COLORS.get(kind, style.XFER_COLOR)
-
-
-def default_title(trace: Trace) -> str:
-    return str(trace.meta.get("schedule", "pipeline schedule"))
-
-
-def key_figures(trace: Trace, unitless: bool) -> str:
-    """'p=4 · m=8 · makespan 38.6 ms · bubble 37.8%' from meta, computed when meta lacks them."""
-    meta = trace.meta
-    p = meta.get("devices", len(trace.devices))
-    parts = [f"p={p}"]
-    stages = meta.get("stages")
-    if stages is not None and stages != p:
-        parts.append(f"{stages} stages")
-    if "microbatches" in meta:
-        parts.append(f"m={meta['microbatches']}")
-    makespan = float(meta.get("makespan", trace.makespan))
-    parts.append(f"makespan {style.format_duration(makespan, unitless)}")
-    bubble = meta.get("bubble_ratio")
-    if bubble is None and makespan > 0 and trace.devices:
-        devs = set(trace.devices)
-        busy = sum(s.duration for s in trace.spans if s.track in devs and s.kind in COMPUTE_KINDS)
-        bubble = 1.0 - busy / (len(trace.devices) * makespan)
-    if bubble is not None:
-        parts.append(f"bubble {100.0 * float(bubble):.1f}%")
-    if "level" in meta:
-        parts.append(f"{meta['level']} level")
-    return "   ".join(parts)
-
 
 # --- drawing -------------------------------------------------------------------------------
 
@@ -386,7 +113,7 @@ def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, 
     nchunks = num_chunks(trace)
     dev_font = min(8.0, 0.55 * BOX_HEIGHT * lay.row_inches * 72.0)
     strips: list[Span] = []
-    for s in _in_window((s for s in trace.spans if s.track in row_of), lay.t0, lay.t1):
+    for s in in_window((s for s in trace.spans if s.track in row_of), lay.t0, lay.t1):
         if s.kind in STRIP_KINDS:
             strips.append(s)
             continue
@@ -396,13 +123,13 @@ def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, 
         ys0.append(r + (1 - BOX_HEIGHT) / 2)
         ys1.append(r + (1 + BOX_HEIGHT) / 2)
         tint = style.chunk_tint(nchunks, chunk_of(s))
-        faces.append(style.shade(_kind_color(s.kind), tint))
+        faces.append(style.shade(kind_color(s.kind), tint))
         texts.append(box_text(s))
         fonts.append(dev_font)
 
     top = len(lay.devices) + LINK_GAP
     queue_segments = []
-    msg_kind = _message_kinds(trace) if lay.lanes else {}
+    msg_kind = message_kinds(trace) if lay.lanes else {}
     lane_centers = []
     link_font = min(6.5, 0.6 * LINK_BOX * LINK_PITCH * lay.row_inches * 72.0)
     for lane in lay.lanes:
@@ -414,7 +141,7 @@ def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, 
             xs1.append(min(s.end, lay.t1) * factor)
             ys0.append(y + (1 - LINK_BOX) / 2 * LINK_PITCH)
             ys1.append(y + (1 + LINK_BOX) / 2 * LINK_PITCH)
-            faces.append(style.to_rgb(_message_color(msg_kind.get(s.message, ""))))
+            faces.append(style.to_rgb(message_color(msg_kind.get(s.message, ""))))
             texts.append(style.format_bytes(s.nbytes) if s.nbytes > 0 else "")
             fonts.append(link_font)
             if s.queued > 0:
@@ -506,8 +233,8 @@ def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, 
 
 
 def _legend_handles(trace: Trace, lay: GanttLayout, patch: type) -> list:
-    kinds, msgs = _kinds_present(trace, lay)
-    handles = [patch(facecolor=_kind_color(k), edgecolor=style.edge_color(style.to_rgb(_kind_color(k))),
+    kinds, msgs = kinds_present(trace, lay)
+    handles = [patch(facecolor=kind_color(k), edgecolor=style.edge_color(style.to_rgb(kind_color(k))),
                      linewidth=0.5, label=style.KIND_NAMES.get(k, k)) for k in kinds]
     n = num_chunks(trace)
     if n > 1:
@@ -516,7 +243,7 @@ def _legend_handles(trace: Trace, lay: GanttLayout, patch: type) -> list:
             handles.append(patch(facecolor=rgb, edgecolor=style.edge_color(rgb), linewidth=0.5,
                                  label=chunk_label(trace, c)))
     for k in msgs:
-        handles.append(patch(facecolor=_message_color(k), label=style.MESSAGE_NAMES.get(k, k)))
+        handles.append(patch(facecolor=message_color(k), label=style.MESSAGE_NAMES.get(k, k)))
     if any(s.queued > 0 for lane in lay.lanes for s in lane.spans):
         from matplotlib.lines import Line2D
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from pipesim.plot import style
-from pipesim.plot.gantt import (
+from pipesim.plot.gantt_layout import (
     BOX_HEIGHT,
     LEGEND_ROW,
     box_text,

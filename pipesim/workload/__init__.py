@@ -15,15 +15,13 @@ from pipesim.workload.hardware import (
     known_gpus,
     parse_flops,
 )
+from pipesim.workload.stages import StageWork, WorkloadSummary, describe, stage_costs, summarize
 from pipesim.workload.transformer import (
     OPTIMIZER_STATE_BYTES,
     RECOMPUTE_MODES,
     Flops,
     ModelSpec,
-    StageWork,
-    WorkloadSummary,
     boundary_bytes,
-    describe,
     head_activation_bytes,
     head_flops,
     known_models,
@@ -32,8 +30,6 @@ from pipesim.workload.transformer import (
     model_preset,
     recompute_flops,
     split_layers,
-    stage_costs,
-    summarize,
     total_params,
     weight_keep_fraction,
 )
