@@ -19,7 +19,7 @@ import time
 import simpy
 
 from pipesim.costs import Costs
-from pipesim.network.topology import cluster
+from pipesim.network import cluster
 from pipesim.schedule.registry import Registry
 from pipesim.sim.engine import Simulation
 

@@ -15,7 +15,7 @@ from pipesim._version import __version__
 from pipesim.api import Outcome, TableResult, evaluate, registry, run, simulate
 from pipesim.costs import Costs
 from pipesim.export import load_chrome_trace, write_chrome_trace
-from pipesim.network.topology import Topology, cluster, free, internet, single_node, wan_chain
+from pipesim.network import Topology, cluster, free, internet, single_node, wan_chain
 from pipesim.plan import generate
 from pipesim.plot import plot_gantt
 from pipesim.scenario import Built, Scenario, ScenarioError, build, load_scenario

@@ -13,7 +13,7 @@ from typing import Any
 
 from pipesim.costs import Costs
 from pipesim.ideal import TableResult, evaluate
-from pipesim.network.topology import Topology
+from pipesim.network import Topology
 from pipesim.runner import Level, Outcome, run_built
 from pipesim.scenario import Built, Scenario, build, load_scenario
 from pipesim.schedule.registry import Registry

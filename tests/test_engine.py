@@ -5,7 +5,7 @@ import pytest
 
 from pipesim.costs import Costs
 from pipesim.ideal import evaluate
-from pipesim.network.topology import cluster, free, single_node
+from pipesim.network import cluster, free, single_node
 from pipesim.plan import generate
 from pipesim.schedule import Action, Kind, Layout, Schedule
 from pipesim.schedule.registry import Registry, RequirementError

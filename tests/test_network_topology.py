@@ -8,6 +8,7 @@ import pytest
 from pipesim.network import (
     PRESETS,
     LinkSpec,
+    PhysicalLink,
     Topology,
     build_topology,
     cluster,
@@ -19,7 +20,6 @@ from pipesim.network import (
     single_node,
     wan_chain,
 )
-from pipesim.network.topology import PhysicalLink
 
 
 def names(topo: Topology, route: tuple[int, ...]) -> list[str]:

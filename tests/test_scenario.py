@@ -150,7 +150,7 @@ def test_schedule_requirement_error_is_prefixed():
 
 
 def test_too_many_devices_for_the_topology():
-    pytest.importorskip("pipesim.network.topology")
+    pytest.importorskip("pipesim.network")
     msg = error(scenario(parallel={"pp": 4, "dp": 2, "microbatches": 8},
                          topology={"kind": "single_node", "gpus": 4}), built=True)
     assert msg == ("scenario.parallel: pp=4 x dp=2 needs 8 devices but the single_node topology has 4; "
@@ -158,7 +158,7 @@ def test_too_many_devices_for_the_topology():
 
 
 def test_topology_errors_are_prefixed():
-    pytest.importorskip("pipesim.network.topology")
+    pytest.importorskip("pipesim.network")
     assert error(scenario(topology={"kind": "cluster", "num_nodes": 0, "gpus_per_node": 4}), built=True).startswith(
         "scenario.topology.num_nodes: 0 ")
     assert error(scenario(topology={"kind": "clustr"}), built=True).startswith(
@@ -168,14 +168,14 @@ def test_topology_errors_are_prefixed():
 
 
 def test_device_count_defaults_to_pp_times_dp():
-    pytest.importorskip("pipesim.network.topology")
+    pytest.importorskip("pipesim.network")
     for kind in ("free", "wan_chain", "internet"):
         b = build(load_scenario(scenario(topology={"kind": kind}, parallel={"pp": 4, "dp": 2, "microbatches": 8})))
         assert len(b.topology.devices) == 8, kind
 
 
 def test_placement_by_name():
-    pytest.importorskip("pipesim.network.topology")
+    pytest.importorskip("pipesim.network")
     topo = {"kind": "single_node", "gpus": 4}
     b = build(load_scenario(scenario(topology=topo, parallel={"pp": 4, "microbatches": 8,
                                                               "placement": ["n0.gpu3", 2, "n0.gpu1", 0]})))
@@ -186,7 +186,7 @@ def test_placement_by_name():
 
 
 def test_placement_errors():
-    pytest.importorskip("pipesim.network.topology")
+    pytest.importorskip("pipesim.network")
     assert error(scenario(parallel={"pp": 4, "microbatches": 8, "placement": [0, 1, 2]}), built=True) == (
         "scenario.parallel.placement: 3 entries given; pp=4 x dp=1 needs 4 (one topology device per pipeline "
         "device and replica, replica-major)")
@@ -310,7 +310,7 @@ def test_chunking_is_parsed_once_and_echoes_its_spelling(written, echo, chunk):
 
 
 def test_overrides_reach_built_objects():
-    pytest.importorskip("pipesim.network.topology")
+    pytest.importorskip("pipesim.network")
     s = load_scenario(BASE, ["parallel.microbatches=16", "network.policy=fifo", "costs.F=3 ms",
                              "schedule.name=gpipe", "network.chunk_bytes=1 MiB", "network.blocking_send=true",
                              "hardware.gpu=H100", "hardware.memory=40 GiB"])
@@ -350,7 +350,7 @@ def test_round_trip_through_dict():
 
 
 def test_model_costs_follow_model_parts_for_replicated_stages():
-    pytest.importorskip("pipesim.network.topology")
+    pytest.importorskip("pipesim.network")
     reg = registry_of("chimera")
     data = scenario(costs=None, model="gpt3-1.3b", hardware="A100", schedule="chimera")
     b = build(load_scenario(data), registry=reg)
@@ -365,7 +365,7 @@ def test_model_costs_follow_model_parts_for_replicated_stages():
 
 
 def test_explicit_costs_per_part_and_per_device():
-    pytest.importorskip("pipesim.network.topology")
+    pytest.importorskip("pipesim.network")
     reg = registry_of("chimera", "hanayo")
     per_part = scenario(costs={"per": "part", "F": [1, 2, 3, 4]}, schedule="chimera")
     b = build(load_scenario(per_part), registry=reg)
@@ -385,7 +385,7 @@ def test_explicit_costs_per_part_and_per_device():
 
 
 def test_samples_and_tokens_per_iteration():
-    pytest.importorskip("pipesim.network.topology")
+    pytest.importorskip("pipesim.network")
     data = scenario(costs=None, model={"preset": "gpt3-1.3b", "microbatch_size": 2}, hardware="A100",
                     parallel={"pp": 4, "dp": 2, "microbatches": 8})
     b = build(load_scenario(data))
@@ -397,7 +397,7 @@ def test_samples_and_tokens_per_iteration():
 
 
 def test_pipedream_receives_iterations():
-    pytest.importorskip("pipesim.network.topology")
+    pytest.importorskip("pipesim.network")
     b = build(load_scenario(scenario(iterations=3, schedule="pipedream")), registry=registry_of("pipedream"))
     assert b.schedule.num_microbatches == 3 * 8
     assert b.iterations == 3 and b.iterations_in_schedule == 3
@@ -419,7 +419,7 @@ def test_bundled_scenarios_exist():
 
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.name)
 def test_bundled_scenario_builds(path):
-    pytest.importorskip("pipesim.network.topology")
+    pytest.importorskip("pipesim.network")
     s = load_scenario(path)
     if s.schedule.csv is not None:
         pytest.importorskip("pipesim.schedule.torch_csv")
@@ -430,7 +430,7 @@ def test_bundled_scenario_builds(path):
 
 
 def test_uniform_costs_free_topology_reproduce_the_table_level():
-    pytest.importorskip("pipesim.network.topology")
+    pytest.importorskip("pipesim.network")
     engine = pytest.importorskip("pipesim.sim.engine")
     from pipesim.ideal import evaluate
 
@@ -448,7 +448,7 @@ def test_uniform_costs_free_topology_reproduce_the_table_level():
 
 
 def test_generator_iterations_option_stands_for_the_scenario_count():
-    pytest.importorskip("pipesim.network.topology")
+    pytest.importorskip("pipesim.network")
     s = load_scenario(scenario(schedule={"name": "pipedream", "options": {"iterations": 2}}))
     assert s.iterations == 2
     again = load_scenario(scenario_to_dict(s))  # the echo states it twice, consistently
@@ -457,7 +457,7 @@ def test_generator_iterations_option_stands_for_the_scenario_count():
 
 
 def test_csv_schedule_is_relative_to_the_scenario_file(tmp_path):
-    pytest.importorskip("pipesim.network.topology")
+    pytest.importorskip("pipesim.network")
     pytest.importorskip("pipesim.schedule.torch_csv")
     b = build(load_scenario(SCENARIOS / "pytorch_csv.yaml"))
     assert b.schedule.num_devices == 4 and b.schedule.num_microbatches == 8

@@ -6,7 +6,7 @@ import pytest
 
 import pipesim
 from pipesim.costs import Costs
-from pipesim.network.topology import cluster
+from pipesim.network import cluster
 from pipesim.sim.engine import SimOptions, Simulation
 from pipesim.trace import COMPUTE_KINDS
 

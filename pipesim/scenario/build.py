@@ -67,7 +67,7 @@ class Built:
     scenario: Scenario
     schedule: Schedule
     costs: Costs
-    topology: Any  # pipesim.network.topology.Topology
+    topology: Any  # pipesim.network.Topology
     sim_options: Any  # pipesim.sim.engine.SimOptions
     gpu: GPUSpec | None
     model: ModelSpec | None
@@ -392,18 +392,18 @@ _COUNT_KEYS = {"free": ("num_devices", "devices"), "wan_chain": ("num_hosts", "h
 
 
 def _topology(sc: Scenario, schedule: Schedule) -> Any:
-    from pipesim.network import topology as topo
+    from pipesim.network import build_topology, free
 
     needed = schedule.num_devices * sc.parallel.dp
     if sc.topology is None:
-        return topo.free(needed)
+        return free(needed)
     spec = dict(sc.topology)
     # Kinds made of interchangeable devices default to exactly the devices the run uses.
     count = _COUNT_KEYS.get(str(spec.get("kind")))
     if count is not None and not any(k in spec for k in count):
         spec[count[0]] = needed
     try:
-        return topo.build_topology(spec, where=(ROOT, "topology"))
+        return build_topology(spec, where=(ROOT, "topology"))
     except InputError as exc:
         raise ScenarioError.from_error(exc) from None
     except (ValueError, TypeError, KeyError) as exc:

@@ -23,8 +23,8 @@ import simpy
 
 from pipesim.costs import Costs
 from pipesim.gcpause import gc_paused
+from pipesim.network import Topology
 from pipesim.network.options import Chunking
-from pipesim.network.topology import Topology
 from pipesim.schedule.action import Kind
 from pipesim.schedule.table import Schedule
 from pipesim.schedule.validate import DeadlockError

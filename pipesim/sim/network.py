@@ -41,8 +41,8 @@ from typing import Any
 import simpy
 from simpy.events import Event, Timeout
 
+from pipesim.network import Topology
 from pipesim.network.options import Chunking
-from pipesim.network.topology import Topology
 from pipesim.sim.fluid import FluidScheduler
 from pipesim.sim.link import FairLink, FifoLink, Hop, Link, Msg, PassLink, Wiring
 from pipesim.sim.records import TransferLog

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pipesim.network.topology import Topology
+from pipesim.network import Topology
 from pipesim.sim.gradsync import GradientSync
 from pipesim.sim.records import TransferLog
 from pipesim.timeline import Compiled

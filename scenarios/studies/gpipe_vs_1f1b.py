@@ -39,7 +39,7 @@ STUDY = "gpipe_vs_1f1b"
 P = 8
 SCHEDULES = ("gpipe", "1f1b")
 LABEL = {"gpipe": "GPipe", "1f1b": "1F1B"}
-# Network classes: label and topology dictionary (pipesim.network.topology.build_topology).
+# Network classes: label and topology dictionary (pipesim.network.build_topology).
 NETWORKS: dict[str, tuple[str, dict[str, Any]]] = {
     "nvlink": ("NVLink node (8x A100, NVSwitch 300 GB/s)",
                {"kind": "single_node", "gpus": P, "fabric": "nvswitch", "link": "nvlink3"}),
