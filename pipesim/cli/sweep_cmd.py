@@ -7,6 +7,9 @@ Exit status: 0 when every run of the sweep succeeded, 1 when some failed (their 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
     executor = args.executor or ("dask" if args.address else "process")
     spec = load_sweep(args.sweep)
     out = Path(args.out) if args.out else Path("out") / Path(args.sweep).stem
-    path = run_sweep(spec, out, jobs=args.jobs, executor=executor, address=args.address,
-                     progress=not args.no_progress)
+    with terminate_as_interrupt():
+        path = run_sweep(spec, out, jobs=args.jobs, executor=executor, address=args.address,
+                         progress=not args.no_progress)
     _, rows = read_results(path)
     ids = {p.run_id for p in expand(spec)}
     rows = [r for r in rows if r["run_id"] in ids]  # rows of earlier sweeps stay in the file only
@@ -133,3 +137,18 @@ def print_summary(spec: SweepSpec, rows: list[dict[str, str]], path: Path) -> No
         console.print(f"[red]failed[/red] {row['run_id']} ({where}): {row.get('error', '')}", markup=True,
                       highlight=False)
     console.print(f"wrote {path}")
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C for the block: the sweep then stops its workers and rewrites
+    results.csv with every finished row before the process exits (the default SIGTERM action
+    would end this process at once and leave the workers running)."""
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

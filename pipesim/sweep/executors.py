@@ -24,6 +24,8 @@ import contextlib
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
@@ -35,6 +37,7 @@ from pipesim.sweep.spec import SweepError
 EXECUTORS = ("process", "dask", "serial")
 STATUS_OK, STATUS_ERROR = "ok", "error"
 DASK_INSTALL = "pip install -e '.[dask]' (or pip install 'dask[distributed]')"
+ORPHAN_POLL_S = 0.2  # how often a pool worker checks that its parent is still alive
 
 Task = Mapping[str, Any]
 # measure(built, outcome) -> plain data, called in the worker after a successful run. It must be
@@ -166,14 +169,23 @@ def _serial(tasks: Sequence[tuple[K, Task]], bar: Progress, measure: Measure | N
         yield key, run_point(task, measure)
 
 
-def _ignore_sigint() -> None:
-    # Ctrl-C reaches the whole process group; only the parent should react (it cancels the
-    # pool and keeps the finished rows). Workers that also raised would print tracebacks.
+def _worker_init(parent: int) -> None:
+    """Set up a pool worker. Ctrl-C reaches the whole process group; only the parent should
+    react (it cancels the pool and keeps the finished rows), so workers ignore it. And a worker
+    must never outlive its parent: if the parent is killed outright (SIGKILL, out of memory), no
+    code of its runs to stop the pool, so each worker watches for being orphaned and exits."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True, name="orphan-watch").start()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_POLL_S)
+    os._exit(1)  # no cleanup to do: results live in the parent
 
 
 def _process_pool(tasks: Sequence[tuple[K, Task]], jobs: int, bar: Progress, measure: Measure | None) -> Stream[K]:
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(os.getpid(),))
     try:
         futures = {pool.submit(run_point, task, measure): (key, task) for key, task in tasks}
         # The bar's refresh thread starts only now: the workers were forked during submit, and

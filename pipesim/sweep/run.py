@@ -20,6 +20,7 @@ from pipesim.sweep.spec import SweepSpec, load_sweep
 from pipesim.sweep.store import (
     RESULTS_FILE,
     csv_line,
+    folder_lock,
     load_previous,
     ordered_rows,
     result_row,
@@ -56,6 +57,12 @@ def run_sweep(
     check_executor(executor, jobs, address)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out):
+        return _run_locked(spec, out, jobs, executor, address, progress, on_result)
+
+
+def _run_locked(spec: SweepSpec, out: Path, jobs: int | None, executor: str, address: str | None, progress: bool,
+                on_result: Callable[[dict[str, str]], None] | None) -> Path:
     results = out / RESULTS_FILE
     columns = spec.columns
     points = expand(spec)

@@ -15,10 +15,12 @@ on its own.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +86,37 @@ def read_results(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
             rows.append(row)
     return header, rows
 
+
+
+LOCK_FILE = ".sweep.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """Hold ``out``'s sweep lock for the block, or fail at once if another sweep holds it.
+
+    Two sweeps appending to one results.csv and rewriting it at the end would each drop the
+    other's rows (the last writer wins), so a folder takes one sweep at a time. The lock is an
+    advisory ``flock`` on a file in the folder: the kernel releases it when its holder dies,
+    however it dies, so a killed sweep never leaves a stale lock behind.
+    """
+    path = out / LOCK_FILE
+    fh = path.open("a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise SweepError(f"another sweep (pid {holder}) is writing into {out}; wait for it to finish, "
+                             "or choose another --out") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # closing the file releases the lock
 
 
 def write_atomic(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, str]]) -> None:
