@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -17,7 +18,7 @@ COMMANDS = (
     ("schedules", "pipesim.cli.schedules_cmd", "list schedules with their options and requirements"),
     ("table", "pipesim.cli.table_cmd", "evaluate a schedule at the table level (no network)"),
     ("validate", "pipesim.cli.validate_cmd", "check a schedule (by name or PyTorch CSV) and report the first error"),
-    ("run", "pipesim.cli.run_cmd", "simulate a scenario: summary, metrics.json, trace.json, gantt.png"),
+    ("run", "pipesim.cli.run_cmd", "simulate a scenario: summary, metrics.json, gantt.png (trace.json with --trace)"),
     ("levels", "pipesim.cli.levels_cmd", "formula, table and simulation side by side for one scenario"),
     ("sweep", "pipesim.cli.sweep_cmd", "run many scenarios from a sweep file into one results.csv (resumable)"),
     ("net", "pipesim.cli.net_cmd", "replay explicit transfers on a network: the direct way to study contention"),
@@ -51,6 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args) or 0)
+    except BrokenPipeError:
+        # The reader went away (`pipesim schedules | head`): not an error of ours. Point stdout
+        # at nothing so that the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, OSError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"pipesim {args.command}: error: {message}", file=sys.stderr)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from pipesim.costs import Costs
+from pipesim.schedule.action import Kind, compute_parts
 from pipesim.schedule.registry import Registry
 from pipesim.schedule.table import Schedule
+from pipesim.units import parse_time
 
 
 def parse_pairs(text: str | None, *, flag: str, allowed: tuple[str, ...] | None = None) -> dict[str, str]:
@@ -27,13 +30,16 @@ def parse_pairs(text: str | None, *, flag: str, allowed: tuple[str, ...] | None 
     return out
 
 
-def number(value: str, *, flag: str) -> float:
+def duration(value: str, *, flag: str) -> float:
+    """A finite duration >= 0: a plain number (seconds, or abstract slots) or a time with units
+    ("1 ms"), as every quantity in a scenario file accepts."""
     try:
-        x = float(value)
-    except ValueError:
-        raise ValueError(f"{flag}: '{value}' is not a number") from None
-    if x < 0 or x != x:
-        raise ValueError(f"{flag}: {value} must be a non-negative number")
+        x = parse_time(value, key=flag)
+    except ValueError as exc:
+        raise ValueError(f"{flag}: '{value}' is not a duration; give a number (seconds or slots) or a time "
+                         f"such as '1.5 ms'") from exc
+    if not (math.isfinite(x) and x >= 0):
+        raise ValueError(f"{flag}: '{value}' must be a finite duration >= 0")
     return x
 
 
@@ -73,7 +79,11 @@ def schedule_from_args(args: argparse.Namespace) -> Schedule:
 
 def costs_from_args(schedule: Schedule, costs: str | None, split: str | None) -> Costs:
     """--costs F=1,B=2 and --split-backward I=1,W=1 (per stage; B defaults to 2F, I=W=B/2)."""
-    base: dict[str, float] = {k: number(v, flag="--costs") for k, v in parse_pairs(costs, flag="--costs", allowed=("F", "B", "I", "W")).items()}
-    extra = {k: number(v, flag="--split-backward") for k, v in parse_pairs(split, flag="--split-backward", allowed=("I", "W")).items()}
+    if split and not any(part.kind in (Kind.I, Kind.W) for row in schedule.actions for a in row
+                         for part in compute_parts(a)):
+        raise ValueError(f"--split-backward: schedule '{schedule.name}' runs no split backward (I and W), so "
+                         "I and W would be ignored; use --costs B=... for it, or pick a zero-bubble schedule")
+    base: dict[str, float] = {k: duration(v, flag="--costs") for k, v in parse_pairs(costs, flag="--costs", allowed=("F", "B", "I", "W")).items()}
+    extra = {k: duration(v, flag="--split-backward") for k, v in parse_pairs(split, flag="--split-backward", allowed=("I", "W")).items()}
     base.update(extra)
     return Costs.make(schedule.num_stages, F=base.get("F", 1.0), B=base.get("B"), I=base.get("I"), W=base.get("W"))

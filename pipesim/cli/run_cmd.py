@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipesim._version import __version__
 from pipesim.units import format_size, format_time
 
 
@@ -19,6 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--level", choices=("table", "sim"), default="sim",
                    help="sim: communication-aware simulation (default); table: free network")
     p.add_argument("--no-files", action="store_true", help="write nothing, only print")
+    p.add_argument("--trace", action=argparse.BooleanOptionalAction, default=None,
+                   help="write trace.json for Perfetto (default: the scenario's outputs.trace)")
 
 
 def load_built(path: str, overrides: list[str]) -> Any:
@@ -60,17 +63,20 @@ def summary_rows(metrics: dict[str, Any], time_fmt=format_time) -> list[tuple[st
     return rows
 
 
-def write_outputs(outcome: Any, built: Any, out: Path) -> list[Path]:
+def write_outputs(outcome: Any, built: Any, out: Path, trace: bool | None = None) -> list[Path]:
+    """metrics.json (with the scenario as run and the pipesim version), trace.json when
+    ``trace`` (default: the scenario's ``outputs.trace``) and the Gantt figures."""
     from pipesim.export import write_chrome_trace, write_metrics_json
     from pipesim.scenario import scenario_to_dict
 
     out.mkdir(parents=True, exist_ok=True)
     opts = built.scenario.outputs
     written: list[Path] = []
+    trace = opts.trace if trace is None else trace
     if opts.metrics:
-        written.append(write_metrics_json({"metrics": outcome.metrics, "scenario": scenario_to_dict(built.scenario)},
-                                          out / "metrics.json"))
-    if opts.trace:
+        doc = {"metrics": outcome.metrics, "scenario": scenario_to_dict(built.scenario), "pipesim_version": __version__}
+        written.append(write_metrics_json(doc, out / "metrics.json"))
+    if trace:
         written.append(write_chrome_trace(outcome.trace, out / "trace.json"))
     if opts.gantt:
         from pipesim.plot import plot_gantt
@@ -87,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     built = load_built(args.scenario, args.overrides)
     outcome = run_built(built, args.level)
     out = Path(args.out or built.scenario.outputs.dir or Path("out") / built.scenario.name)
-    written = [] if args.no_files else write_outputs(outcome, built, out)
+    written = [] if args.no_files else write_outputs(outcome, built, out, args.trace)
     if args.json:
         print(json.dumps(outcome.metrics, indent=2, default=str))
         return 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 
-from pipesim.schedule.registry import Registry
+from pipesim.schedule.registry import Generator, Registry
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,18 +23,18 @@ def run(args: argparse.Namespace) -> int:
                 for g in registry]
         print(json.dumps(rows, indent=2, default=str))
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="pipesim schedules", show_lines=True)
-    table.add_column("name", style="bold cyan", no_wrap=True)
-    table.add_column("what it is")
-    table.add_column("options (default)")
-    table.add_column("requirements")
-    for g in registry:
-        name = g.name + ("".join(f"\n alias: {a}" for a in g.aliases))
-        opts = "\n".join(f"{o.name}={o.default!r}: {o.help}" + (f" [{', '.join(map(str, o.choices))}]" if o.choices else "")
-                         for o in g.options) or "-"
-        table.add_row(name, g.summary + (" (split backward I/W)" if g.split_backward else ""), opts, g.requirements)
-    Console().print(table)
+    print("\n\n".join(describe(g) for g in registry))
     return 0
+
+
+def describe(g: Generator, width: int = 80) -> str:
+    """One schedule as a plain-text block that reads at 80 columns and in a pipe: nothing is
+    truncated and no bracket is taken for markup."""
+    wrap = textwrap.TextWrapper(width=width, subsequent_indent="    ", break_on_hyphens=False)
+    head = g.name + (f" (alias {', '.join(g.aliases)})" if g.aliases else "")
+    lines = [head, *wrap.wrap("  " + g.summary + (" (split backward I/W)" if g.split_backward else "")),
+             *wrap.wrap(f"  requirements: {g.requirements}")]
+    for o in g.options:
+        choices = f" One of: {', '.join(map(str, o.choices))}." if o.choices else ""
+        lines += wrap.wrap(f"  -o {o.name}=VALUE (default {o.default!r}): {o.help}.{choices}".replace("..", "."))
+    return "\n".join(lines)

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from pipesim.cli.common import add_schedule_arguments, costs_from_args, number, schedule_from_args
+from pipesim.cli.common import add_schedule_arguments, costs_from_args, duration, schedule_from_args
 from pipesim.ideal import TableResult, evaluate
 
 
@@ -51,9 +51,8 @@ def json_document(result: TableResult) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     schedule = schedule_from_args(args)
     costs = costs_from_args(schedule, args.costs, args.split_backward)
-    from pipesim.units import parse_time
 
-    delay = number(str(parse_time(args.delay, key="--delay")), flag="--delay")
+    delay = duration(args.delay, flag="--delay")
     result = evaluate(schedule, costs, message_delay=delay)
     if args.plot:
         from pipesim.plot.table import plot_schedule_table
