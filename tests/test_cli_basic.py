@@ -27,7 +27,7 @@ def test_errors_are_one_line_without_traceback(capsys):
     assert err.startswith("pipesim table: error: unknown schedule 'zbv2'")
     assert "Traceback" not in err
     assert main(["table", "1f1b", "--costs", "F=x"]) == 2
-    assert "--costs: 'x' is not a number" in capsys.readouterr().err
+    assert "--costs: 'x' is not a duration" in capsys.readouterr().err
     assert main(["table", "gpipe", "-v", "2"]) == 2
     assert "has no chunk option" in capsys.readouterr().err
 
