@@ -33,6 +33,7 @@ from pipesim.network.reader import build_topology
 from pipesim.sim.network import simulate_flows
 from pipesim.sim.records import TransferLog
 from pipesim.units import format_time
+from pipesim.yamlsafe import load_yaml
 
 _KEYS = ("topology", "flows", "policy", "chunk_bytes", "overhead")
 _FLOW_KEYS = ("name", "src", "dst", "bytes", "start")
@@ -105,7 +106,7 @@ def load_flows(path: str | Path) -> dict[str, Any]:
 
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
+        data = load_yaml(p.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"cannot read ({exc.strerror})", (str(p),)) from None
     except yaml.YAMLError as exc:

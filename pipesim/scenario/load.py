@@ -26,6 +26,7 @@ from pipesim.scenario.schema import (
     section_type,
     unknown_key_message,
 )
+from pipesim.yamlsafe import load_yaml
 
 # Sections that accept a bare string for their main key (``model: 7b``, ``schedule: zb-v``).
 _SHORTHAND = {"model": "preset", "hardware": "gpu", "schedule": "name", "topology": "kind"}
@@ -84,7 +85,7 @@ def read_yaml(path: Path) -> Any:
     if path.is_dir():
         raise ScenarioError(f"scenario file '{path}' is a folder; give a .yaml file")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_yaml(path.read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -118,7 +119,7 @@ def parse_override(item: str) -> tuple[list[PathPart], Any]:
         raise ScenarioError(f"--set {item!r}: cannot read the key path {key!r}; expected e.g. parallel.microbatches "
                             "or parallel.placement[2]")
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        value = load_yaml(text) if text.strip() else None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError(f"--set {item!r}: cannot read the value {text!r} as YAML ({problem}); "
