@@ -38,7 +38,7 @@ def test_a_few_aliases_still_work(tmp_path):
     path = tmp_path / "ok.yaml"
     path.write_text("name: ok\ncosts: {F: &f 1 ms, B: 2 ms, I: *f, W: *f}\nparallel: {pp: 2, microbatches: 4}\n",
                     encoding="utf-8")
-    assert load_scenario(path).costs.I == pytest.approx(1e-3)
+    assert pytest.approx(1e-3) == load_scenario(path).costs.I
 
 
 def test_many_aliases(tmp_path, capsys):
