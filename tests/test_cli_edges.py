@@ -61,3 +61,19 @@ def test_run_writes_a_trace_on_request_and_records_the_version(tmp_path, capsys)
 def test_python_dash_m_pipesim():
     proc = subprocess.run([sys.executable, "-m", "pipesim", "--version"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and proc.stdout.startswith("pipesim ")
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["table", "--from-csv", "no/such.csv"], "--from-csv: file 'no/such.csv' not found"),
+    (["table", "1f1b", "--from-csv", "scenarios/schedules/example_1f1b.csv"], "not both"),
+])
+def test_csv_file_errors_are_file_errors(capsys, monkeypatch, argv, needle):
+    monkeypatch.chdir(ROOT)
+    assert main(argv) == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_table_from_csv_needs_no_schedule_name(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(["table", "--from-csv", "scenarios/schedules/example_1f1b.csv", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"]["makespan"] == 33.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 from pipesim.costs import Costs
 from pipesim.schedule.action import Kind, compute_parts
@@ -58,7 +59,14 @@ def schedule_from_args(args: argparse.Namespace) -> Schedule:
     if args.from_csv:
         from pipesim.schedule.torch_csv import read_csv
 
-        return read_csv(args.from_csv)
+        if args.name:
+            raise ValueError(f"give a schedule name or --from-csv FILE, not both (got '{args.name}' and "
+                             f"--from-csv {args.from_csv})")
+        path = Path(args.from_csv)
+        if not path.is_file():
+            raise ValueError(f"--from-csv: file '{path}' not found" if not path.exists()
+                             else f"--from-csv: '{path}' is not a file")
+        return read_csv(path)
     if not args.name:
         raise ValueError("give a schedule name (see `pipesim schedules`) or --from-csv FILE")
     registry = Registry.default()

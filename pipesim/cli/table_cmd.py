@@ -11,7 +11,7 @@ from pipesim.ideal import TableResult, evaluate
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_schedule_arguments(p)
+    add_schedule_arguments(p, name_required=False)
     p.add_argument("--costs", default=None, metavar="F=1,B=2",
                    help="per-stage action costs (default F=1, B=2F; I=W=B/2 when split)")
     p.add_argument("--split-backward", default=None, metavar="I=1,W=1", help="costs of the split backward halves")
