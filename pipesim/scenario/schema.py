@@ -43,6 +43,7 @@ from pipesim.inputs import (
     InputError,
     PathPart,
     as_mapping,
+    as_text,
     render_path,
     show,
     suggest,
@@ -108,7 +109,7 @@ def join_path(parts: Sequence[PathPart]) -> str:
 class Scenario(Section):
     """One validated scenario. Sections that were absent are None (their defaults apply)."""
 
-    name: Text = "scenario"
+    name: Annotated[str, BeforeValidator(lambda v: _file_name(v))] = "scenario"
     description: Text = ""
     model: ModelSection | None = None
     costs: CostsSection | None = None
@@ -149,6 +150,16 @@ class Scenario(Section):
             raise InputError("compression needs a model section (it rescales a transformer's boundary messages); "
                              "with explicit costs give the compressed message_bytes directly")
         return self
+
+
+def _file_name(value: object) -> str:
+    """A scenario's name names its output folder (``out/<name>``) and its sweep rows, so it must
+    stay one path component: no separators, not "." or "..", nothing a file system rejects."""
+    name = as_text(value)
+    if not name.strip() or name in (".", "..") or any(c in name for c in '/\\:*?"<>|\0') or name != name.strip():
+        raise InputError(f"{show(name)} cannot name an output folder; use letters, digits, '-', '_' and '.' "
+                         "(no path separators, not '.' or '..')")
+    return name
 
 
 def _topology(value: object) -> dict[str, Any]:
