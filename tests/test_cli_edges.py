@@ -79,7 +79,7 @@ def test_table_from_csv_needs_no_schedule_name(capsys, monkeypatch):
     assert json.loads(capsys.readouterr().out)["metrics"]["makespan"] == 33.0
 
 
-@pytest.mark.parametrize("name", ["../a/escaped", "..", "a/b", "c:\\\\d", ""])
+@pytest.mark.parametrize("name", ["../a/escaped", "..", "a/b", "c:\\\\d", "' x'"])
 def test_a_scenario_name_cannot_leave_the_output_folder(capsys, name):
     assert main(["run", str(ROOT / "scenarios" / "paper_costs.yaml"), "--set", f"name={name}", "--no-files"]) == 2
     assert "cannot name an output folder" in capsys.readouterr().err
