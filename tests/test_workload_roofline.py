@@ -208,3 +208,11 @@ def test_bad_model_options_name_the_key() -> None:
             dataclasses.replace(model_preset("7b"), **{key: value})
     with pytest.raises(WorkloadError, match=r"model\.kv_heads"):
         dataclasses.replace(model_preset("7b"), kv_heads=5)
+
+
+def test_roofline_counts_real_parameters() -> None:
+    gpu = gpu_preset("h200")
+    roof = summarize(_roofline("70b"), gpu, 8).stages[1]
+    closed = summarize(model_preset("70b"), gpu, 8).stages[1]
+    assert roof.params == 10 * 855_654_400  # 8192·10240 + 8192² + 3·8192·28672 + 2·8192 per layer
+    assert closed.params == 10 * model_preset("70b").layer_params

@@ -183,7 +183,8 @@ def summarize(
     for i, n in enumerate(split):
         first, final = i == 0, i == last
         flops = Flops(n * per_layer.F, n * (per_layer.I + extra_i), n * per_layer.W)
-        params = n * model.layer_params
+        # The roofline model counts the real widths (GQA, SwiGLU); the closed form its 12h².
+        params = n * (model.exact_layer_params if model.cost_model == "roofline" else model.layer_params)
         act = n * act_layer
         if first:
             params += model.embedding_params
