@@ -23,6 +23,8 @@ COMMANDS = (
     ("sweep", "pipesim.cli.sweep_cmd", "run many scenarios from a sweep file into one results.csv (resumable)"),
     ("net", "pipesim.cli.net_cmd", "replay explicit transfers on a network: the direct way to study contention"),
     ("gantt", "pipesim.cli.gantt_cmd", "redraw a Gantt chart from a saved trace.json"),
+    ("workload", "pipesim.cli.workload_cmd", "one layer's and the head's times and stored bytes on a GPU"),
+    ("profile", "pipesim.cli.profile_cmd", "measure a preset's layer and head on this GPU into a profile file"),
 )
 
 

@@ -43,9 +43,11 @@ from pipesim.schedule.table import Schedule
 from pipesim.workload import (
     GPUSpec,
     ModelSpec,
+    Profile,
     WorkloadError,
     WorkloadSummary,
     gpu_preset,
+    load_profile,
     model_preset,
     summarize,
     total_params,
@@ -299,7 +301,7 @@ def _gpu(sc: Scenario) -> GPUSpec | None:
 def _model(section: ModelSection) -> ModelSpec:
     shape = {k: getattr(section, k) for k in ("layers", "hidden", "heads", "seq_len", "vocab",
                                               "tied_embeddings", "learned_positions")}
-    given = {k: v for k, v in shape.items() if v is not None}
+    given = {k: v for k, v in {**shape, **_layer_options(section)}.items() if v is not None}
     try:
         if section.preset is not None:
             base = model_preset(section.preset)
@@ -307,6 +309,25 @@ def _model(section: ModelSection) -> ModelSpec:
         return ModelSpec(name="custom", **given)
     except WorkloadError as exc:
         raise _rebase(str(exc), "model") from None
+
+
+def _layer_options(section: ModelSection) -> dict[str, Any]:
+    """The roofline model's layer keys (``model.cost_model``, ``attention``, ``kv_heads``,
+    ``mlp``, ``ffn_hidden``); unset ones keep the preset's."""
+    return {k: getattr(section, k) for k in ("cost_model", "attention", "kv_heads", "mlp", "ffn_hidden")}
+
+
+def _profile(sc: Scenario) -> Profile | None:
+    """``hardware.profile``: measured layer and head costs that override the analytic model."""
+    if sc.hardware is None or sc.hardware.profile is None:
+        return None
+    path = Path(sc.hardware.profile)
+    if not path.is_absolute() and (sc.base_dir / path).is_file():  # relative to the scenario file
+        path = sc.base_dir / path
+    try:
+        return load_profile(path)
+    except WorkloadError as exc:
+        raise _error(str(exc).removeprefix("hardware.profile: "), "hardware", "profile") from None
 
 
 def _summary(sc: Scenario, model: ModelSpec, gpu: GPUSpec, schedule: Schedule) -> WorkloadSummary:
@@ -330,6 +351,7 @@ def _summary(sc: Scenario, model: ModelSpec, gpu: GPUSpec, schedule: Schedule) -
             tensor_parallel=sec.tensor_parallel,
             optimizer=sec.optimizer,
             compression=sc.compression.spec() if sc.compression is not None else None,
+            profile=_profile(sc),
         )
     except WorkloadError as exc:
         raise _rebase(str(exc), "model") from None

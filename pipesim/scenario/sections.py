@@ -38,7 +38,10 @@ from pipesim.scenario.fields import (
 )
 from pipesim.units import UnitError
 from pipesim.workload import (
+    ATTENTIONS,
+    COST_MODELS,
     DTYPES,
+    MLPS,
     OPTIMIZER_STATE_BYTES,
     RECOMPUTE_MODES,
     CompressionSpec,
@@ -133,6 +136,12 @@ class ModelSection(Section):
     layers_per_stage: Annotated[tuple[int, ...] | None, BeforeValidator(optional(_check_layers))] = None
     tensor_parallel: Whole = 1
     optimizer: Annotated[str | float, BeforeValidator(_check_optimizer)] = "adam"
+    # Layer details the roofline cost model reads (docs/workload.md); None keeps the preset's.
+    cost_model: Annotated[str | None, BeforeValidator(optional(choice(COST_MODELS)))] = None
+    attention: Annotated[str | None, BeforeValidator(optional(choice(ATTENTIONS)))] = None
+    kv_heads: Whole | None = None
+    mlp: Annotated[str | None, BeforeValidator(optional(choice(MLPS)))] = None
+    ffn_hidden: Whole | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> ModelSection:
@@ -171,6 +180,7 @@ class HardwareSection(Section):
         optional(number_in(0, 1, low_open=True, what=" (achieved fraction of peak)")))] = None
     memory: Annotated[float | None, BeforeValidator(optional(quantity("size", positive=True)))] = None
     peak_flops: Annotated[float | None, BeforeValidator(optional(_check_flops))] = None
+    profile: Text | None = None  # a measured profile file, or a bundled one by name
 
     @model_validator(mode="after")
     def _named(self) -> HardwareSection:

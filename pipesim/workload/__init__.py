@@ -15,8 +15,12 @@ from pipesim.workload.hardware import (
     known_gpus,
     parse_flops,
 )
+from pipesim.workload.layer_cost import head_cost, layer_cost
+from pipesim.workload.profile import Profile, bundled_profiles, load_profile, parse_profile
+from pipesim.workload.roofline import ATTENTIONS, MLPS, PieceCost
 from pipesim.workload.stages import StageWork, WorkloadSummary, describe, stage_costs, summarize
 from pipesim.workload.transformer import (
+    COST_MODELS,
     OPTIMIZER_STATE_BYTES,
     RECOMPUTE_MODES,
     Flops,
@@ -35,29 +39,39 @@ from pipesim.workload.transformer import (
 )
 
 __all__ = [
+    "ATTENTIONS",
+    "COST_MODELS",
     "DTYPES",
+    "MLPS",
     "OPTIMIZER_STATE_BYTES",
     "RECOMPUTE_MODES",
     "CompressionSpec",
     "Flops",
     "GPUSpec",
     "ModelSpec",
+    "PieceCost",
+    "Profile",
     "StageWork",
     "WorkloadError",
     "WorkloadSummary",
     "boundary_bytes",
+    "bundled_profiles",
     "describe",
     "dtype_bytes",
     "effective_ratio",
     "gpu_preset",
     "head_activation_bytes",
+    "head_cost",
     "head_flops",
     "known_gpus",
     "known_models",
     "layer_activation_bytes",
+    "layer_cost",
     "layer_flops",
+    "load_profile",
     "model_preset",
     "parse_flops",
+    "parse_profile",
     "recompute_flops",
     "split_layers",
     "stage_costs",

@@ -57,6 +57,20 @@ class GPUSpec:
     memory_bandwidth: float | None = None
     fp8_flops: float | None = None
     fp32_flops: float | None = None
+    # Roofline constants (pipesim.workload.roofline), fitted to the H200 micro-benchmarks in
+    # benchmarks/gpu (docs/workload.md#gpu-constants) and used as fractions of the data-sheet
+    # peak and bandwidth by every preset, since no other GPU has committed measurements.
+    # Matmuls: t = FLOPs / (matmul_efficiency · peak) + matmul_overhead_s, where the
+    # efficiency is the sustained rate of the grid's GEMMs that run for milliseconds (the
+    # power-limited clock a training step runs at) and the overhead the short GEMMs' excess.
+    matmul_efficiency: float = 0.70
+    matmul_overhead_s: float = 12e-6
+    # Fused (flash) attention forward and backward as fractions of peak, causal FLOPs counted:
+    # FlashAttention-3's H100 figures for head dim 128 at 2k-4k tokens (cuDNN is similar).
+    attention_efficiency: tuple[float, float] = (0.55, 0.42)
+    memory_efficiency: float = 0.88  # sustained / data-sheet bandwidth (H200 copy: 4.22 of 4.8 TB/s)
+    kernel_gap_s: float = 1e-6  # GPU-side gap between dependent kernels (H200, CUDA-graph replay)
+    launch_s: float = 7e-6  # host-side issue time per kernel in eager PyTorch (H200 host, back to back)
 
     def __post_init__(self) -> None:
         for key in ("peak_flops", "memory_bytes", "fp8_flops", "fp32_flops", "memory_bandwidth"):
@@ -67,6 +81,12 @@ class GPUSpec:
             raise WorkloadError(
                 f"gpu.efficiency: {self.efficiency}; must be within (0, 1] (achievable fraction of peak)"
             )
+
+    def bandwidth(self) -> float:
+        """Data-sheet memory bandwidth; a preset without one cannot use the roofline model."""
+        if self.memory_bandwidth is None:
+            raise WorkloadError(f"gpu.bandwidth: GPU {self.name!r} has none; give hardware.bandwidth")
+        return self.memory_bandwidth
 
     def flops_for(self, dtype: str) -> float:
         """Dense peak FLOP/s for matmuls in ``dtype`` (fp16 runs at the bf16 rate)."""

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipesim.costs import Costs
 from pipesim.workload.compression import CompressionSpec, effective_ratio
 from pipesim.workload.hardware import GPUSpec, WorkloadError, dtype_bytes
+from pipesim.workload.layer_cost import head_cost, layer_cost
+from pipesim.workload.roofline import PieceCost
 from pipesim.workload.transformer import (
     OPTIMIZER_STATE_BYTES,
     Flops,
@@ -27,6 +29,9 @@ from pipesim.workload.transformer import (
     total_params,
     weight_keep_fraction,
 )
+
+if TYPE_CHECKING:
+    from pipesim.workload.profile import Profile
 
 
 @dataclass(frozen=True)
@@ -141,8 +146,13 @@ def summarize(
     tensor_parallel: int = 1,
     optimizer: str | float = "adam",
     compression: CompressionSpec | None = None,
+    profile: Profile | None = None,
 ) -> WorkloadSummary:
-    """Per-stage work of ``model`` split over ``num_stages`` stages (see :func:`stage_costs`)."""
+    """Per-stage work of ``model`` split over ``num_stages`` stages (see :func:`stage_costs`).
+
+    With ``model.cost_model == "roofline"`` or a measured ``profile``, times and stashed bytes
+    come from :func:`layer_cost`/:func:`head_cost` (FLOPs are still the closed-form counts);
+    otherwise the closed form below."""
     d = dtype_bytes(dtype)
     dtype = dtype.lower()
     mode = check_recompute(recompute)
@@ -166,11 +176,15 @@ def summarize(
     proj = compression.projection_flops(tokens, model.hidden) if compression is not None else 0.0
     last = num_stages - 1
 
+    per_piece = None
+    if model.cost_model != "closed-form" or profile is not None:
+        per_piece = (layer_cost(model, gpu, b, dtype, mode, profile), head_cost(model, gpu, b, dtype, profile))
     stages = []
     for i, n in enumerate(split):
         first, final = i == 0, i == last
         flops = Flops(n * per_layer.F, n * (per_layer.I + extra_i), n * per_layer.W)
-        params = n * model.layer_params
+        # The roofline model counts the real widths (GQA, SwiGLU); the closed form its 12h².
+        params = n * (model.exact_layer_params if model.cost_model == "roofline" else model.layer_params)
         act = n * act_layer
         if first:
             params += model.embedding_params
@@ -183,6 +197,9 @@ def summarize(
         # (gradients, which travel the other way). A fixed basis has no weight gradient.
         crossings = (0 if final else 1) + (0 if first else 1)
         flops = flops + Flops(crossings * proj, crossings * proj, 0.0)
+        time = flops.scaled(1.0 / (t * rate))
+        if per_piece is not None:
+            time, act = _piece_time(per_piece, n, final, crossings * proj / rate, t)
         stages.append(
             StageWork(
                 stage=i,
@@ -190,7 +207,7 @@ def summarize(
                 embedding=first,
                 head=final,
                 flops=flops,
-                time=flops.scaled(1.0 / (t * rate)),
+                time=time,
                 message_bytes=message,
                 activation_bytes=act / t,
                 params=params,
@@ -209,9 +226,23 @@ def summarize(
         optimizer_state_bytes=state,
         compression=compression,
         achieved_flops=rate,
-        weight_keep=weight_keep_fraction(model, dtype, mode),
+        weight_keep=per_piece[0].weight_keep if per_piece else weight_keep_fraction(model, dtype, mode),
         stages=tuple(stages),
     )
+
+
+def _piece_time(pieces: tuple[PieceCost, PieceCost], layers: int, final: bool, projection_s: float,
+                t: int) -> tuple[Flops, float]:
+    """A stage's seconds (F, I, W on one of its t GPUs) and stash (all t together) from the
+    per-layer and head costs. Tensor parallelism divides the time by t (its communication
+    is not modelled, as in the closed form)."""
+    layer, head = pieces
+    f, i, w = layers * layer.forward_s, layers * layer.input_grad_s, layers * layer.weight_grad_s
+    act = layers * layer.activation_bytes
+    if final:
+        f, i, w = f + head.forward_s, i + head.input_grad_s, w + head.weight_grad_s
+        act += head.activation_bytes
+    return Flops(f / t + projection_s / t, i / t + projection_s / t, w / t), act
 
 
 def stage_costs(
@@ -226,6 +257,7 @@ def stage_costs(
     tensor_parallel: int = 1,
     optimizer: str | float = "adam",
     compression: CompressionSpec | None = None,
+    profile: Profile | None = None,
 ) -> Costs:
     """Per-stage ``Costs`` for ``model`` on ``gpu`` split into ``num_stages`` stages.
 
@@ -250,6 +282,7 @@ def stage_costs(
         tensor_parallel=tensor_parallel,
         optimizer=optimizer,
         compression=compression,
+        profile=profile,
     ).to_costs()
 
 

@@ -36,6 +36,9 @@ from typing import Literal
 
 from pipesim.workload.compression import CompressionSpec
 from pipesim.workload.hardware import WorkloadError, dtype_bytes
+from pipesim.workload.roofline import ATTENTIONS, MLPS
+
+COST_MODELS: tuple[str, ...] = ("closed-form", "roofline")
 
 Recompute = Literal["none", "full", "selective"]
 RECOMPUTE_MODES: tuple[str, ...] = ("none", "full", "selective")
@@ -61,6 +64,15 @@ class ModelSpec:
     name: str = "custom"
     tied_embeddings: bool = True
     learned_positions: bool = True
+    # Used by the roofline cost model only (the closed form assumes a GELU MLP of width 4h and
+    # one KV head per query head): key/value heads (None = heads), MLP kind and width
+    # (None = 4h for GELU, LLaMA's 8h/3 rounded up to a multiple of 256 for SwiGLU), attention
+    # implementation, and which model turns the layer into times and bytes.
+    kv_heads: int | None = None
+    mlp: str = "gelu"
+    ffn_hidden: int | None = None
+    attention: str = "flash"
+    cost_model: str = "closed-form"
 
     def __post_init__(self) -> None:
         for key in ("layers", "hidden", "heads", "seq_len", "vocab"):
@@ -69,6 +81,38 @@ class ModelSpec:
                 raise WorkloadError(f"model.{key}: {v!r}; must be a whole number >= 1")
         if self.hidden % self.heads:
             raise WorkloadError(f"model.heads: {self.heads} does not divide hidden size {self.hidden}")
+        for key in ("kv_heads", "ffn_hidden"):
+            v = getattr(self, key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise WorkloadError(f"model.{key}: {v!r}; must be a whole number >= 1")
+        if self.heads % self.kv_groups:
+            raise WorkloadError(f"model.kv_heads: {self.kv_heads} does not divide the {self.heads} attention heads")
+        for key, valid in (("mlp", MLPS), ("attention", ATTENTIONS), ("cost_model", COST_MODELS)):
+            if getattr(self, key) not in valid:
+                raise WorkloadError(f"model.{key}: {getattr(self, key)!r}; valid: {', '.join(valid)}")
+
+    @property
+    def kv_groups(self) -> int:
+        """Key/value heads (grouped-query attention shares each among heads / kv_heads)."""
+        return self.heads if self.kv_heads is None else self.kv_heads
+
+    @property
+    def ffn(self) -> int:
+        if self.ffn_hidden is not None:
+            return self.ffn_hidden
+        if self.mlp == "swiglu":
+            return -(-8 * self.hidden // 3 // 256) * 256
+        return 4 * self.hidden
+
+    @property
+    def exact_layer_params(self) -> int:
+        """Parameters of one layer from its real widths (GQA, SwiGLU), as the roofline model
+        counts them: QKV, projection, the MLP matrices, and biases plus norms for GPT style."""
+        h, kv = self.hidden, self.kv_groups * (self.hidden // self.heads)
+        mats = h * (h + 2 * kv) + h * h + (3 if self.mlp == "swiglu" else 2) * h * self.ffn
+        if self.mlp == "swiglu":  # LLaMA style: no biases, two RMSNorm scales
+            return mats + 2 * h
+        return mats + (h + 2 * kv) + h + self.ffn + h + 4 * h
 
     @property
     def layer_params(self) -> int:
@@ -99,16 +143,19 @@ def total_params(model: ModelSpec) -> int:
 
 # Presets. GPT-3 shapes are Table 2.1 of Brown et al. (2020) with the GPT-2 BPE vocabulary.
 # The "7b"/"13b"/"70b" presets are LLaMA-2 class: 32000-token vocabulary, untied head, rotary
-# positions, and a 4096-token context (LLaMA-2's; LLaMA-1 used 2048). The 12h² layer model
-# matches LLaMA's SwiGLU width closely; for 70B it gives ~65B parameters rather than 69B
-# because LLaMA-2-70B's MLP is wider (28672 = 3.5h) and its attention uses grouped queries.
+# positions, and a 4096-token context (LLaMA-2's; LLaMA-1 used 2048), with LLaMA-2's SwiGLU
+# widths and 70B's 8 KV heads. The closed-form 12h² layer ignores those (for 70B it gives ~65B
+# parameters rather than 69B); the roofline model uses them.
 _MODELS: MappingProxyType[str, ModelSpec] = MappingProxyType(
     {
         "gpt3-1.3b": ModelSpec(24, 2048, 16, 2048, 50257, "gpt3-1.3b"),
         "gpt3-2.7b": ModelSpec(32, 2560, 32, 2048, 50257, "gpt3-2.7b"),
-        "7b": ModelSpec(32, 4096, 32, 4096, 32000, "7b", tied_embeddings=False, learned_positions=False),
-        "13b": ModelSpec(40, 5120, 40, 4096, 32000, "13b", tied_embeddings=False, learned_positions=False),
-        "70b": ModelSpec(80, 8192, 64, 4096, 32000, "70b", tied_embeddings=False, learned_positions=False),
+        "7b": ModelSpec(32, 4096, 32, 4096, 32000, "7b", tied_embeddings=False, learned_positions=False,
+                        mlp="swiglu", ffn_hidden=11008),
+        "13b": ModelSpec(40, 5120, 40, 4096, 32000, "13b", tied_embeddings=False, learned_positions=False,
+                         mlp="swiglu", ffn_hidden=13824),
+        "70b": ModelSpec(80, 8192, 64, 4096, 32000, "70b", tied_embeddings=False, learned_positions=False,
+                         kv_heads=8, mlp="swiglu", ffn_hidden=28672),
     }
 )
 _MODEL_ALIASES = MappingProxyType({"llama-7b": "7b", "llama-13b": "13b", "llama-70b": "70b"})
