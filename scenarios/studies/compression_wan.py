@@ -56,7 +56,7 @@ def scenario(bandwidth: str, ratio: float, *, topology: str = "wan_chain", laten
              schedule: str = "1f1b", policy: str = "fair") -> dict[str, Any]:
     """One variant as a scenario dict; ``ratio`` 1 means no compression section at all."""
     sc: dict[str, Any] = {
-        "name": f"{STUDY}-{topology}-{bandwidth}-{ratio}x-{latency}-{schedule}-{policy}".replace(" ", ""),
+        "name": f"{STUDY}-{topology}-{bandwidth}-{ratio}x-{latency}-{schedule}-{policy}".replace(" ", "").replace("/", "p"),
         "model": {"preset": "gpt3-1.3b", "microbatch_size": 1, "dtype": "bf16"},
         "hardware": {"gpu": "RTX 4090", "efficiency": 0.4},
         "network": {"policy": policy, "chunk_bytes": "auto", "overhead": OVERHEAD},
