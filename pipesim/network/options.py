@@ -46,6 +46,16 @@ DEFAULT_CHUNK_BYTES = 4 * 2**20
 _OFF_WORDS = ("off", "none", "no")
 
 
+GradSync = Literal["overlap", "blocking"]
+GRAD_SYNC: tuple[GradSync, ...] = ("overlap", "blocking")
+
+
+def parse_grad_sync(value: object, *, key: PathLike = ()) -> GradSync:
+    """``"overlap"`` (gradient all-reduces run beside compute) or ``"blocking"`` (devices wait
+    for them), or an InputError at ``key``."""
+    return cast(GradSync, as_choice(value, GRAD_SYNC, key=key))
+
+
 def parse_policy(value: object, *, key: PathLike = ()) -> SharingPolicy:
     """``"fair"`` or ``"fifo"`` (any case), or an InputError at ``key`` with a did-you-mean."""
     return cast(SharingPolicy, as_choice(value, POLICIES, key=key))
