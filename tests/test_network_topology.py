@@ -288,3 +288,16 @@ def test_internet_access_links_take_per_direction_bandwidth_latency_and_occupy_l
     assert (specs["core->h1"].bandwidth, specs["core->h1"].latency) == (10e9 / 8, 30e-3)
     with pytest.raises(InputError, match=r"^topology\.down\.bandwidth: "):
         build_topology({"kind": "internet", "num_hosts": 2, "down": {"bandwidth": "fast"}})
+
+
+def test_a_single_route_equals_the_route_from_the_whole_table():
+    # route() searches only until the destination; check_connected builds whole tables.
+    def topo():
+        return cluster(3, 4, intra="nvlink3", inter="eth10", gpus_per_nic=2)
+
+    single = topo()
+    pairs = [(s, d) for s in range(12) for d in range(12)]
+    alone = {pair: single.route(*pair) for pair in pairs}
+    full = topo()
+    full.check_connected()
+    assert alone == {pair: full.route(*pair) for pair in pairs}
