@@ -175,3 +175,14 @@ def test_latency_is_paid_once_per_hop_not_per_chunk():
                                           {"a": "x", "b": "y", "bandwidth": 10 * GB, "latency": 1e-6},
                                           {"a": "y", "b": "b", "bandwidth": 10 * GB, "latency": 1e-6}])
     assert simulate_flows(topo, [(0, 1, float(GB), 0.0)]) == pytest.approx([0.1 + 3e-6], abs=1e-12)
+
+
+def test_flows_that_drain_together_and_empty_a_link_leave_the_rest_consistent():
+    # A (a -> c over L1 and L2) and B (a' -> b over L1) drain at the same instant; C (b -> c over
+    # L2) goes on. Ending A leaves L1 with B; ending B empties it; only L2 is recomputed.
+    topo = graph(["a", "a2", "b", "c"], ["x", "y"], [
+        {"a": "a", "b": "x", "bandwidth": 1e12}, {"a": "a2", "b": "x", "bandwidth": 1e12},
+        {"a": "x", "b": "y", "bandwidth": 2 * GB}, {"a": "b", "b": "y", "bandwidth": 1e12},
+        {"a": "y", "b": "c", "bandwidth": 10 * GB}])
+    flows = [(0, 3, float(GB), 0.0), (1, 2, float(GB), 0.0), (2, 3, 20.0 * GB, 0.0)]
+    assert simulate_flows(topo, flows) == pytest.approx(reference(topo, flows), rel=1e-9)

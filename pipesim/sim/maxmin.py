@@ -164,6 +164,8 @@ class MaxMinSharing:
                 link.fluid_leave(now)
                 if link.flows:
                     seeds.append(link)
+        # A link that an earlier flow of ``done`` left busy may have been emptied by a later one.
+        seeds = [link for link in seeds if link.flows]
         if seeds:
             self._reallocate(seeds, now)
         for f in done:
