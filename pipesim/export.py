@@ -4,11 +4,17 @@ Chrome trace layout (open the file in ui.perfetto.dev or chrome://tracing):
 
 - process 0 "devices": one thread per device (``trace.devices`` order), compute and collective
   spans as ``ph:"X"`` slices; memory samples as ``ph:"C"`` counters named ``memory <device>``.
-- process 1 "links": one thread per link direction (``trace.links`` order), transfers as slices.
+- process 1 "links": one thread per link direction and *concurrent transfer*: transfers that
+  overlap on a link (shared bandwidth) go to sub-lanes ``link:a->b``, ``link:a->b #2``, ...
+  (greedy interval packing, as few as the largest number in flight at once), because
+  overlapping ``X`` slices on one thread are dropped or misdrawn by Perfetto. Slices are named
+  for what they carry: ``act mb3 s1→s2 · 8.389 MB``.
 - process 2 "other tracks": spans on tracks that are neither (kept so nothing is lost).
-- every ``Message`` becomes a flow arrow: ``ph:"s"`` at the start of the slice that produced it
-  on the sending device's lane, ``ph:"f"`` (``bp:"e"``) at the start of the slice that consumed
-  it on the receiving lane, both with the message id.
+- every ``Message`` becomes one flow arrow with steps: ``ph:"s"`` on the slice that produced it
+  (sending device), ``ph:"t"`` on each of its link slices, ``ph:"f"`` (``bp:"e"``) on the slice
+  that consumed it, all with the message id and each at the start of the slice it binds to,
+  so Perfetto draws producer -> link hops -> consumer at the real send and arrival times. A
+  message with no action at an end (a collective's piece) starts or ends on its link slices.
 
 Times: ``ts``/``dur`` are microseconds. A trace in seconds is scaled by 1e6. A unitless trace
 (``meta["time_unit"]`` = "slot") is scaled so that **one slot = 1000 µs** (it displays as 1 ms
@@ -31,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from pipesim.trace import COMPUTE_KINDS, MemorySample, Message, Span, Trace
+from pipesim.units import format_size
 
 FORMAT_VERSION = 1
 SLOT_SCALE_US = 1000.0  # one abstract time unit (slot) in the exported microseconds
@@ -116,23 +123,81 @@ def _anchors(trace: Trace) -> dict[tuple[int, str], float]:
     return out
 
 
+def _sublanes(spans: list[Span]) -> list[int]:
+    """Greedy interval packing: the lowest sub-lane free at each span's start (touching is not
+    overlapping), so the number of sub-lanes is the most transfers in flight at once."""
+    order = sorted(range(len(spans)), key=lambda i: (spans[i].start, spans[i].end, i))
+    lane_end: list[float] = []
+    out = [0] * len(spans)
+    for i in order:
+        sp = spans[i]
+        k = next((j for j, end in enumerate(lane_end) if end <= sp.start), len(lane_end))
+        if k == len(lane_end):
+            lane_end.append(0.0)
+        lane_end[k] = max(sp.end, sp.start)
+        out[i] = k
+    return out
+
+
+def _xfer_name(span: Span, msg: Message | None, devices: list[str]) -> str:
+    """``act mb3 s1→s2 · 8.389 MB``: kind, microbatch, stages (or devices) and size."""
+    if msg is None:
+        return _slice_name(span)
+    ends = [_stage_of(msg.producer), _stage_of(msg.consumer)]
+    if ends[0] is not None and ends[1] is not None:
+        where = f"s{ends[0]}→s{ends[1]}"
+    else:
+        names = [devices[d] if 0 <= d < len(devices) else str(d) for d in (msg.src, msg.dst)]
+        where = "→".join(names)
+    what = msg.label if msg.kind == "flow" and msg.label else msg.kind
+    mb = f" mb{msg.microbatch}" if msg.microbatch >= 0 else ""
+    return f"{what}{mb} {where} · {format_size(msg.nbytes)}"
+
+
+def _stage_of(label: str) -> int | None:
+    """The stage an action label starts with (``2F3`` -> 2), if it does."""
+    digits = ""
+    for ch in label:
+        if not ch.isdigit():
+            break
+        digits += ch
+    return int(digits) if digits and len(digits) < len(label) else None
+
+
 def to_chrome_trace(trace: Trace) -> dict[str, Any]:
     """The trace as a Chrome/Perfetto ``{"traceEvents": [...], ...}`` dict (see module doc)."""
     scale = time_scale_us(trace)
     dev_tid = {name: i for i, name in enumerate(trace.devices)}
-    link_tid = {name: i for i, name in enumerate(trace.links)}
-    other_names = sorted({s.track for s in trace.spans if s.track not in dev_tid and s.track not in link_tid})
+    links = set(trace.links)
+    other_names = sorted({s.track for s in trace.spans if s.track not in dev_tid and s.track not in links})
     other_tid = {name: i for i, name in enumerate(other_names)}
+    # Link sub-lanes: thread ids in trace.links order, a link's sub-lanes side by side.
+    by_link: dict[str, list[Span]] = {name: [] for name in trace.links}
+    for sp in trace.spans:
+        if sp.track in by_link:
+            by_link[sp.track].append(sp)
+    lane_of: dict[int, int] = {}  # id(span) -> thread id
+    lane_names: list[str] = []
+    lane_track: list[str] = []  # thread id -> the link track it belongs to
+    for name in trace.links:
+        spans = by_link[name]
+        rows = _sublanes(spans)
+        base = len(lane_names)
+        depth = max(rows, default=0) + 1
+        lane_names.extend(name if k == 0 else f"{name} #{k + 1}" for k in range(depth))
+        lane_track.extend([name] * depth)
+        for sp, k in zip(spans, rows, strict=True):
+            lane_of[id(sp)] = base + k
 
-    def where(track: str) -> tuple[int, int]:
-        if track in dev_tid:
-            return PID_DEVICES, dev_tid[track]
-        if track in link_tid:
-            return PID_LINKS, link_tid[track]
-        return PID_OTHER, other_tid[track]
+    def where(span: Span) -> tuple[int, int]:
+        if span.track in dev_tid:
+            return PID_DEVICES, dev_tid[span.track]
+        if span.track in links:
+            return PID_LINKS, lane_of[id(span)]
+        return PID_OTHER, other_tid[span.track]
 
     events: list[dict[str, Any]] = []
-    procs = [(PID_DEVICES, "devices", trace.devices), (PID_LINKS, "links", trace.links),
+    procs = [(PID_DEVICES, "devices", trace.devices), (PID_LINKS, "links", lane_names),
              (PID_OTHER, "other tracks", other_names)]
     for pid, pname, threads in procs:
         if not threads:
@@ -144,9 +209,16 @@ def to_chrome_trace(trace: Trace) -> dict[str, Any]:
             events.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid,
                            "args": {"sort_index": tid}})
 
+    by_id = {m.id: m for m in trace.messages}
+    hops: dict[int, list[tuple[float, int]]] = {}  # message id -> (start, link thread) per link slice
     for span in trace.sorted_spans():
-        pid, tid = where(span.track)
-        events.append({"ph": "X", "name": _slice_name(span), "cat": span.kind, "pid": pid, "tid": tid,
+        pid, tid = where(span)
+        name = _slice_name(span)
+        if pid == PID_LINKS:
+            name = _xfer_name(span, by_id.get(span.message), trace.devices)
+            if span.message >= 0:
+                hops.setdefault(span.message, []).append((span.start, tid))
+        events.append({"ph": "X", "name": name, "cat": span.kind, "pid": pid, "tid": tid,
                        "ts": span.start * scale, "dur": max(span.end - span.start, 0.0) * scale,
                        "args": _span_args(span)})
 
@@ -154,15 +226,24 @@ def to_chrome_trace(trace: Trace) -> dict[str, Any]:
     for msg in sorted(trace.messages, key=lambda m: (m.sent, m.id)):
         if not (0 <= msg.src < len(trace.devices) and 0 <= msg.dst < len(trace.devices)):
             continue
-        # From the slice that produced it to the slice that consumed it; a message with no
-        # action at an end (a collective's piece) is drawn at its own send or arrival time.
-        ts_s = anchor.get((msg.src, msg.producer), msg.sent)
-        ts_f = anchor.get((msg.dst, msg.consumer), msg.arrived)
+        # Producer slice -> each link slice in time order -> consumer slice; an end with no
+        # action (a collective's piece) is left out, and an arrow needs two points.
+        points: list[tuple[int, int, float]] = []
+        if (msg.src, msg.producer) in anchor:
+            points.append((PID_DEVICES, msg.src, anchor[(msg.src, msg.producer)]))
+        points += [(PID_LINKS, tid, t) for t, tid in sorted(hops.get(msg.id, ()))]
+        if (msg.dst, msg.consumer) in anchor:
+            points.append((PID_DEVICES, msg.dst, anchor[(msg.dst, msg.consumer)]))
+        if len(points) < 2:
+            continue
         name = msg.label or f"{msg.kind} mb{msg.microbatch}"
-        events.append({"ph": "s", "id": msg.id, "name": name, "cat": f"msg.{msg.kind}", "pid": PID_DEVICES,
-                       "tid": msg.src, "ts": ts_s * scale})
-        events.append({"ph": "f", "bp": "e", "id": msg.id, "name": name, "cat": f"msg.{msg.kind}",
-                       "pid": PID_DEVICES, "tid": msg.dst, "ts": ts_f * scale})
+        for i, (pid, tid, ts) in enumerate(points):
+            ph = "s" if i == 0 else "f" if i == len(points) - 1 else "t"
+            ev: dict[str, Any] = {"ph": ph, "id": msg.id, "name": name, "cat": f"msg.{msg.kind}", "pid": pid,
+                                  "tid": tid, "ts": ts * scale}
+            if ph == "f":
+                ev["bp"] = "e"
+            events.append(ev)
 
     ordered = sorted(enumerate(trace.memory), key=lambda im: (im[1].device, im[1].time, im[0]))
     for _, mem in ordered:
@@ -176,6 +257,7 @@ def to_chrome_trace(trace: Trace) -> dict[str, Any]:
         "time_unit": str(trace.meta.get("time_unit", "s")),
         "devices": list(trace.devices),
         "links": list(trace.links),
+        "link_lanes": lane_track,
         "meta": _jsonable(trace.meta),
         "messages": [[m.id, m.src, m.dst, _finite(m.nbytes), _finite(m.sent), _finite(m.arrived), m.kind,
                       m.stage, m.microbatch, m.label, m.producer, m.consumer] for m in trace.messages],
@@ -228,6 +310,7 @@ def from_chrome_trace(data: Mapping[str, Any]) -> Trace:
         trace.messages = [Message(int(i), int(s), int(d), float(b), float(t0), float(t1), str(k), int(st),
                                   int(mb), str(lab), *(str(x) for x in ends))
                           for i, s, d, b, t0, t1, k, st, mb, lab, *ends in _restore(info["messages"])]
+    lanes = [str(x) for x in info.get("link_lanes", trace.links)] if info is not None else []
     device_of = {f"memory {name}": i for i, name in enumerate(trace.devices)}
     for e in events:
         if e.get("ph") == "C" and e.get("name") in device_of:
@@ -237,6 +320,8 @@ def from_chrome_trace(data: Mapping[str, Any]) -> Trace:
         if e.get("ph") != "X":
             continue
         track = names.get((e.get("pid"), e.get("tid")), f"{e.get('pid')}:{e.get('tid')}")
+        if e.get("pid") == PID_LINKS and isinstance(e.get("tid"), int) and e["tid"] < len(lanes):
+            track = lanes[e["tid"]]  # a link's sub-lanes are one track
         args = e.get("args") or {}
         start = float(e["ts"]) / scale
         end = (float(e["ts"]) + float(e.get("dur", 0.0))) / scale

@@ -1,4 +1,7 @@
 import json
+from pathlib import Path
+
+import pytest
 
 from pipesim.cli import main
 
@@ -35,3 +38,13 @@ def test_errors_are_one_line_without_traceback(capsys):
 def test_validate_command(capsys):
     assert main(["validate", "1f1b", "-p", "3", "-m", "5"]) == 0
     assert capsys.readouterr().out.startswith("ok:")
+
+
+@pytest.mark.parametrize("flows", sorted((Path(__file__).parent.parent / "scenarios" / "flows").glob("*.yaml")), ids=lambda p: p.stem)
+def test_net_gantt_draws_the_link_lanes_of_every_bundled_flows_file(flows, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "net.png"
+    assert main(["net", str(flows), "--gantt", str(out)]) == 0
+    with Image.open(out) as img:
+        assert img.size[0] > 200 and img.size[1] > 100

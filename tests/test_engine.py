@@ -159,15 +159,17 @@ def test_memory_is_tracked_and_flagged():
     assert m["over_memory_devices"] == [0, 1]
 
 
-def test_replicated_parts_all_reduce_once_over_every_copy_with_data_parallelism():
+@pytest.mark.parametrize("grad_sync", ["blocking", "overlap"])
+def test_replicated_parts_all_reduce_once_over_every_copy_with_data_parallelism(grad_sync):
     # Chimera p=2 with dp=2: each model part has 2 pipeline copies x 2 dp replicas = 4 copies,
     # synchronised by ONE ring over 4 GPUs (not a replica ring plus a dp ring).
     sched = generate("chimera", 2, 2)
     S = 4e8
     costs = Costs.make(sched.num_stages, F=1.0, B=2.0, message_bytes=0.0, param_bytes=S)
     topo = single_node(4, fabric="nvswitch")
-    res = Simulation(sched, costs, topo, SimOptions(dp=2, chunking=float("inf"))).run()
-    assert not [s for s in res.trace.spans if s.kind == "allreduce"]  # no separate dp ring
+    res = Simulation(sched, costs, topo, SimOptions(dp=2, chunking=float("inf"), grad_sync=grad_sync)).run()
+    collectives = [s for s in res.trace.spans if s.kind == "allreduce"]
+    assert not [s for s in collectives if s.track.startswith("dp:")]  # no separate dp ring
     hop = topo.links[0].spec
     n = 4
     # 2(n-1) ring steps; each moves S/n across gpu -> switch -> gpu, stored and forwarded.
@@ -176,8 +178,46 @@ def test_replicated_parts_all_reduce_once_over_every_copy_with_data_parallelism(
     assert len(reduces) == 2 * sched.num_stages  # every stage in both dp replicas
     for part in range(2):
         spans = [s for s in reduces if sched.layout.stage_part[s.stage] == part]
-        assert len({(s.start, s.end) for s in spans}) == 1  # one collective, shared by all 4
-        assert spans[0].end - spans[0].start == pytest.approx(ring, rel=1e-9)
+        if grad_sync == "blocking":  # the devices wait for the collective, shared by all 4
+            assert not collectives
+            assert len({(s.start, s.end) for s in spans}) == 1
+            assert spans[0].end - spans[0].start == pytest.approx(ring, rel=1e-9)
+        else:  # the devices go on; the collective has its own lane and ends the iteration
+            assert all(s.end == s.start for s in spans)
+            (coll,) = [s for s in collectives if s.track == f"reduce:part{part}"]
+            assert coll.start == max(s.start for s in spans)
+            # Both parts' rings can run at once here, sharing the links: no faster than alone.
+            assert coll.end - coll.start >= ring * (1 - 1e-9)
+            assert res.makespan >= coll.end
+
+
+def test_overlapped_gradient_sync_is_never_slower_on_a_free_network_and_wins_when_work_follows():
+    # Chimera p=4, m=8: a device's first part is reduced while its other part still computes.
+    sched = generate("chimera", 4, 8)
+    costs = Costs.make(sched.num_stages, F=1.0, B=2.0, message_bytes=1e6, param_bytes=4e9)
+    topo = cluster(2, 2, intra="nvlink3", inter="eth10", gpus_per_nic=2)
+    got = {mode: Simulation(sched, costs, topo, SimOptions(grad_sync=mode)).run().makespan
+           for mode in ("blocking", "overlap")}
+    assert got["overlap"] < got["blocking"]
+    for name in ("chimera", "1f1b"):
+        s = generate(name, 4, 8)
+        c = Costs.make(s.num_stages, F=1.0, B=2.0, message_bytes=1e6, param_bytes=1e6)
+        free_runs = [Simulation(s, c, free(4), SimOptions(grad_sync=mode, dp=1)).run().makespan
+                     for mode in ("blocking", "overlap")]
+        assert free_runs[1] <= free_runs[0]
+
+
+def test_blocking_data_parallel_sync_holds_the_device_until_its_stage_all_reduce_lands():
+    sched = generate("1f1b", 2, 4)
+    costs = Costs.make(2, F=1.0, B=2.0, message_bytes=1e6, param_bytes=4e9)
+    topo = cluster(2, 2, intra="nvlink3", inter="eth10", gpus_per_nic=2)
+    runs = {mode: Simulation(sched, costs, topo, SimOptions(dp=2, grad_sync=mode, placement=(0, 1, 2, 3))).run()
+            for mode in ("blocking", "overlap")}
+    # Same network traffic, same end of the last collective; blocking only holds devices.
+    assert runs["blocking"].makespan == pytest.approx(runs["overlap"].makespan, rel=1e-9)
+    assert runs["overlap"].compute_end < runs["overlap"].makespan
+    with pytest.raises(ValueError, match=r"network\.grad_sync"):
+        Simulation(sched, costs, topo, SimOptions(grad_sync="lazy"))
 
 
 def test_an_infinite_message_size_is_refused_before_the_run():

@@ -121,3 +121,14 @@ def test_placement_syntax_errors():
                                "device name")
     with pytest.raises(InputError, match="is not a list; expected one topology device"):
         Placement.parse([])
+
+
+def test_grad_sync_is_read_once_from_the_scenario_and_reaches_the_simulation():
+    from pipesim.scenario import ScenarioError, build, load_scenario
+
+    base = "scenarios/quickstart.yaml"
+    assert build(load_scenario(base)).sim_options.grad_sync == "overlap"
+    built = build(load_scenario(base, ["network.grad_sync=blocking"]))
+    assert built.sim_options.grad_sync == "blocking"
+    with pytest.raises(ScenarioError, match=r"^scenario\.network\.grad_sync: .*overlap"):
+        load_scenario(base, ["network.grad_sync=lazy"])

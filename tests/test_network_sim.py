@@ -287,7 +287,7 @@ def test_trace_gets_link_tracks_messages_and_one_span_per_message_per_link():
     topo = single_node(2)
     log = TransferLog()
     env = simpy.Environment()
-    net = Network(env, topo, policy="fifo", log=log)
+    net = Network(env, topo, policy="fifo", chunking=DEFAULT, log=log)
     size, bw, lat = 100 * MB, 450e9, 0.5e-6
     net.send(0, 1, size, kind="act", stage=0, microbatch=3, label="x")
     net.send(0, 1, size, kind="grad", stage=1, microbatch=4)

@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from pipesim.inputs import InputError
 from pipesim.network import (
     PRESETS,
     LinkSpec,
@@ -269,3 +270,34 @@ def test_describe_topology_summarises_in_a_few_lines():
     assert "8 devices" in lines[0]
     assert any("8 x nvlink4 450 GB/s, 500 ns, full duplex" in line for line in lines)
     assert len(lines) <= 6
+
+
+def test_internet_access_links_take_per_direction_bandwidth_latency_and_occupy_latency():
+    topo = build_topology({"kind": "internet", "num_hosts": 3, "latency": "10 ms",
+                      "up": "50 Mb/s",
+                      "down": {"bandwidth": "500 Mb/s", "latency": "2 ms", "occupy_latency": True}})
+    specs = {d.name: d.spec for d in topo.directed}
+    up, down = specs["h0->core"], specs["core->h0"]
+    assert (up.bandwidth, up.latency, up.occupy_latency) == (50e6 / 8, 10e-3, False)
+    assert (down.bandwidth, down.latency, down.occupy_latency) == (500e6 / 8, 2e-3, True)
+    # A mapping without a latency takes the builder's; a preset is taken whole.
+    topo = build_topology({"kind": "internet", "num_hosts": 2, "latency": "7 ms", "up": {"bandwidth": "1 Gb/s"},
+                      "down": "wan-transatlantic"})
+    specs = {d.name: d.spec for d in topo.directed}
+    assert specs["h1->core"].latency == 7e-3
+    assert (specs["core->h1"].bandwidth, specs["core->h1"].latency) == (10e9 / 8, 30e-3)
+    with pytest.raises(InputError, match=r"^topology\.down\.bandwidth: "):
+        build_topology({"kind": "internet", "num_hosts": 2, "down": {"bandwidth": "fast"}})
+
+
+def test_a_single_route_equals_the_route_from_the_whole_table():
+    # route() searches only until the destination; check_connected builds whole tables.
+    def topo():
+        return cluster(3, 4, intra="nvlink3", inter="eth10", gpus_per_nic=2)
+
+    single = topo()
+    pairs = [(s, d) for s in range(12) for d in range(12)]
+    alone = {pair: single.route(*pair) for pair in pairs}
+    full = topo()
+    full.check_connected()
+    assert alone == {pair: full.route(*pair) for pair in pairs}

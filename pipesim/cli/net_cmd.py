@@ -14,18 +14,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipesim.netreplay import format_flows, load_flows, replay
+    from pipesim.netreplay import format_flows, load_flows, read_flows, replay
     from pipesim.sim.records import TransferLog, network_trace
 
-    spec = load_flows(args.flows)
+    raw = load_flows(args.flows)
     if args.policy:
-        spec = {**spec, "policy": args.policy}
+        raw = {**raw, "policy": args.policy}
+    spec = read_flows(raw)
     log = TransferLog() if args.gantt else None
     results = replay(spec, log=log)
     if args.gantt and log is not None:
         from pipesim.plot import plot_gantt
 
-        trace = network_trace(log, [])
+        # The topology's devices are the rows (empty: a replay has no compute); links below.
+        trace = network_trace(log, list(spec.topology.devices))
         trace.meta.setdefault("schedule", f"flows: {args.flows}")
         plot_gantt(trace, args.gantt, links=True)
     if args.json:

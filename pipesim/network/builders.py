@@ -153,28 +153,41 @@ def _cluster(num_nodes: Any, gpus_per_node: Any, intra: Any, inter: Any, gpus_pe
 
 def internet(
     num_hosts: int,
-    up: str | float = "100 Mb/s",
-    down: str | float = "1 Gb/s",
+    up: LinkArg = "100 Mb/s",
+    down: LinkArg = "1 Gb/s",
     latency: str | float = "25 ms",
     core: LinkArg | None = None,
 ) -> Topology:
     """Decentralised hosts ``h{i}``, each with its own asymmetric access link to a shared core.
 
-    ``up`` is the host->core rate, ``down`` the core->host rate (so everything a host receives
-    shares its downlink), ``latency`` the one-way latency of each access link (host to host
-    = 2 x latency). ``core`` None: the core ``core`` is never a bottleneck. Otherwise a preset,
-    rate string or mapping for one shared core link ``core.in->core.out`` that all traffic
-    crosses (e.g. a congested transit link).
+    ``up`` is the host->core direction, ``down`` the core->host one (so everything a host
+    receives shares its downlink). Each is a rate (then ``latency`` is its one-way latency),
+    a preset, or a mapping ``{bandwidth, latency, occupy_latency}`` (a missing latency is
+    ``latency``): the per-host access-link template. Host to host costs up + down latency.
+    ``core`` None: the core ``core`` is never a bottleneck. Otherwise a preset, rate string or
+    mapping for one shared core link ``core.in->core.out`` that all traffic crosses (e.g. a
+    congested transit link).
     """
     with at("internet"):
         return _internet(num_hosts, up, down, latency, core)
 
 
+def _access(value: Any, latency: float, name: str) -> LinkSpec:
+    """One direction of a host's access link: a bare rate takes the builder's latency."""
+    if isinstance(value, Mapping):
+        if "latency" not in value and "preset" not in value:
+            value = {**value, "latency": latency}
+        return replace(read_link(value, key=name), name=str(value.get("name", name + "link")))
+    if isinstance(value, str) and value.strip().lower().replace("_", "-") in PRESETS:
+        return read_link(value, key=name)
+    return LinkSpec(as_quantity(value, "rate", positive=True, key=name), latency, name=name + "link")
+
+
 def _internet(num_hosts: Any, up: Any, down: Any, latency: Any, core: Any) -> Topology:
     n = as_whole(num_hosts, key="num_hosts")
     lat = as_quantity(latency, "time", finite=True, key="latency")
-    up_spec = LinkSpec(as_quantity(up, "rate", positive=True, key="up"), lat, name="uplink")
-    down_spec = LinkSpec(as_quantity(down, "rate", positive=True, key="down"), lat, name="downlink")
+    up_spec = _access(up, lat, "up")
+    down_spec = _access(down, lat, "down")
     hosts = tuple(f"h{i}" for i in range(n))
     if core is None:
         links = tuple(PhysicalLink(h, "core", up_spec, reverse=down_spec) for h in hosts)

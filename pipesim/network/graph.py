@@ -73,6 +73,11 @@ class Topology:
     _routes: dict[int, tuple[tuple[int, ...] | None, ...]] = field(
         init=False, compare=False, repr=False, hash=False
     )
+    # One pair's route, found by a search that stops at the destination: a simulation needs
+    # few pairs (a pipeline's neighbours), and whole tables cost O(n^2) per source on a chain.
+    _pair_routes: dict[tuple[int, int], tuple[int, ...] | None] = field(
+        init=False, compare=False, repr=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -131,6 +136,7 @@ class Topology:
         set_(self, "directed", tuple(directed))
         set_(self, "_adjacency", {n: tuple(adj) for n, adj in adjacency.items()})
         set_(self, "_routes", {})
+        set_(self, "_pair_routes", {})
 
     # -- queries ------------------------------------------------------------------------------
     @property
@@ -169,10 +175,13 @@ class Topology:
             if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d < n:
                 raise ValueError(f"route: {what}={d!r}; devices are 0..{n - 1}")
         table = self._routes.get(src_device)
-        if table is None:
-            table = self._routes_from(src_device)
-            self._routes[src_device] = table
-        path = table[dst_device]
+        if table is not None:
+            path = table[dst_device]
+        elif (src_device, dst_device) in self._pair_routes:
+            path = self._pair_routes[(src_device, dst_device)]
+        else:
+            path = self._routes_from(src_device, dst_device)[dst_device]
+            self._pair_routes[(src_device, dst_device)] = path
         if path is None:
             raise ValueError(
                 f"route: device {self.devices[src_device]!r} cannot reach {self.devices[dst_device]!r}"
@@ -193,12 +202,14 @@ class Topology:
                         "add links so that every device can reach every other", where
                     )
 
-    def _routes_from(self, src_device: int) -> tuple[tuple[int, ...] | None, ...]:
+    def _routes_from(self, src_device: int, until: int = -1) -> tuple[tuple[int, ...] | None, ...]:
         # Dijkstra on the key (hops, latency, node names). Extending two equal-length paths by
         # the same edge keeps their order, so the best path's prefixes are best paths too.
         # A node is pushed again only when the new key beats the best one pushed so far, so a
         # dense graph (a full mesh of n devices) costs O(n) pushes per source, not O(n^2).
+        # ``until``: stop once that device's route is final (routes to the others may be missing).
         src = self.devices[src_device]
+        stop = self.devices[until] if until >= 0 else None
         heap: list[tuple[int, float, tuple[str, ...], tuple[int, ...]]] = [(0, 0.0, (src,), ())]
         best: dict[str, tuple[int, ...]] = {}
         pushed: dict[str, tuple[int, float, tuple[str, ...]]] = {src: (0, 0.0, (src,))}
@@ -209,6 +220,8 @@ class Topology:
             if node in best:
                 continue
             best[node] = path
+            if node == stop:
+                break
             for nbr, index, link_lat in adjacency[node]:
                 if nbr in best:
                     continue

@@ -12,19 +12,22 @@ Chunking (``Chunking``), the unit in which a message travels hop by hop:
 ============  ======================  ====================================================
 mode          written as              meaning
 ============  ======================  ====================================================
-``fluid``     ``null``, ``0``,         no chunks. ``fair``: the exact max-min fluid model
-              ``off``/``none``/``no``  (one rate per message along its whole route);
+``fluid``     ``null``, ``0``,         no chunks. ``fair``: max-min fair flows, one rate per
+              ``off``/``none``/``no``  message along its route, every link a process;
                                        ``fifo``: whole messages, cut-through.
-``auto``      ``auto``                 the network's default chunk, ``DEFAULT_CHUNK_BYTES``
-                                       (4 MiB, NCCL's default buffer).
+``auto``      ``auto``                 the default: the same as ``fluid``. Real fabrics
+                                       forward packets of a few KB cut-through under flow
+                                       control, whose limit is the fluid model; the name
+                                       stays so scenarios that spell it keep working.
 ``fixed``     a size (``1 MiB``)       chunks of that many bytes, stored and forwarded at
-                                       each hop; ``inf`` = whole messages stored and
-                                       forwarded.
+                                       each hop without back-pressure (not max-min on
+                                       multi-hop paths); ``inf`` = whole messages stored
+                                       and forwarded.
 ============  ======================  ====================================================
 
-The simulator (``pipesim.sim.network.Network``) still takes a bare ``chunk_bytes``;
-``network_chunk_bytes`` converts a ``Chunking`` to it, and ``sim_options_chunk_bytes`` to the
-older encoding of ``pipesim.sim.engine.SimOptions`` (``-1.0`` = auto).
+``DEFAULT_CHUNK_BYTES`` (4 MiB, NCCL's default buffer) is what ``auto`` meant before the
+max-min model; ``Chunking.chunk_bytes`` still resolves ``auto`` to it for callers that want a
+chunk size, but the simulator does not chunk ``auto`` messages.
 """
 
 from __future__ import annotations
@@ -41,6 +44,16 @@ ChunkMode = Literal["fluid", "auto", "fixed"]
 # The chunk "auto" stands for; pipesim.sim.network.DEFAULT_CHUNK_BYTES must equal it (a test checks).
 DEFAULT_CHUNK_BYTES = 4 * 2**20
 _OFF_WORDS = ("off", "none", "no")
+
+
+GradSync = Literal["overlap", "blocking"]
+GRAD_SYNC: tuple[GradSync, ...] = ("overlap", "blocking")
+
+
+def parse_grad_sync(value: object, *, key: PathLike = ()) -> GradSync:
+    """``"overlap"`` (gradient all-reduces run beside compute) or ``"blocking"`` (devices wait
+    for them), or an InputError at ``key``."""
+    return cast(GradSync, as_choice(value, GRAD_SYNC, key=key))
 
 
 def parse_policy(value: object, *, key: PathLike = ()) -> SharingPolicy:

@@ -84,6 +84,11 @@ PRESETS: MappingProxyType[str, LinkSpec] = MappingProxyType(
         "eth25": _spec("eth25", 3.125e9, 25e-6),
         "eth100": _spec("eth100", 12.5e9, 25e-6),
         "wan": _spec("wan", 200e6 / 8, 50e-3),
+        # A leased 10 Gb/s wavelength; latency is propagation in fibre, ~5 us per km, over
+        # ~100 km (metro), ~4,000 km (across a continent) and ~6,000 km (across the Atlantic).
+        "wan-metro": _spec("wan-metro", 10e9 / 8, 0.5e-3),
+        "wan-continental": _spec("wan-continental", 10e9 / 8, 20e-3),
+        "wan-transatlantic": _spec("wan-transatlantic", 10e9 / 8, 30e-3),
         "free": _spec("free", math.inf, 0.0),
     }
 )

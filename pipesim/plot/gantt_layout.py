@@ -302,7 +302,8 @@ def key_figures(trace: Trace, unitless: bool) -> str:
     if bubble is None and makespan > 0 and trace.devices:
         devs = set(trace.devices)
         busy = sum(s.duration for s in trace.spans if s.track in devs and s.kind in COMPUTE_KINDS)
-        bubble = 1.0 - busy / (len(trace.devices) * makespan)
+        if busy > 0:  # a replay of explicit flows computes nothing: no bubble to speak of
+            bubble = 1.0 - busy / (len(trace.devices) * makespan)
     if bubble is not None:
         parts.append(f"bubble {100.0 * float(bubble):.1f}%")
     if "level" in meta:

@@ -7,7 +7,7 @@ A scenario is one YAML mapping (see ``scenarios/*.yaml`` for commented examples)
       or costs: {F, B, I, W, message_bytes, ...}      (exactly one of model / costs)
     hardware: {gpu, efficiency, memory, peak_flops}
     topology: {kind, ...builder arguments}             (pipesim.network.build_topology)
-    network: {policy, chunk_bytes, overhead, blocking_send}
+    network: {policy, chunk_bytes, overhead, blocking_send, grad_sync}
     parallel: {pp, dp, placement, microbatches}
     schedule: {name, options} or {csv}
     compression: {rank | ratio, bits, side_bytes_per_token, projection}

@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import BeforeValidator, Field, PlainSerializer, PlainValidator, model_validator
 
 from pipesim.inputs import InputError, as_text, as_whole, did_you_mean, show
-from pipesim.network.options import Chunking, SharingPolicy, parse_policy
+from pipesim.network.options import Chunking, GradSync, SharingPolicy, parse_grad_sync, parse_policy
 from pipesim.network.placement import Placement
 from pipesim.scenario.fields import (
     Bool,
@@ -195,14 +195,15 @@ class HardwareSection(Section):
 
 class NetworkSection(Section):
     """How messages use the links (``pipesim.network.options``): ``chunk_bytes`` is written
-    ``auto`` (the network's default chunk), ``null``/``0`` (no chunks: exact max-min sharing) or
-    a size, and held as a ``Chunking``."""
+    ``auto`` or ``null``/``0`` (no chunks: max-min fair flows) or a size (store-and-forward
+    chunks), and held as a ``Chunking``; ``grad_sync`` ``overlap`` or ``blocking``."""
 
     policy: Annotated[SharingPolicy, PlainValidator(lambda v: parse_policy(v))] = "fair"
     chunk_bytes: Annotated[Chunking, PlainValidator(lambda v: Chunking.parse(v)),
                            PlainSerializer(lambda c: c.spelling(), return_type=float | str | None)] = Chunking.AUTO
     overhead: FiniteTime = 0.0
     blocking_send: Bool = False
+    grad_sync: Annotated[GradSync, PlainValidator(lambda v: parse_grad_sync(v))] = "overlap"
 
     @property
     def chunking(self) -> Chunking:

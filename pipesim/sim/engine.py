@@ -44,6 +44,7 @@ class SimOptions:
     chunking: Chunking = Chunking.AUTO  # message chunking; any spelling Chunking.parse reads
     overhead: float = 0.0  # per-message software overhead at the sender (s)
     blocking_send: bool = False  # True: a device waits until its sends have arrived
+    grad_sync: str = "overlap"  # gradient all-reduces: "overlap" (run beside compute) or "blocking"
     dp: int = 1  # data-parallel copies of the pipeline, on disjoint devices
     placement: tuple[int, ...] | None = None  # (replica, device) -> topology device, replica-major
     memory_limit: float | None = None  # bytes per device; exceeding it is flagged, not fatal
@@ -159,7 +160,7 @@ class Simulation:
         self.log = TransferLog() if opts.record_links else None
         self.network = Network(self.env, topology, policy=opts.policy, chunking=opts.chunking,
                                overhead=opts.overhead, log=self.log)
-        self.sync = GradientSync(self)
+        self.sync = GradientSync(self, opts.grad_sync)
         with gc_paused():
             self._prepare()
 
@@ -233,6 +234,7 @@ class Simulation:
         reduce_ids = sync.reduce_ids
         position = self._position[r]
         blocking = self.options.blocking_send
+        grad_blocking = sync.blocking
         post, timeout, sends = self.network.post, env.timeout, self.sends[r]
         dp_sync, wgrad_stage = self.options.dp > 1, sync.wgrad_stage
         producer = self._producer
@@ -261,7 +263,7 @@ class Simulation:
                     idle_sched[me] += sched_idle
                     wait_data[me] += now - t0 - sched_idle
             if g in reduce_ids:
-                yield from sync.reduce(r, g)
+                yield from sync.reduce(r, g)  # overlap: returns at once, the all-reduce runs on
             else:
                 start[g] = env._now
                 yield timeout(durations[g])
@@ -276,7 +278,9 @@ class Simulation:
                     yield simpy.AllOf(env, [arrived[k] for k, *_ in out])
             if dp_sync and g in wgrad_stage:
                 for s in wgrad_stage[g]:
-                    sync.stage_done(s)
+                    landed = sync.stage_done(s)
+                    if grad_blocking and landed is not None and not landed.processed:
+                        yield landed
         position[d] = prog.first[d] + prog.count[d]
 
     @property

@@ -37,8 +37,8 @@ hop, once started, keeps the link for all of its chunks that have already arrive
 Whole messages (chunking off) under FIFO are *cut through*: a hop starts as soon as the head
 of the message arrives, but cannot finish before the message's last bit has reached it. A
 lone message therefore takes its bottleneck time plus the sum of latencies, the limit of
-chunking as chunks shrink. (Chunking off under ``fair`` uses the fluid model in
-``pipesim.sim.fluid``.)
+chunking as chunks shrink. (Chunking off or ``auto`` under ``fair`` uses the max-min model in
+``pipesim.sim.maxmin``.)
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class Msg:
     ``TransferLog``)."""
 
     __slots__ = ("arrive_at", "chunk", "event", "id", "last", "links", "nbytes", "nchunks", "pending", "t0")
-    # Set by the fluid model when it takes the message (pipesim.sim.fluid).
+    # Set by the max-min model when it takes the message (pipesim.sim.maxmin).
     t0: float
     links: tuple[Link, ...]
     arrive_at: float
@@ -244,13 +244,13 @@ class Link:
         if rec is not None:  # fields: pipesim.sim.records.HOP_FIELDS
             rec((self.index, msg.id, hop.start, end, queued))
 
-    def record(self, msg: Msg, start: float, end: float) -> None:
-        """A whole hop at once (fluid model and zero-time fast path)."""
+    def record(self, msg: Msg, start: float, end: float, queued: float = 0.0) -> None:
+        """A whole hop at once (fluid models and zero-time fast path)."""
         self.bytes += msg.nbytes
         self.transfers += 1
-        self._delays.append(0.0)
+        self._delays.append(queued)
         if self._rec is not None:
-            self._rec((self.index, msg.id, start, end, 0.0))
+            self._rec((self.index, msg.id, start, end, queued))
 
     def fluid_enter(self, now: float) -> None:
         if self._nactive == 0:

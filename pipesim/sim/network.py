@@ -1,27 +1,23 @@
 """The simulated network: one ``Link`` per directed link of a ``Topology``, and ``send``.
 
-``Network.send`` splits a message into chunks of ``chunk_bytes`` that travel hop by hop,
-store-and-forward, so that consecutive hops work on different chunks at the same time (the
-pipelining a real NIC/switch gets from packets). Each link queues and times its own traffic
-(see ``pipesim.sim.link``); across several hops, per-link fair sharing of chunks approximates
-max-min fairness, and shrinking the chunks makes the approximation tighter.
+The default (policy ``fair``, chunking ``auto`` or off) is the max-min fair model of
+``pipesim.sim.maxmin``: every message in flight is a flow with one rate along its route, the
+rates are max-min fair on any topology, every link direction is a SimPy process that owns its
+flows and times the drains it is the bottleneck of, and latency is paid once per hop
+(cut-through). See docs/network.md.
 
-``chunk_bytes=inf`` sends each message as one unit, stored and forwarded whole at every hop
-(every hop adds the full transmission time, as on a store-and-forward switch). Chunking off
-(``chunk_bytes`` None or 0) is the opposite limit, chunks shrinking to nothing:
+Other modes:
 
-* ``fifo``: each link serves whole messages in arrival order, cut-through (a hop may start
-  when the head of the message arrives but ends no earlier than its tail);
-* ``fair``: the fluid model. Every message in flight is a flow with one rate along its whole
-  route; rates are the exact max-min fair allocation (progressive filling), recomputed when a
-  flow starts or ends; a message arrives when its last byte has drained plus the sum of the
-  latencies on its route. ``occupy_latency`` links are held, after the drain, by a flow of
-  ``latency x bandwidth`` bytes competing for that link alone.
-
-Default chunk: 4 MiB, NCCL's default buffer (``NCCL_BUFFSIZE``), i.e. the granularity at which
-real collectives and point-to-point transfers pipeline. It keeps the store-and-forward error
-small ((hops - 1) x chunk / bandwidth, e.g. 84 us per extra InfiniBand NDR hop) while a 64 MB
-activation is only 16 chunks of events.
+* ``fifo`` without chunks (``auto`` or off): each link serves whole messages in arrival order,
+  cut-through (a hop may start when the head of the message arrives but ends no earlier than
+  its tail);
+* a fixed chunk size (``chunk_bytes: 1 MiB``) under either policy: the message is split into
+  chunks that are stored and forwarded whole at every hop (``inf``: the whole message is one
+  chunk). Each link shares (``fair``: processor sharing among the messages with a chunk there)
+  or serializes (``fifo``) its chunks, with unbounded queues and no back-pressure, so a flow
+  bottlenecked downstream keeps its full share upstream: this mode is *not* max-min on
+  multi-hop paths and adds one chunk time per extra hop. It is kept for the FIFO reference
+  cases and for studying chunk granularity.
 
 Zero time: a message whose route is free (every hop infinite bandwidth and zero latency, or
 src == dst) completes at the current simulated time when ``overhead`` is 0; this is what makes
@@ -43,8 +39,8 @@ from simpy.events import Event, Timeout
 
 from pipesim.network import Topology
 from pipesim.network.options import Chunking
-from pipesim.sim.fluid import FluidScheduler
 from pipesim.sim.link import FairLink, FifoLink, Hop, Link, Msg, PassLink, Wiring
+from pipesim.sim.maxmin import MaxMinLink, MaxMinSharing
 from pipesim.sim.records import TransferLog
 from pipesim.units import parse_time
 
@@ -58,9 +54,9 @@ _Route = tuple[tuple[Link, ...], bool, tuple[Link, ...], tuple[Link, ...]]
 class Network:
     """All links of ``topology`` inside the SimPy environment ``env``.
 
-    ``policy`` "fair" (bandwidth shared by the messages present) or "fifo" (one at a time);
-    ``chunk_bytes`` the store-and-forward unit (None or 0: whole messages cut through / fluid;
-    inf: whole messages stored and forwarded; see module doc);
+    ``policy`` "fair" (max-min fair sharing) or "fifo" (one message at a time);
+    ``chunking`` fluid/auto (whole messages: max-min fluid flows, or FIFO cut-through) or a
+    fixed store-and-forward chunk (inf: whole messages stored and forwarded; see module doc);
     ``overhead`` seconds of software overhead at the sender per message; ``log``, if given,
     receives compact transfer records from which a trace gets one
     track per directed link (``"link:" + name``), one ``Message`` per send and one "xfer" span
@@ -86,26 +82,27 @@ class Network:
         self.env = env
         self.topology = topology
         self.policy = policy
-        self.chunk_bytes = self.chunking.chunk_bytes  # None: whole messages (cut-through or fluid)
+        # Only a fixed size chunks messages; ``auto`` is the model's default, whole messages.
+        self.chunk_bytes = self.chunking.size if self.chunking.mode == "fixed" else None
         self.overhead = over
         self.cut_through = self.chunk_bytes is None and policy == "fifo"
         # Compact transfer records, turned into the trace's spans and messages after the run.
         self.log = log
-        self._fluid: FluidScheduler | None = None
+        self._fluid: MaxMinSharing | None = None
         if self.chunk_bytes is None and policy == "fair":
-            self._fluid = FluidScheduler(env, self._finish_at)
+            self._fluid = MaxMinSharing(env, self._finish_at)
         wiring = Wiring(env, self._land, self._finish, log.hops.extend if log is not None else None,
                         self.cut_through)
         self.links: list[Link] = []
         for d in topology.directed:
-            cls: type[Link]
             if math.isinf(d.spec.bandwidth):
-                cls = PassLink
+                self.links.append(PassLink(wiring, d.index, d.name, d.spec))
             elif self._fluid is not None:
-                cls = Link
+                self.links.append(MaxMinLink(wiring, d.index, d.name, d.spec, self._fluid))
+            elif policy == "fifo":
+                self.links.append(FifoLink(wiring, d.index, d.name, d.spec))
             else:
-                cls = FifoLink if policy == "fifo" else FairLink
-            self.links.append(cls(wiring, d.index, d.name, d.spec))
+                self.links.append(FairLink(wiring, d.index, d.name, d.spec))
         if log is not None:
             log.tracks.extend(link.track for link in self.links)
             self._posted = log.posted.extend

@@ -66,6 +66,6 @@ class TransferLog:
 
 def network_trace(log: TransferLog, devices: list[str]) -> Trace:
     """A trace of network traffic alone (explicit flows, tests): topology devices are the lanes."""
-    return Trace(devices=list(devices), links=list(log.tracks), spans=log.spans(),
-                 messages=log.messages(lambda _tag, src, dst: (src, dst, "", "")),
-                 meta={"level": "network"})
+    messages = log.messages(lambda _tag, src, dst: (src, dst, "", ""))
+    return Trace(devices=list(devices), links=list(log.tracks), spans=log.spans(), messages=messages,
+                 meta={"level": "network", "makespan": max((m.arrived for m in messages), default=0.0)})
