@@ -293,8 +293,21 @@ def from_chrome_trace(data: Mapping[str, Any]) -> Trace:
     events = data.get("traceEvents")
     if not isinstance(events, list):
         raise ValueError("not a Chrome trace: expected a JSON object with a 'traceEvents' list")
+    for i, e in enumerate(events):
+        if not isinstance(e, dict) or not isinstance(e.get("args", {}), dict):
+            what = "its args are" if isinstance(e, dict) else "it is"
+            raise ValueError(f"not a Chrome trace: traceEvents[{i}]: {what} {type(e.get('args') if isinstance(e, dict) else e).__name__}, "
+                             "expected a JSON object")
+    try:
+        return _read_events(data, events)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"not a trace pipesim can read: {type(exc).__name__} {exc} (write one with "
+                         "'pipesim run --trace')") from None
+
+
+def _read_events(data: Mapping[str, Any], events: list[dict[str, Any]]) -> Trace:
     info = (data.get("otherData") or {}).get("pipesim")
-    names: dict[tuple[int, int], str] = {}
+    names: dict[tuple[Any, Any], str] = {}
     for e in events:
         if e.get("ph") == "M" and e.get("name") == "thread_name":
             names[(e["pid"], e["tid"])] = str(e["args"]["name"])

@@ -83,3 +83,17 @@ def test_table_from_csv_needs_no_schedule_name(capsys, monkeypatch):
 def test_a_scenario_name_cannot_leave_the_output_folder(capsys, name):
     assert main(["run", str(ROOT / "scenarios" / "paper_costs.yaml"), "--set", f"name={name}", "--no-files"]) == 2
     assert "cannot name an output folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("doc", "needle"), [
+    ('{"traceEvents": [1, 2]}', "traceEvents[0]: it is int"),
+    ('{"traceEvents": [{"ph": "X", "args": [1]}]}', "traceEvents[0]: its args are list"),
+    ('{"traceEvents": [{"ph": "X", "ts": "abc", "args": {}}]}', "not a trace pipesim can read"),
+    ('[1, 2]', "expected a JSON object"),
+])
+def test_gantt_refuses_what_is_not_a_trace_in_one_line(tmp_path, capsys, doc, needle):
+    path = tmp_path / "t.json"
+    path.write_text(doc, encoding="utf-8")
+    assert main(["gantt", str(path), "-o", str(tmp_path / "g.png")]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
