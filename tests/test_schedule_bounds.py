@@ -87,3 +87,14 @@ def test_zb_h2_meets_paper_table5(model, p, m, tf, tb, tw, tcomm, paper):
     cost = max(end - start for start, end in r.spans)  # the paper's stage cost: longest own span
     rate = 1.0 - m * (tf + tb + tw) / cost
     assert rate <= paper + 5e-5, model  # the paper prints four decimals
+
+
+@pytest.mark.parametrize("v", [2, 3, 4])
+@pytest.mark.parametrize("p", [2, 4, 8, 16])
+def test_interleaved_with_fewer_microbatches_than_devices(v, p):
+    # PyTorch's ScheduleInterleaved1F1B runs m < p as one round of m microbatches; the order
+    # must validate and do no worse than 1F1B doing the same work (whole-stage F = B = v).
+    for m in range(1, p):
+        s = REGISTRY.generate("interleaved", p, m, v=v)
+        r = evaluate(s, Costs.make(s.num_stages, F=1.0, B=1.0))
+        assert r.makespan <= (m + p - 1) * 2 * v, (p, m, v)

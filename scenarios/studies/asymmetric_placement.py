@@ -52,7 +52,9 @@ class Variant:
 def variants(p: int, quick: bool) -> list[Variant]:
     rotate = ",".join(str((j + p // 2) % p) for j in range(p))
     out = [
-        Variant("symmetric", "symmetric (Chimera order)", "reference"),
+        # Concatenation pinned: forward doubling (the generator's default where m % 2p == 0)
+        # holds p more microbatches per device, which would hide the placement's effect.
+        Variant("symmetric", "symmetric (Chimera order)", "reference", {"scale": "concat"}),
         Variant("sym-greedy", "symmetric, greedy order", "control", {"order": "greedy"}),
         Variant("sym-greedy-half", "symmetric, greedy, ½ budget", "control", {"budget": 0.5}),
         Variant("down-0.625", "split 5:3 (down 0.625)", "split", {"down_fraction": 0.625}),
