@@ -120,6 +120,10 @@ def _one(source: str | Path, name: str, overrides: list[str], simulate: bool,
     except ValueError as exc:
         return Row(name, False, reason=_one_line(exc))
     sched = built.schedule
+    costs_per = built.scenario.costs.per if built.scenario.costs is not None else None
+    if costs_per == "stage" and sched.layout.num_parts != sched.num_devices:
+        # Per-stage numbers give each of a chunked schedule's stages a whole stage's work.
+        note = "; ".join(x for x in (note, "costs per stage: not equal work (use costs.per: device)") if x)
     row = Row(name, True, note=note, microbatches=built.microbatches, stages=sched.num_stages,
               memory_limit=built.memory_limit)
     try:

@@ -69,3 +69,14 @@ def test_plot(tmp_path, capsys):
     out = tmp_path / "cmp.png"
     assert main(["compare", str(QUICKSTART), "--schedules", "1f1b,zb-h1", "--plot", str(out)]) == 0
     assert out.stat().st_size > 0
+
+
+def test_per_stage_costs_are_flagged_for_chunked_schedules():
+    scenario = ROOT / "scenarios" / "paper_costs.yaml"
+    rows = {r.schedule: r for r in compare(scenario, ["1f1b", "zb-v"], simulate=False)}
+    assert "not equal work" in rows["zb-v"].note
+    assert "not equal work" not in rows["1f1b"].note
+    fair = {r.schedule: r for r in compare(scenario, ["1f1b", "zb-v"], overrides=["costs.per=device"],
+                                           simulate=False)}
+    assert "not equal work" not in fair["zb-v"].note
+    assert fair["zb-v"].extra["compute_time"] == pytest.approx(fair["1f1b"].extra["compute_time"])
