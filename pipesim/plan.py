@@ -28,7 +28,10 @@ def generate(name: str, p: int, m: int, *, costs: Costs | None = None, registry:
              **options: object) -> Schedule:
     """The schedule ``name`` for p devices and m microbatches, with every timing-dependent pass
     applied (``costs`` time them; unit slots without)."""
-    schedule = (registry or Registry.default()).generate(name, p, m, **options)
+    reg = registry or Registry.default()
+    # Cost-aware generators order with the real costs when they cover the schedule's stages.
+    timed = {"costs": costs} if costs is not None and reg.get(name).cost_aware else {}
+    schedule = reg.generate(name, p, m, **timed, **options)
     return finalize(schedule, costs)
 
 

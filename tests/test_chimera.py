@@ -9,7 +9,7 @@ from pipesim.formulas import closed_form
 from pipesim.ideal import evaluate
 from pipesim.plan import finalize
 from pipesim.schedule import Kind, Registry, RequirementError, validate
-from pipesim.schedule.generators.chimera import chimera
+from pipesim.schedule.generators.chimera import chimera, deepest_forward_first
 from pipesim.schedule.placement import list_schedule
 
 
@@ -94,8 +94,8 @@ def test_reduce_grad_per_stage_in_first_idle_slot_after_last_backward(D, N):
 @pytest.mark.parametrize("F,B", [(1, 1), (1, 2), (1, 3), (2, 1), (1.5, 2.5)])
 @pytest.mark.parametrize("D,k", [(4, 1), (4, 3), (6, 2), (8, 1)])
 def test_concat_formula_equals_table(F, B, D, k):
-    r = unit(chimera(D, k * D), F, B)
-    cf = closed_form("chimera", D, k * D, F=F, B=B)
+    r = unit(chimera(D, k * D, scale="concat"), F, B)
+    cf = closed_form("chimera", D, k * D, F=F, B=B, scale="concat")
     assert cf.makespan == pytest.approx(r.makespan)
     assert cf.bubble_ratio == pytest.approx(r.bubble_ratio)
     assert list(cf.peak_activations) == r.peak_inflight
@@ -115,7 +115,7 @@ def test_forward_doubling_formula_equals_table(F, B, D, k):
 def test_forward_doubling_removes_intermediate_bubbles_when_b_is_2f():
     # B = 2F: concatenation adds (D-2)(B-F) per unit, doubling keeps the bubble constant.
     D = 4
-    c2, c4 = unit(chimera(D, 2 * D), 1, 2), unit(chimera(D, 4 * D), 1, 2)
+    c2, c4 = unit(chimera(D, 2 * D, scale="concat"), 1, 2), unit(chimera(D, 4 * D, scale="concat"), 1, 2)
     d2, d4 = unit(chimera(D, 2 * D, scale="double"), 1, 2), unit(chimera(D, 4 * D, scale="double"), 1, 2)
     assert (c4.makespan - 4 * D * 3) - (c2.makespan - 2 * D * 3) == pytest.approx(2 * (D - 2))
     assert d4.makespan - 4 * D * 3 == pytest.approx(d2.makespan - 2 * D * 3)
@@ -145,9 +145,10 @@ def test_greedy_order_and_scaled_budget_bound_the_stash(D):
     # A tighter budget lowers the peak and costs time.
     assert max(unit(half).peak_inflight) < max(unit(greedy).peak_inflight)
     assert unit(half, 1, 2).makespan > unit(greedy, 1, 2).makespan
-    # The default budget is list_schedule's own (the 1F1B budget); REDUCE_GRADs are only inserted.
+    # The default budget is list_schedule's own (the 1F1B budget), the order one of the two
+    # documented priorities; REDUCE_GRADs are only inserted.
     compute = [[a for a in row if a.kind is not Kind.REDUCE_GRAD] for row in greedy.actions]
-    assert compute == list_schedule(greedy.layout)
+    assert compute in (list_schedule(greedy.layout), list_schedule(greedy.layout, priority=deepest_forward_first))
 
 
 @pytest.mark.parametrize("D", [2, 4, 6])
@@ -182,3 +183,11 @@ def test_requirement_errors(p, m, opts, needle):
     with pytest.raises(RequirementError, match="chimera") as exc:
         Registry.default().generate("chimera", p, m, **opts)
     assert needle in str(exc.value)
+
+
+@pytest.mark.parametrize("B", [1, 2, 3])
+@pytest.mark.parametrize("D,N", [(4, 4), (4, 8), (4, 12), (8, 32), (8, 64)])
+def test_default_scale_is_never_slower_than_concat(B, D, N):
+    s = chimera(D, N)
+    assert s.options["scale"] == ("double" if N % (2 * D) == 0 else "concat")
+    assert unit(s, 1, B).makespan <= unit(chimera(D, N, scale="concat"), 1, B).makespan

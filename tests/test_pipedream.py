@@ -95,3 +95,17 @@ def test_requirement_errors(name, p, m, opts, needle):
     with pytest.raises(RequirementError, match=name) as exc:
         Registry.default().generate(name, p, m, **opts)
     assert needle in str(exc.value)
+
+
+def test_weight_copies_count_stashed_versions():
+    # PipeDream stage s stashes p - s weight versions (Narayanan et al., weight stashing); 2BW two.
+    from pipesim.costs import Costs as _Costs
+    from pipesim.ideal import evaluate as _evaluate
+    from pipesim.schedule import Registry as _Registry
+
+    reg = _Registry.default()
+    for p in (2, 4, 6):
+        for name, expected in (("pipedream", [float(p - s) for s in range(p)]), ("pipedream-2bw", [2.0] * p),
+                               ("1f1b", [1.0] * p)):
+            s = reg.generate(name, p, 2 * p)
+            assert _evaluate(s, _Costs.make(s.num_stages)).weight_copies == expected, (name, p)

@@ -56,6 +56,6 @@ def test_quick_run(tmp_path: Path) -> None:
             100 * (float(r["iteration_time_s"]) / float(ref["iteration_time_s"]) - 1), abs=1e-9)
         assert r["fits_80gb"] == str(float(r["peak_memory_gb"]) <= 80)
     # Only the mirror gives every device the average budget: no variant here lowers the global peak,
-    # and the greedy order under the same 1F1B budget holds more in flight than Chimera's own.
+    # and no greedy order under the same 1F1B budget holds less in flight than Chimera's own.
     assert all(float(r["peak_memory_gb"]) >= float(ref["peak_memory_gb"]) for r in rows.values())
-    assert int(rows["sym-greedy"]["peak_inflight"]) > int(ref["peak_inflight"])
+    assert int(rows["sym-greedy"]["peak_inflight"]) >= int(ref["peak_inflight"])

@@ -20,6 +20,7 @@ COMMANDS = (
     ("validate", "pipesim.cli.validate_cmd", "check a schedule (by name or PyTorch CSV) and report the first error"),
     ("run", "pipesim.cli.run_cmd", "simulate a scenario: summary, metrics.json, gantt.png (trace.json with --trace)"),
     ("levels", "pipesim.cli.levels_cmd", "formula, table and simulation side by side for one scenario"),
+    ("compare", "pipesim.cli.compare_cmd", "every schedule on one scenario at equal work: ranked, feasible or why not"),
     ("sweep", "pipesim.cli.sweep_cmd", "run many scenarios from a sweep file into one results.csv (resumable)"),
     ("net", "pipesim.cli.net_cmd", "replay explicit transfers on a network: the direct way to study contention"),
     ("gantt", "pipesim.cli.gantt_cmd", "redraw a Gantt chart from a saved trace.json"),

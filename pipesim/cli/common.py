@@ -85,8 +85,16 @@ def schedule_from_args(args: argparse.Namespace) -> Schedule:
     return finalize(gen(args.devices, args.microbatches, **options))
 
 
-def costs_from_args(schedule: Schedule, costs: str | None, split: str | None) -> Costs:
-    """--costs F=1,B=2 and --split-backward I=1,W=1 (per stage; B defaults to 2F, I=W=B/2)."""
+def costs_from_args(schedule: Schedule, costs: str | None, split: str | None, per: str = "stage") -> Costs:
+    """--costs F=1,B=2 and --split-backward I=1,W=1 (B defaults to 2F, I=W=B/2).
+
+    ``per="stage"``: the numbers are each stage's (chunk's). ``per="device"``: they are one
+    device's share of one model copy (1/p of the model), divided among the schedule's stages
+    (a stage computes p / model parts of a share: interleaved v = 2 chunks take half, V shapes
+    half, Chimera's replicas a whole share), so that every schedule does the same work.
+    """
+    if per not in ("stage", "device"):
+        raise ValueError(f"--per: {per!r}; choose stage or device")
     if split and not any(part.kind in (Kind.I, Kind.W) for row in schedule.actions for a in row
                          for part in compute_parts(a)):
         raise ValueError(f"--split-backward: schedule '{schedule.name}' runs no split backward (I and W), so "
@@ -94,4 +102,10 @@ def costs_from_args(schedule: Schedule, costs: str | None, split: str | None) ->
     base: dict[str, float] = {k: duration(v, flag="--costs") for k, v in parse_pairs(costs, flag="--costs", allowed=("F", "B", "I", "W")).items()}
     extra = {k: duration(v, flag="--split-backward") for k, v in parse_pairs(split, flag="--split-backward", allowed=("I", "W")).items()}
     base.update(extra)
-    return Costs.make(schedule.num_stages, F=base.get("F", 1.0), B=base.get("B"), I=base.get("I"), W=base.get("W"))
+    scale = schedule.num_devices / max(schedule.layout.num_parts, 1) if per == "device" else 1.0
+
+    def scaled(key: str, default: float | None = None) -> float | None:
+        value = base.get(key, default)
+        return None if value is None else value * scale
+
+    return Costs.make(schedule.num_stages, F=scaled("F", 1.0) or 0.0, B=scaled("B"), I=scaled("I"), W=scaled("W"))

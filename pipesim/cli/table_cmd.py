@@ -15,6 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--costs", default=None, metavar="F=1,B=2",
                    help="per-stage action costs (default F=1, B=2F; I=W=B/2 when split)")
     p.add_argument("--split-backward", default=None, metavar="I=1,W=1", help="costs of the split backward halves")
+    p.add_argument("--per", choices=("stage", "device"), default="stage",
+                   help="what --costs describe: one stage (chunk), the default, or one device's share of one model "
+                        "copy, divided among the schedule's stages so that every schedule does the same work")
     p.add_argument("--delay", default="0", help="constant delay added to every cross-device message (default 0)")
     p.add_argument("--format", choices=("text", "csv", "json"), default="text", help="output format (default text)")
     p.add_argument("--plot", metavar="FILE", default=None, help="also draw the schedule-table figure (PNG/SVG)")
@@ -26,12 +29,17 @@ def _fmt(x: float) -> str:
 
 def summary_rows(result: TableResult) -> list[tuple[str, str]]:
     m = result.metrics()
+    # A chunk of 1/v of a device's stage counts 1/v, so that V shapes and interleaving compare
+    # with 1F1B (exact when every chunk stashes the same activations).
+    lay = result.schedule.layout
+    share = lay.num_devices / max(lay.num_parts, 1)
     return [
         ("makespan", _fmt(m["makespan"])),
         ("bubble ratio (devices x makespan)", f"{m['bubble_ratio']:.4f}"),
         ("bubble ratio (each device's own span)", f"{m['span_bubble_ratio']:.4f}"),
         ("busy per device", " ".join(_fmt(x) for x in m["busy"])),
-        ("peak activations (microbatches in flight)", " ".join(str(x) for x in m["peak_activations"])),
+        ("peak activations (chunk-microbatches in flight)", " ".join(str(x) for x in m["peak_activations"])),
+        ("peak activations (model-stage units)", " ".join(_fmt(x * share) for x in m["peak_activations"])),
         ("weight copies per device", " ".join(_fmt(x) for x in m["weight_copies"])),
     ]
 
@@ -50,7 +58,18 @@ def json_document(result: TableResult) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     schedule = schedule_from_args(args)
-    costs = costs_from_args(schedule, args.costs, args.split_backward)
+    costs = costs_from_args(schedule, args.costs, args.split_backward, args.per)
+    gen_name = schedule.name
+    from pipesim.schedule import Registry
+
+    registry = Registry.default()
+    if not args.from_csv and gen_name in registry.names() and registry.get(gen_name).cost_aware:
+        # List-scheduled orders depend on the costs: order again with the ones given.
+        from pipesim.plan import finalize
+
+        options = {k: v for k, v in schedule.options.items() if k in {o.name for o in registry.get(gen_name).options}}
+        schedule = finalize(registry.generate(gen_name, schedule.num_devices, schedule.num_microbatches,
+                                              costs=costs, **options), costs)
 
     delay = duration(args.delay, flag="--delay")
     result = evaluate(schedule, costs, message_delay=delay)

@@ -17,7 +17,7 @@ def _j(d: int, p: int) -> int:
     return min(d, p - 1 - d)
 
 
-def chimera(p: int, m: int, *, F: float, B: float, I: float, W: float, scale: str = "concat",  # noqa: E741
+def chimera(p: int, m: int, *, F: float, B: float, I: float, W: float, scale: str = "auto",  # noqa: E741
             down_fraction: float = 0.5, up_placement: str = "mirror", **_: object) -> ClosedForm:
     """Chimera, symmetric case (equal split, mirrored up pipeline), D = p, N = m.
 
@@ -28,10 +28,13 @@ def chimera(p: int, m: int, *, F: float, B: float, I: float, W: float, scale: st
       With B > F the concatenated units leave (D-2)(B-F) of intermediate bubble each.
     * double (m % 2p == 0), F <= B <= 2F: makespan = N(F+B) + (D-2)(F+B)/2 (forward doubling
       removes the intermediate bubbles); other cost ratios: no closed form.
+    * auto (the generator's default): double when m % 2p == 0, concat otherwise.
     Activation peak on device d: D/2 + 1 + j (concat), 3D/2 + 1 + j (double), j = min(d, D-1-d).
     """
     D, N = p, m
     symmetric = abs(down_fraction - 0.5) < 1e-12 and up_placement.strip().lower() in ("", "mirror")
+    if scale == "auto":
+        scale = "double" if symmetric and N % (2 * D) == 0 else "concat"
     busy = N * (F + B)
     makespan: float | None = None
     peaks: tuple[float, ...] | None = None

@@ -160,7 +160,8 @@ class Built:
 def build(scenario: Scenario, *, registry: Registry | None = None) -> Built:
     """Schedule, costs, topology and simulation options for ``scenario`` (see module doc)."""
     gpu = _gpu(scenario)
-    schedule, iterations_in_schedule = _schedule(scenario, registry or Registry.default())
+    reg = registry or Registry.default()
+    schedule, iterations_in_schedule = _schedule(scenario, reg)
     model = _model(scenario.model) if scenario.model is not None else None
     workload = None
     if scenario.model is not None:
@@ -169,6 +170,7 @@ def build(scenario: Scenario, *, registry: Registry | None = None) -> Built:
         costs = _expand_parts(workload, schedule)
     else:
         costs = _explicit_costs(scenario, schedule)
+    schedule = _timed(scenario, reg, schedule, costs)
     topology = _topology(scenario, schedule)
     placement = _placement(scenario, schedule, topology)
     memory_limit = gpu.memory_bytes if gpu is not None else None
@@ -228,12 +230,27 @@ def _schedule(sc: Scenario, registry: Registry) -> tuple[Schedule, int]:
         options["iterations"] = iterations
     assert par.pp is not None and par.microbatches is not None  # the schema requires them without csv
     try:
-        return finalize(gen(par.pp, par.microbatches, **options)), iterations
+        return gen(par.pp, par.microbatches, **options), iterations
     except ScheduleOptionError as exc:
         raise _error(str(exc), "schedule", "options") from None
     except ValueError as exc:  # RequirementError, LayoutError, ...
         raise _error(f"{_one_line(exc)} (scenario.parallel: pp={par.pp}, microbatches={par.microbatches})",
                      "schedule") from None
+
+
+def _timed(sc: Scenario, registry: Registry, schedule: Schedule, costs: Costs) -> Schedule:
+    """The generated schedule again, ordered with the scenario's per-stage costs when its
+    generator list-schedules (Hanayo, asymmetric Chimera), then the timing passes
+    (``REDUCE_GRAD`` placement) on the same costs. The layout, and so the costs, do not depend
+    on the order, which is why the costs computed from the first generation still fit."""
+    if sc.schedule.csv is not None:
+        return schedule
+    gen = registry.get(sc.schedule.name or DEFAULT_SCHEDULE)
+    if gen.cost_aware:
+        options = {k: v for k, v in schedule.options.items() if k in {o.name for o in gen.options}}
+        assert sc.parallel.pp is not None and sc.parallel.microbatches is not None
+        schedule = gen(sc.parallel.pp, sc.parallel.microbatches, costs=costs, **options)
+    return finalize(schedule, costs)
 
 
 def _schedule_options(gen: Generator, given: dict[str, Any]) -> dict[str, Any]:

@@ -116,8 +116,15 @@ class Layout:
 
         A plain pipeline of p devices holds 1/p of the model per device (= 1 copy); interleaving
         splits that share into v chunks (still 1); Chimera/DualPipe hold two parts per device (2).
+        Asynchronous schedules stash several versions of a stage's weights
+        (``notes["weight_versions"]``, one count per stage): each version counts, so PipeDream's
+        devices report p, p-1, ..., 1 and not one copy each.
         """
-        return len(self.device_stages[device]) * self.num_devices / max(self.num_parts, 1)
+        versions = self.notes.get("weight_versions")
+        share = self.num_devices / max(self.num_parts, 1)
+        if isinstance(versions, list | tuple) and len(versions) == self.num_stages:
+            return sum(float(versions[s]) for s in self.device_stages[device]) * share
+        return len(self.device_stages[device]) * share
 
 
 def linear_layout(num_devices: int, num_microbatches: int, chunks: int = 1, *, style: str = "loop") -> Layout:

@@ -12,6 +12,7 @@ import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from pipesim.costs import Costs
 from pipesim.schedule.table import Schedule
 
 # Modules that define the built-in generators, in the order `pipesim schedules` lists them.
@@ -75,6 +76,17 @@ class Option:
         return out
 
 
+def _timing(name: str, options: dict[str, object]) -> tuple[Costs | None, float]:
+    """Take the timing keywords (not generator options) out of ``options``."""
+    costs = options.pop("costs", None)
+    delay = options.pop("message_delay", 0.0)
+    if costs is not None and not isinstance(costs, Costs):
+        raise ScheduleOptionError(f"schedule '{name}': costs={costs!r}; expected a pipesim.costs.Costs or None")
+    if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
+        raise ScheduleOptionError(f"schedule '{name}': message_delay={delay!r}; expected a number >= 0")
+    return costs, float(delay)
+
+
 @dataclass(frozen=True)
 class Generator:
     name: str
@@ -85,8 +97,12 @@ class Generator:
     aliases: tuple[str, ...] = ()
     split_backward: bool = False  # emits I and W instead of B
     fixed: Mapping[str, object] = field(default_factory=dict)  # options an alias pins
+    # List-scheduled orders depend on the real per-stage times; such generators take
+    # ``costs`` (a Costs over their own stages) and ``message_delay`` keywords.
+    cost_aware: bool = False
 
     def __call__(self, p: int, m: int, **options: object) -> Schedule:
+        costs, message_delay = _timing(self.name, options)
         known = {o.name: o for o in self.options}
         values: dict[str, object] = {o.name: o.default for o in self.options}
         for key, value in options.items():
@@ -100,6 +116,9 @@ class Generator:
         for what, value in (("p", p), ("m", m)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise RequirementError(f"schedule '{self.name}': {what}={value!r}; must be a whole number >= 1")
+        if self.cost_aware and costs is not None:
+            values["costs"] = costs
+            values["message_delay"] = message_delay
         return self.func(p, m, **values)
 
 
@@ -140,4 +159,6 @@ class Registry:
         raise ScheduleOptionError(f"unknown schedule '{name}'{extra}; known: {', '.join(self.names())}")
 
     def generate(self, name: str, p: int, m: int, **options: object) -> Schedule:
+        """``options`` may include ``costs`` (a Costs over the schedule's stages) and
+        ``message_delay``; generators that are not cost-aware ignore both."""
         return self.get(name)(p, m, **options)

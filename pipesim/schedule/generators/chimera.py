@@ -30,8 +30,10 @@ backward slots line up again::
     after the last unit: a x (nB)
 
 Asymmetric variants (an unequal split or an up pipeline that is not the mirror) have no
-published order; they are scheduled by ``list_schedule`` (greedy, backward first, 1F1B
-activation budget per stage), which is valid by construction. ``order="greedy"`` schedules the
+published order; they are scheduled by the greedy list scheduler under the 1F1B activation
+budget per stage, valid by construction: two priorities (backward first then oldest input;
+backward first then deepest forward) are timed with the real per-stage costs and message delay
+when given (unit slots otherwise) and the shorter order is kept. ``order="greedy"`` schedules the
 symmetric layout the same way and ``budget`` scales every stage's in-flight budget: controls
 that separate what asymmetry does from what the greedy scheduler and its budget do.
 """
@@ -40,9 +42,10 @@ from __future__ import annotations
 
 import math
 
+from pipesim.costs import Costs
 from pipesim.schedule.action import Action, Kind
 from pipesim.schedule.layout import Layout
-from pipesim.schedule.placement import list_schedule
+from pipesim.schedule.placement import Candidate, backward_first, best_list_schedule
 from pipesim.schedule.registry import Generator, Option, RequirementError
 from pipesim.schedule.table import Schedule
 
@@ -60,7 +63,7 @@ _DOUBLE: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "tail": (("a", ("nB",)),),
 }
 
-SCALES = ("concat", "double")
+SCALES = ("auto", "concat", "double")
 
 
 def parse_up_placement(spec: str, D: int) -> tuple[int, ...]:
@@ -159,9 +162,9 @@ def _canonical_rows(D: int, N: int, scale: str) -> tuple[list[list[Action]], lis
 ORDERS = ("auto", "greedy")
 
 
-def chimera(p: int, m: int, scale: str = "concat", down_fraction: float = 0.5,
+def chimera(p: int, m: int, scale: str = "auto", down_fraction: float = 0.5,
             up_placement: str = "mirror", reduce_grad: bool = True, order: str = "auto",
-            budget: float = 1.0) -> Schedule:
+            budget: float = 1.0, costs: Costs | None = None, message_delay: float = 0.0) -> Schedule:
     D, N = p, m
     if D < 2 or D % 2:
         raise RequirementError(f"schedule 'chimera': p={D}; Chimera needs an even number of devices >= 2 (e.g. {max(2, D + 1 if D % 2 else 2)})")
@@ -174,6 +177,11 @@ def chimera(p: int, m: int, scale: str = "concat", down_fraction: float = 0.5,
     mirror = up_devices == tuple(D - 1 - j for j in range(D))
     n_down = round(N * down_fraction)
     symmetric = mirror and abs(down_fraction - 0.5) < 1e-12
+    if scale == "auto":
+        # Forward doubling is never slower than concatenation in Chimera's order (equal at
+        # B = F, 126 -> 105 slots at p=8, m=32, B=2F), so it is the default where it applies.
+        doubling = symmetric and order == "auto" and budget == 1.0 and N % (2 * D) == 0
+        scale = "double" if doubling else "concat"
     if symmetric and order == "auto" and budget == 1.0:
         unit = D if scale == "concat" else 2 * D
         if N // unit == 0 or N % unit:
@@ -199,11 +207,25 @@ def chimera(p: int, m: int, scale: str = "concat", down_fraction: float = 0.5,
             )
         down, up = list(range(n_down)), list(range(n_down, N))
         layout = chimera_layout(D, down, up, up_devices)
-        rows = list_schedule(layout, caps=None if budget == 1.0 else _scaled_budgets(layout, budget))
+        if costs is not None and costs.num_stages != layout.num_stages:
+            raise RequirementError(f"schedule 'chimera': costs for {costs.num_stages} stages given; "
+                                   f"p={D} has {layout.num_stages} stages")
+        # Both documented priorities are timed on the real costs and the shorter order kept.
+        rows = best_list_schedule(layout, (backward_first, deepest_forward_first),
+                                  caps=None if budget == 1.0 else _scaled_budgets(layout, budget),
+                                  costs=costs, message_delay=message_delay)
     sched = Schedule.build("chimera", layout, rows, scale=scale, down_fraction=down_fraction,
                            up_placement=up_placement, reduce_grad=reduce_grad, order=order, budget=budget,
                            down_microbatches=len(down), up_microbatches=len(up))
     return sched
+
+
+def deepest_forward_first(c: Candidate) -> tuple:
+    """Backward first; among forwards the one deepest in its pipeline, so that the microbatches
+    already in flight finish before new ones enter (a shorter critical path when B > F)."""
+    mb = c.action.microbatch if c.action.microbatch is not None else 0
+    backward = c.action.kind is not Kind.F
+    return (0 if backward else 1, 0 if backward else -c.position, c.ready, mb)
 
 
 def _scaled_budgets(layout: Layout, budget: float) -> list[int]:
@@ -223,11 +245,13 @@ GENERATORS = (
         "bidirectional pipelines with two model replicas (Chimera, Li & Hoefler SC'21)",
         requirements="p even >= 2; symmetric: m a multiple of p (scale=concat) or of 2p (scale=double); "
                      "asymmetric: each direction >= 1 microbatch",
+        cost_aware=True,
         options=(
-            Option("scale", str, "concat",
+            Option("scale", str, "auto",
                    "how N > D microbatches are scheduled: 'concat' = direct concatenation of D-microbatch "
                    "units (m % p == 0); 'double' = forward doubling, units of 2D microbatches with two "
-                   "forwards per forward slot (m % 2p == 0); symmetric case only", SCALES),
+                   "forwards per forward slot (m % 2p == 0); symmetric case only; 'auto' (default) = "
+                   "'double' where it applies (never slower), else 'concat'", SCALES),
             Option("down_fraction", float, 0.5,
                    "share of the m microbatches sent down (stage 0 first); round(m*down_fraction) go down "
                    "(microbatches 0..k-1), the rest up; != 0.5 uses the greedy list schedule"),

@@ -13,7 +13,11 @@ Order (Megatron's rule, re-derived here):
 * Rank r warms up with min(2(p-r-1) + (v-1)·G, m·v) forwards, then alternates one forward
   (k = warm-up + i) and one backward (k = i), then drains the remaining backwards.
 
-With G = p this is the classic schedule and needs m % p == 0. Newer Megatron lets G be any value
+With G = p this is the classic schedule and needs m % p == 0. With fewer microbatches than
+devices (m < p) all m form one group (G = m), as PyTorch's ``ScheduleInterleaved1F1B`` does (one
+round of m microbatches, warm-up (v-1)·m + 2(p-r-1)); the chunks of a device then wait for one
+another less than whole microbatches would, so it still beats 1F1B (at p=8, v=2, m=4 and
+F = B = 1 per chunk: 38 slots against 1F1B's 2·(4+7)·2 = 44 with whole-stage F = B = 2). Newer Megatron lets G be any value
 in [p, m] and puts the remainder in the last group; in our dependency model (and in any runtime
 that executes each rank's list in order) that can deadlock when the last group holds fewer than
 p microbatches, so we require m % G == 0 or m % G >= p. Under that rule every (p, v, G, m) we
@@ -52,13 +56,15 @@ def _check(p: int, m: int, v: int, group: int) -> None:
     name = "schedule 'interleaved'"
     if v < 2:
         raise RequirementError(f"{name}: v={v}; interleaving needs v >= 2 chunks per device (v=1 is '1f1b')")
+    if m < p:
+        if group != m:
+            raise RequirementError(f"{name}: m={m} < p={p} with group={group}; with fewer microbatches than "
+                                   f"devices all m form one group (group=0 or group={m})")
+        return
     if group < p:
         raise RequirementError(f"{name}: group={group} < p={p}; the group size must be at least p")
     if group > m:
-        raise RequirementError(
-            f"{name}: group={group} > m={m}; the group size must lie in [p, m] = [{p}, {m}]"
-            if m >= p else f"{name}: m={m} < p={p}; interleaving needs at least p microbatches (m >= {p})"
-        )
+        raise RequirementError(f"{name}: group={group} > m={m}; the group size must lie in [p, m] = [{p}, {m}]")
     rest = m % group
     if rest and rest < p:
         lower = m - rest
@@ -76,8 +82,8 @@ def _check(p: int, m: int, v: int, group: int) -> None:
 
 
 def interleaved(p: int, m: int, v: int = 2, group: int = 0) -> Schedule:
-    """Megatron's interleaved 1F1B; ``group`` = 0 means p (the classic rule)."""
-    g = p if group == 0 else group
+    """Megatron's interleaved 1F1B; ``group`` = 0 means p (the classic rule), or m when m < p."""
+    g = (p if m >= p else m) if group == 0 else group
     _check(p, m, v, g)
     layout = linear_layout(p, m, v, style="loop")
     layout.notes.update({"chunks_per_device": v, "group": g})
@@ -102,11 +108,12 @@ GENERATORS = (
         "interleaved",
         interleaved,
         "interleaved 1F1B (Megatron virtual pipeline): v chunks per device in a loop",
-        requirements="v >= 2; m % p == 0 (classic), or with group=G in [p, m]: m % G == 0 or m % G >= p",
+        requirements="v >= 2; m < p (one group of m), m % p == 0 (classic), or with group=G in [p, m]: "
+                     "m % G == 0 or m % G >= p",
         options=(
             Option("v", int, 2, "model chunks per device (virtual stages), >= 2"),
             Option("group", int, 0, "microbatches per group per chunk (newer Megatron), in [p, m]; "
-                                    "0 = p, the classic rule m % p == 0"),
+                                    "0 = p, the classic rule m % p == 0 (m when m < p)"),
         ),
         aliases=("interleaved-1f1b", "vpp"),
     ),

@@ -1,0 +1,82 @@
+"""`pipesim compare`: every schedule on one scenario at equal work, infeasible ones with a reason."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from pipesim.cli import main
+from pipesim.compare import CompareError, compare, parse_schedules
+from pipesim.schedule import Registry
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
+
+
+def test_quickstart_all_runs_or_says_why(tmp_path, capsys):
+    out_csv = tmp_path / "cmp.csv"
+    assert main(["compare", str(QUICKSTART), "--schedules", "all", "--json", "--csv", str(out_csv)]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert {r["schedule"] for r in records} == set(Registry.default().names())
+    for r in records:
+        if r["feasible"]:
+            assert r["iteration_time"] >= r["table_time"] * (1 - 1e-9)  # a network only delays
+            assert r["peak_memory"] <= r["memory_limit"]
+        else:
+            assert r["reason"]
+    feasible = [r for r in records if r["feasible"]]
+    assert [r["rank"] for r in feasible] == list(range(1, len(feasible) + 1))
+    times = [r["iteration_time"] for r in feasible]
+    assert times == sorted(times)
+    with open(out_csv, newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == len(records)
+
+
+def test_memory_limit_marks_oom():
+    rows = compare(QUICKSTART, ["gpipe", "1f1b"], overrides=["hardware.memory=20 GB"], simulate=False)
+    by = {r.schedule: r for r in rows}
+    assert not by["gpipe"].feasible and "out of memory" in by["gpipe"].reason
+    assert by["1f1b"].feasible
+    assert rows[0].schedule == "1f1b"  # feasible rows rank first
+
+
+def test_requirement_is_a_reason_not_a_crash():
+    rows = compare(QUICKSTART, ["hanayo"], microbatches=12, simulate=False)
+    assert not rows[0].feasible and "multiple of p" in rows[0].reason
+
+
+def test_equal_work_across_split_shapes():
+    # The same model on the same devices: total compute per iteration is the same whatever the cut.
+    rows = {r.schedule: r for r in compare(QUICKSTART, ["1f1b", "interleaved", "zb-v"], simulate=False)}
+    assert all(r.feasible for r in rows.values())
+    assert rows["interleaved"].note == "automatic layer split"
+    base = rows["1f1b"].extra["compute_time"]
+    for r in rows.values():
+        assert r.extra["compute_time"] == pytest.approx(base, rel=1e-9), r.schedule
+
+
+def test_bad_schedule_names():
+    reg = Registry.default()
+    with pytest.raises(CompareError, match="--schedules"):
+        parse_schedules("1f1b,nope", reg)
+    assert parse_schedules("1F1B,zb1p", reg) == ["1f1b", "zb-h1"]
+
+
+def test_plot(tmp_path, capsys):
+    out = tmp_path / "cmp.png"
+    assert main(["compare", str(QUICKSTART), "--schedules", "1f1b,zb-h1", "--plot", str(out)]) == 0
+    assert out.stat().st_size > 0
+
+
+def test_per_stage_costs_are_flagged_for_chunked_schedules():
+    scenario = ROOT / "scenarios" / "paper_costs.yaml"
+    rows = {r.schedule: r for r in compare(scenario, ["1f1b", "zb-v"], simulate=False)}
+    assert "not equal work" in rows["zb-v"].note
+    assert "not equal work" not in rows["1f1b"].note
+    fair = {r.schedule: r for r in compare(scenario, ["1f1b", "zb-v"], overrides=["costs.per=device"],
+                                           simulate=False)}
+    assert "not equal work" not in fair["zb-v"].note
+    assert fair["zb-v"].extra["compute_time"] == pytest.approx(fair["1f1b"].extra["compute_time"])
