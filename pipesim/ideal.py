@@ -14,8 +14,9 @@ from functools import cached_property
 from typing import Any
 
 from pipesim.costs import Costs
-from pipesim.schedule.deps import DEP_LOCAL, Program
+from pipesim.schedule.deps import Program
 from pipesim.schedule.table import Schedule
+from pipesim.schedule.walk import INF, start_after
 from pipesim.timeline import (
     Compiled,
     ReduceTime,
@@ -115,22 +116,24 @@ def run_table(compiled: Compiled, message_delay: float = 0.0) -> TableResult:
     dur = compiled.durations
     n = len(program.actions)
     start = [0.0] * n
-    end = [0.0] * n
+    end = [0.0] * n + [-INF, INF]  # then the slot values "none" and "more than the slots hold"
     free = [0.0] * program.num_devices
-    device, deps = program.device, program.deps
+    device, local, remote = program.device, program.local_pred, program.remote_pred
     for g in program.order or ():
         d = device[g]
         t = free[d]
-        for pred, kind, _, _ in deps[g]:
-            e = end[pred]
-            if kind != DEP_LOCAL:
-                e += message_delay
-            if e > t:
-                t = e
+        e = end[local[g]]
+        if e > t:
+            t = e
+        e = end[remote[g]] + message_delay
+        if e > t:
+            # More prerequisites than the two slots hold (or an infinite time): all of them.
+            t = e if e != INF else start_after(program, g, free[d], end, message_delay)
         start[g] = t
         t += dur[g]
         end[g] = t
         free[d] = t
+    del end[n:]
     return TableResult(compiled, start, end, message_delay)
 
 

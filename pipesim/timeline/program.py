@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
+
 from pipesim.costs import Costs
 from pipesim.schedule.action import Action, Kind
 from pipesim.schedule.deps import DEP_ACT, DEP_GRAD, Program, compile_program
@@ -60,12 +62,31 @@ class Messages:
         self.microbatch: list[int] = []
         self.nbytes: list[float] = []
 
+    @classmethod
+    def of(cls, program: Program, costs: Costs) -> Messages:
+        """One message per activation or gradient dependency, in action then dependency order."""
+        out = cls()
+        a = program.dep_arrays
+        sent = (a.kind == DEP_ACT) | (a.kind == DEP_GRAD)
+        owner = np.repeat(np.arange(len(a.ptr) - 1, dtype=np.int64), np.diff(a.ptr))
+        stage = a.stage[sent]
+        out.producer = a.pred[sent].tolist()
+        out.consumer = owner[sent].tolist()
+        out.kind = _MESSAGE_KIND[a.kind[sent]].tolist()
+        out.stage = stage.tolist()
+        out.microbatch = a.mb[sent].tolist()
+        out.nbytes = np.asarray(costs.message_bytes, dtype=np.float64)[stage].tolist()
+        return out
+
     def __len__(self) -> int:
         return len(self.producer)
 
     def __getitem__(self, k: int) -> MessageSpec:
         return MessageSpec(self.producer[k], self.consumer[k], self.kind[k], self.stage[k], self.microbatch[k],
                            self.nbytes[k])
+
+
+_MESSAGE_KIND = np.array(["", "act", "grad", ""], dtype=object)  # by DEP_* kind
 
 
 def action_duration(action: Action, costs: Costs, reduce: float = 0.0) -> float:
@@ -169,7 +190,7 @@ def compile_schedule(
     if costs is None:
         costs = Costs.make(schedule.num_stages)
     check_costs(schedule, costs)
-    if program is None or program.order is None:
+    if program is None or not program.has_order:
         program = validate(schedule) if check else _compile_unvalidated(schedule)
     reduce = _reduce_function(reduce_time)
     # The four plain kinds by table lookup (tens of thousands of actions); the rest by the rule.
@@ -178,19 +199,7 @@ def compile_schedule(
     durations = [plain[a.kind][a.stage] if a.kind in plain else
                  action_duration(a, costs, reduce(a.stage) if a.kind is Kind.REDUCE_GRAD else 0.0)
                  for a in program.actions]
-    size = costs.message_bytes
-    messages = Messages()
-    producer, consumer, kinds = messages.producer.append, messages.consumer.append, messages.kind.append
-    stages, mbs, nbytes = messages.stage.append, messages.microbatch.append, messages.nbytes.append
-    for g, deps in enumerate(program.deps):
-        for pred, kind, stage, mb in deps:
-            if kind in (DEP_ACT, DEP_GRAD):
-                producer(pred)
-                consumer(g)
-                kinds("act" if kind == DEP_ACT else "grad")
-                stages(stage)
-                mbs(mb)
-                nbytes(size[stage])
+    messages = Messages.of(program, costs)
     return Compiled(program, costs, durations, messages, activation_steps(program, costs),
                     static_memory(schedule, costs))
 
