@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
 
 from pipesim.costs import Costs
 from pipesim.schedule.action import Action, Kind
+from pipesim.schedule.columns import CODE_W
 from pipesim.schedule.deps import DEP_ACT, DEP_GRAD, Program, compile_program
 from pipesim.schedule.table import Schedule
 from pipesim.schedule.validate import ScheduleError, check_structure, validate
@@ -135,9 +137,13 @@ class Compiled:
     program: Program
     costs: Costs
     durations: list[float]
-    messages: Messages
     activation: ActivationSteps
     static_memory: list[float]
+
+    @cached_property
+    def messages(self) -> Messages:
+        """Every message, built on first use: the table level's metrics never need them."""
+        return Messages.of(self.program, self.costs)
 
     @property
     def schedule(self) -> Schedule:
@@ -192,16 +198,25 @@ def compile_schedule(
     check_costs(schedule, costs)
     if program is None or not program.has_order:
         program = validate(schedule) if check else _compile_unvalidated(schedule)
-    reduce = _reduce_function(reduce_time)
-    # The four plain kinds by table lookup (tens of thousands of actions); the rest by the rule.
-    plain = {Kind.F: costs.forward, Kind.B: costs.backward, Kind.I: costs.backward_input,
-             Kind.W: costs.backward_weight}
-    durations = [plain[a.kind][a.stage] if a.kind in plain else
-                 action_duration(a, costs, reduce(a.stage) if a.kind is Kind.REDUCE_GRAD else 0.0)
-                 for a in program.actions]
-    messages = Messages.of(program, costs)
-    return Compiled(program, costs, durations, messages, activation_steps(program, costs),
-                    static_memory(schedule, costs))
+    return Compiled(program, costs, _durations(program, costs, _reduce_function(reduce_time)),
+                    activation_steps(program, costs), static_memory(schedule, costs))
+
+
+def _durations(program: Program, costs: Costs, reduce: Callable[[int], float]) -> list[float]:
+    """Every action's duration: the four plain kinds by table lookup (tens of thousands of
+    actions, one numpy gather), the rest by ``action_duration``."""
+    c = program.columns
+    table = np.array([costs.forward, costs.backward, costs.backward_input, costs.backward_weight], dtype=np.float64)
+    plain = c.kind <= CODE_W
+    if plain.all():
+        return table[c.kind, c.stage].tolist()
+    out = np.zeros(len(c), dtype=np.float64)
+    out[plain] = table[c.kind[plain], c.stage[plain]]
+    durations = out.tolist()
+    for g in np.flatnonzero(~plain).tolist():
+        a = program.actions[g]
+        durations[g] = action_duration(a, costs, reduce(a.stage) if a.kind is Kind.REDUCE_GRAD else 0.0)
+    return durations
 
 
 def _compile_unvalidated(schedule: Schedule) -> Program:
