@@ -97,6 +97,9 @@ class Program:
     # A valid execution order, set by validation as the dry run found it: the end (exclusive)
     # of each stretch of actions one device ran (``order`` expands it on first use).
     order_runs: list[int] | None = None
+    # Structure checked, deadlock dry run not yet done: the table level's walk does it (and
+    # sets ``order_runs``) so that a table run walks the program once, not twice.
+    order_pending: bool = False
     _order: list[int] | None = field(default=None, repr=False)
 
     @property

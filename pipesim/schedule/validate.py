@@ -123,6 +123,7 @@ def execution_order(program: Program) -> list[int]:
 def finish_validation(program: Program) -> None:
     """The dry run for a program ``check_program`` made: sets its order or raises."""
     program.order_runs = _dry_run(program)
+    program.order_pending = False
 
 
 def _dry_run(program: Program) -> list[int]:
@@ -168,8 +169,8 @@ def validate(schedule: Schedule) -> Program:
 
 def check_program(schedule: Schedule) -> Program:
     """Everything ``validate`` checks but the deadlock dry run: structure, inputs that no device
-    computes, overlapped chunks. The result has no order yet; ``finish_validation`` runs the
-    dry run before anything evaluates it."""
+    computes, overlapped chunks. The result has no order yet; ``finish_validation`` (or the
+    table level's walk) runs the dry run before anything evaluates it."""
     with gc_paused():  # reading the schedule allocates one list entry per action, many times
         return _check_program(schedule)
 

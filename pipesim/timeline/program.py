@@ -24,7 +24,13 @@ from pipesim.schedule.action import Action, Kind
 from pipesim.schedule.columns import CODE_W
 from pipesim.schedule.deps import DEP_ACT, DEP_GRAD, Program, compile_program
 from pipesim.schedule.table import Schedule
-from pipesim.schedule.validate import ScheduleError, check_structure, validate
+from pipesim.schedule.validate import (
+    ScheduleError,
+    check_program,
+    check_structure,
+    finish_validation,
+    validate,
+)
 from pipesim.timeline.memory import ActivationSteps, activation_steps, static_memory
 
 #: How long a REDUCE_GRAD holds its device beyond its all-reduce: one number for every stage,
@@ -139,6 +145,9 @@ class Compiled:
     durations: list[float]
     activation: ActivationSteps
     static_memory: list[float]
+    # No duration is negative, so at the table level (an action starts once its device is free)
+    # each device's start and end times never decrease along its list.
+    monotone: bool = False
 
     @cached_property
     def messages(self) -> Messages:
@@ -190,33 +199,48 @@ def compile_schedule(
     reduce_time: ReduceTime = 0.0,
     program: Program | None = None,
     check: bool = True,
+    dry_run: bool = True,
 ) -> Compiled:
     """Validate ``schedule`` (unless a validated ``program`` is given) and prepare everything
-    the levels need. ``check=False`` skips the deadlock dry run (engine tests of deadlocks)."""
+    the levels need. ``check=False`` skips the deadlock dry run (engine tests of deadlocks).
+    ``dry_run=False`` checks everything else now and leaves the dry run to the table level's
+    walk (``pipesim.ideal.run_table``), which times the actions in the same pass and raises the
+    same ``DeadlockError``; only for a program that goes to the table level next."""
     if costs is None:
         costs = Costs.make(schedule.num_stages)
     check_costs(schedule, costs)
-    if program is None or not program.has_order:
-        program = validate(schedule) if check else _compile_unvalidated(schedule)
-    return Compiled(program, costs, _durations(program, costs, _reduce_function(reduce_time)),
-                    activation_steps(program, costs), static_memory(schedule, costs))
+    if program is None or not (program.has_order or program.order_pending):
+        if not check:
+            program = _compile_unvalidated(schedule)
+        elif dry_run:
+            program = validate(schedule)
+        else:
+            program = check_program(schedule)
+            program.order_pending = True
+    elif program.order_pending and check and dry_run:  # a program whose dry run was left for later
+        finish_validation(program)
+    durations, monotone = _durations(program, costs, _reduce_function(reduce_time))
+    return Compiled(program, costs, durations, activation_steps(program, costs), static_memory(schedule, costs),
+                    monotone)
 
 
-def _durations(program: Program, costs: Costs, reduce: Callable[[int], float]) -> list[float]:
-    """Every action's duration: the four plain kinds by table lookup (tens of thousands of
-    actions, one numpy gather), the rest by ``action_duration``."""
+def _durations(program: Program, costs: Costs, reduce: Callable[[int], float]) -> tuple[list[float], bool]:
+    """Every action's duration, and whether none is negative: the four plain kinds by table
+    lookup (tens of thousands of actions, one numpy gather), the rest by ``action_duration``."""
     c = program.columns
     table = np.array([costs.forward, costs.backward, costs.backward_input, costs.backward_weight], dtype=np.float64)
+    nonnegative = bool((table >= 0.0).all())
     plain = c.kind <= CODE_W
     if plain.all():
-        return table[c.kind, c.stage].tolist()
+        return table[c.kind, c.stage].tolist(), nonnegative
     out = np.zeros(len(c), dtype=np.float64)
     out[plain] = table[c.kind[plain], c.stage[plain]]
     durations = out.tolist()
     for g in np.flatnonzero(~plain).tolist():
         a = program.actions[g]
-        durations[g] = action_duration(a, costs, reduce(a.stage) if a.kind is Kind.REDUCE_GRAD else 0.0)
-    return durations
+        durations[g] = x = action_duration(a, costs, reduce(a.stage) if a.kind is Kind.REDUCE_GRAD else 0.0)
+        nonnegative = nonnegative and x >= 0.0
+    return durations, nonnegative
 
 
 def _compile_unvalidated(schedule: Schedule) -> Program:
