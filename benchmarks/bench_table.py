@@ -22,6 +22,7 @@ import argparse
 import gc
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from pipesim.ideal import run_table
@@ -56,8 +57,8 @@ def main() -> None:
         compiled = compile_schedule(built.schedule, built.costs)  # validated: has its order
         loop = whole = float("inf")
         for _ in range(args.repeat):
-            loop = min(loop, timed(lambda compiled=compiled: run_table(compiled), clock))
-            whole = min(whole, timed(lambda built=built: run_built(built, "table"), clock))
+            loop = min(loop, timed(partial(run_table, compiled), clock))
+            whole = min(whole, timed(partial(run_built, built, "table"), clock))
         s, n = built.schedule, built.schedule.num_actions
         print(f"{name:<6} {s.num_devices:>3} {s.num_microbatches:>4} {n:>8} {loop:>9.4f}s {whole:>14.4f}s "
               f"{whole / loop:>6.2f} {n / loop:>14,.0f} {n / whole:>14,.0f}")
