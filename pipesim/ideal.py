@@ -14,8 +14,10 @@ from functools import cached_property
 from typing import Any
 
 from pipesim.costs import Costs
-from pipesim.schedule.deps import DEP_LOCAL, Program
+from pipesim.schedule.deps import Program
 from pipesim.schedule.table import Schedule
+from pipesim.schedule.validate import deadlock_error
+from pipesim.schedule.walk import INF, start_after, walk
 from pipesim.timeline import (
     Compiled,
     ReduceTime,
@@ -50,17 +52,20 @@ class TableResult:
 
     @cached_property
     def makespan(self) -> float:
+        if self.compiled.monotone:  # each device's last action ends last (and ties are equal floats)
+            prog, end = self.program, self.end
+            return max((end[f + n - 1] for f, n in zip(prog.first, prog.count, strict=True) if n), default=0.0)
         return max(self.end, default=0.0)
 
     @cached_property
     def _metrics(self) -> dict[str, Any]:
-        out = timeline_metrics(self.compiled, [self.start], [self.end], self.makespan, "table")
+        out = timeline_metrics(self.compiled, [self.start], [self.end], self.makespan, "table", self.compiled.monotone)
         out["message_delay"] = self.message_delay
         return out
 
     @cached_property
     def _busy_spans(self) -> tuple[list[float], list[tuple[float, float]]]:
-        return busy_and_spans(self.compiled, self.start, self.end)
+        return busy_and_spans(self.compiled, self.start, self.end, self.compiled.monotone)
 
     @property
     def busy(self) -> list[float]:
@@ -108,29 +113,42 @@ class TableResult:
 
 
 def run_table(compiled: Compiled, message_delay: float = 0.0) -> TableResult:
-    """Time every action of ``compiled``: the table level's whole evaluation loop."""
+    """Time every action of ``compiled``: the table level's whole evaluation loop.
+
+    A program whose deadlock dry run was left for later (``compile_schedule(dry_run=False)``)
+    is timed by that dry run itself (``pipesim.schedule.walk``), which also finds its order;
+    one with an order is timed by the loop below, in that order."""
     if not message_delay >= 0:
         raise ValueError(f"message_delay: {message_delay}; must be >= 0")
     program = compiled.program
+    if program.order_pending:
+        walked = walk(program, compiled.durations, message_delay)
+        if walked is None:
+            raise deadlock_error(program)
+        start, end, program.order_runs = walked
+        program.order_pending = False
+        return TableResult(compiled, start, end, message_delay)
     dur = compiled.durations
     n = len(program.actions)
     start = [0.0] * n
-    end = [0.0] * n
+    end = [0.0] * n + [-INF, INF]  # then the slot values "none" and "more than the slots hold"
     free = [0.0] * program.num_devices
-    device, deps = program.device, program.deps
+    device, local, remote = program.device, program.local_pred, program.remote_pred
     for g in program.order or ():
         d = device[g]
         t = free[d]
-        for pred, kind, _, _ in deps[g]:
-            e = end[pred]
-            if kind != DEP_LOCAL:
-                e += message_delay
-            if e > t:
-                t = e
+        e = end[local[g]]
+        if e > t:
+            t = e
+        e = end[remote[g]] + message_delay
+        if e > t:
+            # More prerequisites than the two slots hold (or an infinite time): all of them.
+            t = e if e != INF else start_after(program, g, free[d], end, message_delay)
         start[g] = t
         t += dur[g]
         end[g] = t
         free[d] = t
+    del end[n:]
     return TableResult(compiled, start, end, message_delay)
 
 
@@ -145,7 +163,8 @@ def evaluate(
     """Validate ``schedule`` (unless a validated ``program`` is given) and time every action."""
     if not message_delay >= 0:
         raise ValueError(f"message_delay: {message_delay}; must be >= 0")
-    return run_table(compile_schedule(schedule, costs, reduce_time=reduce_time, program=program), message_delay)
+    compiled = compile_schedule(schedule, costs, reduce_time=reduce_time, program=program, dry_run=False)
+    return run_table(compiled, message_delay)
 
 
 def unit_trace(schedule: Schedule) -> Trace:

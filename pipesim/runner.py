@@ -39,7 +39,9 @@ def run_built(built: Any, level: Level = "sim") -> Outcome:
     """Evaluate ``built`` (a ``pipesim.scenario.build.Built``) and add throughput figures."""
     if level not in LEVELS:
         raise ValueError(f"--level: '{level}' is not a level; choose table or sim")
-    compiled = compile_schedule(built.schedule, built.costs, check=built.sim_options.validate)
+    # The table level's walk is its deadlock dry run too: validated, the schedule is walked once.
+    compiled = compile_schedule(built.schedule, built.costs, check=built.sim_options.validate,
+                                dry_run=level != "table")
     result: Any
     if level == "table":
         from pipesim.ideal import run_table

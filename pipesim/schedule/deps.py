@@ -7,19 +7,53 @@ a gradient synchronisation among replicas. Nothing here is hand-written per sche
 
 Completion classes: ``F`` (forward output exists), ``G`` (input gradient exists: made by B or
 I), ``W`` (weight gradient exists: made by B or W).
+
+The rule, per plain action performed (an overlapped F&B performs two, in order):
+
+- ``F`` of stage s needs the ``F`` of the stage before s on the microbatch's route (an
+  activation message when that stage is on another device);
+- ``W`` needs the ``G`` of its own stage;
+- ``B``/``I`` need the ``F`` of their own stage, then the ``G`` of the next stage on the route
+  (a gradient message when remote);
+- ``REDUCE_GRAD`` needs every replica stage's ``W`` and the action before each partner's
+  ``REDUCE_GRAD`` (all replicas must have reached the collective).
+
+``pipesim.schedule.derive`` applies it to whole numpy columns (``pipesim.schedule.columns``),
+never looping per action. A ``Program`` keeps two prerequisite slots per action for the Python
+loops that walk it; every prerequisite with its kind, stage and microbatch (CSR-style) and as
+``Dep`` records is built when first asked for.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property, partial
+from itertools import pairwise
 from typing import NamedTuple
 
-from pipesim.schedule.action import COMM, Action, Kind
+import numpy as np
+
+from pipesim.schedule.action import Action
+from pipesim.schedule.columns import Columns, action_columns
+from pipesim.schedule.derive import (
+    CLS_F,
+    CLS_G,
+    CLS_W,
+    DEP_ACT,
+    DEP_GRAD,
+    DEP_LOCAL,
+    DEP_SYNC,
+    DepArrays,
+    Missing,
+    derive,
+    plain_slots,
+    slots,
+)
 from pipesim.schedule.table import Schedule
 
-CLS_F, CLS_G, CLS_W = 0, 1, 2
-# Prerequisite kinds, used for message sizes and labels.
-DEP_LOCAL, DEP_ACT, DEP_GRAD, DEP_SYNC = 0, 1, 2, 3
+__all__ = ["CLS_F", "CLS_G", "CLS_W", "DEP_ACT", "DEP_GRAD", "DEP_LOCAL", "DEP_SYNC", "Dep", "DepArrays", "Program",
+           "compile_program", "order_from_runs", "waiting_description"]
 
 
 class Dep(NamedTuple):
@@ -35,124 +69,132 @@ class Dep(NamedTuple):
     microbatch: int
 
 
-@dataclass
+@dataclass(eq=False)
 class Program:
+    """A schedule's actions numbered and their prerequisites derived; see the module docstring.
+
+    The loops read each action's prerequisites as two slots: ``local_pred[g]`` (one on the same
+    device) and ``remote_pred[g]`` (one that waits for a message), where ``n`` (the number of
+    actions) means none and ``remote_pred[g] == n + 1`` means "more than the two slots hold"
+    (``local_pred[g]`` is then ``n``): ``more_preds[g]`` lists them all as ``(pred, kind)``. ``local_order_ok`` is False when some ``local_pred`` comes later
+    in its device's list than the action needing it (which can then never run). ``dep_arrays`` (every prerequisite, with its kind, stage and
+    microbatch) and ``deps`` (the same as ``Dep`` records) are built on first use: messages,
+    error texts and tests need them, the table level's loops do not.
+    """
+
     schedule: Schedule
     actions: list[Action]  # gid -> action (comm markers removed)
     device: list[int]  # gid -> device
-    step: list[int]  # gid -> position in the device's original list
     first: list[int]  # device -> first gid (gids of a device are contiguous)
     count: list[int]  # device -> number of actions
-    deps: list[list[Dep]]  # gid -> prerequisites (never includes the previous action on the device)
-    missing: list[tuple[int, Action, tuple[int, int, int]]]  # (gid, action, absent (cls, stage, mb))
-    order: list[int] | None = None  # a valid execution order, set by validation
+    columns: Columns
+    local_pred: list[int]
+    remote_pred: list[int]
+    more_preds: dict[int, tuple[tuple[int, int], ...]]
+    local_order_ok: bool
+    missing: list[Missing]  # prerequisites no action produces (validation turns them into errors)
+    build_arrays: Callable[[], DepArrays] = field(repr=False)
+    # A valid execution order, set by validation as the dry run found it: the end (exclusive)
+    # of each stretch of actions one device ran (``order`` expands it on first use).
+    order_runs: list[int] | None = None
+    # Structure checked, deadlock dry run not yet done: the table level's walk does it (and
+    # sets ``order_runs``) so that a table run walks the program once, not twice.
+    order_pending: bool = False
+    _order: list[int] | None = field(default=None, repr=False)
 
     @property
     def num_devices(self) -> int:
         return len(self.first)
 
+    @property
+    def order(self) -> list[int] | None:
+        """A valid execution order (action ids), or None before validation's dry run."""
+        if self._order is None and self.order_runs is not None:
+            self._order = order_from_runs(self, self.order_runs)
+        return self._order
 
-def compile_program(schedule: Schedule) -> Program:
+    @order.setter
+    def order(self, value: list[int] | None) -> None:
+        self._order = value
+
+    @property
+    def has_order(self) -> bool:
+        return self._order is not None or self.order_runs is not None
+
+    @cached_property
+    def step(self) -> list[int]:
+        """gid -> position in the device's original list (communication markers included)."""
+        return self.columns.step.tolist()
+
+    @cached_property
+    def dep_arrays(self) -> DepArrays:
+        return self.build_arrays()
+
+    @cached_property
+    def deps(self) -> list[list[Dep]]:
+        """gid -> prerequisites as ``Dep`` records."""
+        a = self.dep_arrays
+        new = tuple.__new__  # NamedTuple's own constructor is a Python function; this is not
+        rows = [new(Dep, t) for t in zip(a.pred.tolist(), a.kind.tolist(), a.stage.tolist(), a.mb.tolist(), strict=True)]
+        return [rows[lo:hi] for lo, hi in pairwise(a.ptr.tolist())]
+
+    @cached_property
+    def dep_lists(self) -> tuple[list[int], list[int], list[int]]:
+        """``(ptr, pred, kind)`` of ``dep_arrays`` as lists, for the loops' rare general path."""
+        a = self.dep_arrays
+        return a.ptr.tolist(), a.pred.tolist(), a.kind.tolist()
+
+
+def compile_program(schedule: Schedule, columns: Columns | None = None) -> Program:
     """Number the actions and derive every action's prerequisites from the layout.
 
     Prerequisites whose producer is absent are collected in ``missing`` (validation turns them
-    into errors); the evaluators never see an unvalidated program. This runs for every
-    evaluation, so the loops are written flat: producer ids live in one list indexed by
-    ``(class * S + stage) * M + microbatch``.
+    into errors); parts naming a stage or microbatch that does not exist get none (structural
+    validation reports them). ``columns`` may be passed when the caller already read them.
     """
-    lay = schedule.layout
-    S, M = max(lay.num_stages, 1), max(lay.num_microbatches, 1)
-    SM = S * M
-    mb_route, rprev, rnext = lay.mb_route, lay.route_prev, lay.route_next
-    KF, KB, KI, KW, KR = Kind.F, Kind.B, Kind.I, Kind.W, Kind.REDUCE_GRAD
+    c = action_columns(schedule) if columns is None else columns
+    n = len(c)
+    fast = plain_slots(schedule.layout, c)
+    missing: list[Missing] = []
+    if fast is not None:
+        local_pred, remote_pred, more = fast
+        build = partial(_derive_arrays, schedule, c)
+    else:
+        arrays, missing = derive(schedule, c)
+        local_pred, remote_pred, more = slots(n, arrays)
+        build = partial(_given, arrays)
+    local_order_ok = not ((local_pred > np.arange(n)) & (local_pred < n)).any()
+    return Program(schedule, c.actions, _device_list(c), c.first, c.count, c, local_pred.tolist(),
+                   remote_pred.tolist(), more, local_order_ok, missing, build)
 
-    actions: list[Action] = []
-    device: list[int] = []
-    step: list[int] = []
-    first: list[int] = []
-    count: list[int] = []
-    producer = [-1] * (3 * SM)
-    reduce_of: dict[int, int] = {}
-    for d, acts in enumerate(schedule.actions):
-        first.append(len(actions))
-        for j, a in enumerate(acts):
-            k = a.kind
-            if k in COMM:
-                continue
-            gid = len(actions)
-            actions.append(a)
-            device.append(d)
-            step.append(j)
-            if k is KR:
-                reduce_of[a.stage] = gid
-                continue
-            for part in (a,) if a.sub is None else a.sub:
-                s, mb, k = part.stage, part.microbatch, part.kind
-                if mb is None or not (0 <= s < S and 0 <= mb < M):
-                    continue  # structural validation reports it
-                key = s * M + mb
-                if k is KF:
-                    producer[key] = gid
-                elif k is KB:
-                    producer[SM + key] = gid
-                    producer[2 * SM + key] = gid
-                elif k is KI:
-                    producer[SM + key] = gid
-                else:
-                    producer[2 * SM + key] = gid
-        count.append(len(actions) - first[-1])
 
-    deps: list[list[Dep]] = []
-    new = tuple.__new__  # NamedTuple's own constructor is a Python function; this is not
-    missing: list[tuple[int, Action, tuple[int, int, int]]] = []
-    stage_mbs = lay.stage_microbatches
-    part_stages = lay.part_stages
-    stage_part = lay.stage_part
+def _derive_arrays(schedule: Schedule, c: Columns) -> DepArrays:
+    return derive(schedule, c)[0]
 
-    for gid, a in enumerate(actions):
-        dl: list[Dep] = []
-        d = device[gid]
-        if a.kind is KR:
-            if 0 <= a.stage < S:
-                for s2 in part_stages[stage_part[a.stage]]:
-                    for mb in stage_mbs[s2]:
-                        p = producer[2 * SM + s2 * M + mb]
-                        if p < 0:
-                            missing.append((gid, a, (CLS_W, s2, mb)))
-                        else:
-                            dl.append(Dep(p, DEP_SYNC if device[p] != d else DEP_LOCAL, s2, mb))
-                    # A collective starts only when every replica has reached it: depend on
-                    # the action before each partner's REDUCE_GRAD on the partner's device.
-                    g2 = reduce_of.get(s2, -1)
-                    if s2 != a.stage and g2 > first[device[g2]]:
-                        dl.append(Dep(g2 - 1, DEP_SYNC if device[g2] != d else DEP_LOCAL, s2, -1))
-            deps.append(dl)
-            continue
-        for part in (a,) if a.sub is None else a.sub:
-            s, mb, k = part.stage, part.microbatch, part.kind
-            if mb is None or not (0 <= s < S and 0 <= mb < M):
-                continue
-            r = mb_route[mb]
-            # (producer index, dependency kind if remote, stage whose boundary tensor travels)
-            if k is KF:
-                prev = rprev[r][s]
-                if prev < 0:
-                    continue
-                wants: tuple[tuple[int, int, int, int], ...] = ((prev * M + mb, DEP_ACT, prev, CLS_F),)
-            elif k is KW:
-                wants = ((SM + s * M + mb, DEP_LOCAL, s, CLS_G),)
-            else:  # B or I
-                nxt = rnext[r][s]
-                wants = ((s * M + mb, DEP_LOCAL, s, CLS_F),) if nxt < 0 else \
-                    ((s * M + mb, DEP_LOCAL, s, CLS_F), (SM + nxt * M + mb, DEP_GRAD, s, CLS_G))
-            for index, kind, msg_stage, cls in wants:
-                p = producer[index]
-                if p < 0:
-                    missing.append((gid, a, (cls, (index % SM) // M, mb)))
-                elif p != gid:  # p == gid: produced inside the same overlapped chunk
-                    dl.append(new(Dep, (p, kind if device[p] != d else DEP_LOCAL, msg_stage, mb)))
-        deps.append(dl)
-    return Program(schedule, actions, device, step, first, count, deps, missing)
+
+def _given(arrays: DepArrays) -> DepArrays:
+    return arrays
+
+
+def _device_list(c: Columns) -> list[int]:
+    # Repeating small ints reuses cached int objects; ``tolist`` would allocate one per action.
+    out: list[int] = []
+    for d, k in enumerate(c.count):
+        out += [d] * k
+    return out
+
+
+def order_from_runs(program: Program, runs: list[int]) -> list[int]:
+    """The action order a walk found, one action id after another; ``runs`` holds the end
+    (exclusive) of each stretch of one device's actions, in the order they ran."""
+    pos = list(program.first)
+    device = program.device
+    out: list[int] = []
+    for g in runs:
+        d = device[g - 1]
+        out.extend(range(pos[d], g))
+        pos[d] = g
+    return out
 
 
 def waiting_description(program: Program, gid: int, done: list[bool] | None = None) -> str:

@@ -9,8 +9,17 @@ from __future__ import annotations
 
 from pipesim.gcpause import gc_paused
 from pipesim.schedule.action import COMM, Action, Kind
-from pipesim.schedule.deps import CLS_F, CLS_G, Program, compile_program, waiting_description
+from pipesim.schedule.columns import action_columns, structure_ok
+from pipesim.schedule.deps import (
+    CLS_F,
+    CLS_G,
+    Program,
+    compile_program,
+    order_from_runs,
+    waiting_description,
+)
 from pipesim.schedule.table import Schedule, render_grid
+from pipesim.schedule.walk import stuck_state, walk
 
 _CLS_NAME = {CLS_F: "F", CLS_G: "B or I", 2: "W (or B)"}
 
@@ -103,41 +112,30 @@ def check_structure(schedule: Schedule) -> None:
 def execution_order(program: Program) -> list[int]:
     """A global order of action ids that respects every device's list and every dependency.
 
-    This is the dependency-driven dry run: each device runs its next action once all of that
-    action's prerequisites have run. If devices are left blocked, the schedule deadlocks (or
-    an action waits for one later in its own device's list) and a ``DeadlockError`` says where.
+    This is the dependency-driven dry run (``pipesim.schedule.walk``): each device runs its
+    next action once all of that action's prerequisites have run. If devices are left blocked,
+    the schedule deadlocks (or an action waits for one later in its own device's list) and a
+    ``DeadlockError`` says where.
     """
-    first, count, deps = program.first, program.count, program.deps
-    ndev = len(first)
-    ptr = list(first)
-    stop = [f + c for f, c in zip(first, count, strict=True)]
-    done = [False] * len(program.actions)
-    waiters: dict[int, list[int]] = {}
-    order: list[int] = []
-    stack = list(range(ndev - 1, -1, -1))
-    while stack:
-        d = stack.pop()
-        g, end = ptr[d], stop[d]
-        while g < end:
-            blocked = -1
-            for dep in deps[g]:
-                if not done[dep[0]]:  # dep.pred, by index: this loop runs once per action
-                    blocked = dep[0]
-                    break
-            if blocked >= 0:
-                waiters.setdefault(blocked, []).append(d)
-                break
-            done[g] = True
-            order.append(g)
-            woken = waiters.pop(g, None)
-            if woken:
-                stack.extend(woken)
-            g += 1
-        ptr[d] = g
-    stuck = [d for d in range(ndev) if ptr[d] < stop[d]]
-    if stuck:
-        raise _deadlock(program, stuck, ptr, done)
-    return order
+    return order_from_runs(program, _dry_run(program))
+
+
+def finish_validation(program: Program) -> None:
+    """The dry run for a program ``check_program`` made: sets its order or raises."""
+    program.order_runs = _dry_run(program)
+    program.order_pending = False
+
+
+def _dry_run(program: Program) -> list[int]:
+    walked = walk(program, [0.0] * len(program.actions))
+    if walked is None:
+        raise deadlock_error(program)
+    return walked[2]
+
+
+def deadlock_error(program: Program) -> DeadlockError:
+    """The error for a program whose dry run cannot finish: where each device is stuck."""
+    return _deadlock(program, *stuck_state(program))
 
 
 def _deadlock(program: Program, stuck: list[int], ptr: list[int], done: list[bool]) -> DeadlockError:
@@ -164,22 +162,31 @@ def _deadlock(program: Program, stuck: list[int], ptr: list[int], done: list[boo
 
 def validate(schedule: Schedule) -> Program:
     """Check ``schedule`` fully; return its compiled program (reusable by the evaluators)."""
-    with gc_paused():  # the program is hundreds of thousands of long-lived objects
-        return _validate(schedule)
+    program = check_program(schedule)
+    finish_validation(program)
+    return program
 
 
-def _validate(schedule: Schedule) -> Program:
-    check_structure(schedule)
-    program = compile_program(schedule)
+def check_program(schedule: Schedule) -> Program:
+    """Everything ``validate`` checks but the deadlock dry run: structure, inputs that no device
+    computes, overlapped chunks. The result has no order yet; ``finish_validation`` (or the
+    table level's walk) runs the dry run before anything evaluates it."""
+    with gc_paused():  # reading the schedule allocates one list entry per action, many times
+        return _check_program(schedule)
+
+
+def _check_program(schedule: Schedule) -> Program:
+    columns = action_columns(schedule)
+    if not structure_ok(schedule, columns):
+        check_structure(schedule)  # raises with the first bad cell's exact message
+    program = compile_program(schedule, columns)
     if program.missing:
         gid, _action, (cls, s, mb) = program.missing[0]
         d, j = program.device[gid], program.step[gid]
         raise _fail(schedule, d, j, f"needs a {_CLS_NAME[cls]} of stage {s}, microbatch {mb}, which no device computes")
-    for gid, a in enumerate(program.actions):
-        if a.sub is not None:
-            f, b = a.sub
-            if f.stage == b.stage and f.microbatch == b.microbatch:
-                raise _fail(schedule, program.device[gid], program.step[gid],
-                            "an overlapped chunk cannot contain the forward and backward of the same microbatch and stage")
-    program.order = execution_order(program)
+    for gid in columns.with_sub:
+        f, b = program.actions[gid].sub  # type: ignore[misc]
+        if f.stage == b.stage and f.microbatch == b.microbatch:
+            raise _fail(schedule, program.device[gid], program.step[gid],
+                        "an overlapped chunk cannot contain the forward and backward of the same microbatch and stage")
     return program

@@ -27,7 +27,7 @@ from pipesim.network import Topology
 from pipesim.network.options import Chunking
 from pipesim.schedule.action import Kind
 from pipesim.schedule.table import Schedule
-from pipesim.schedule.validate import DeadlockError
+from pipesim.schedule.validate import DeadlockError, finish_validation
 from pipesim.sim.gradsync import GradientSync
 from pipesim.sim.network import Network
 from pipesim.sim.recording import build_trace
@@ -143,6 +143,8 @@ class Simulation:
             raise ValueError(f"parallel.dp: {opts.dp}; must be >= 1")
         if compiled is None:
             compiled = compile_schedule(schedule, costs, reduce_time=reduce_time, check=opts.validate)
+        elif compiled.program.order_pending and opts.validate:  # compiled for the table level's walk
+            finish_validation(compiled.program)
         self.compiled = compiled
         p, dp = compiled.num_devices, opts.dp
         needed = p * dp

@@ -14,13 +14,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
+
+import numpy as np
 
 from pipesim.costs import Costs
 from pipesim.schedule.action import Action, Kind
+from pipesim.schedule.columns import CODE_W
 from pipesim.schedule.deps import DEP_ACT, DEP_GRAD, Program, compile_program
 from pipesim.schedule.table import Schedule
-from pipesim.schedule.validate import ScheduleError, check_structure, validate
+from pipesim.schedule.validate import (
+    ScheduleError,
+    check_program,
+    check_structure,
+    finish_validation,
+    validate,
+)
 from pipesim.timeline.memory import ActivationSteps, activation_steps, static_memory
 
 #: How long a REDUCE_GRAD holds its device beyond its all-reduce: one number for every stage,
@@ -60,12 +70,31 @@ class Messages:
         self.microbatch: list[int] = []
         self.nbytes: list[float] = []
 
+    @classmethod
+    def of(cls, program: Program, costs: Costs) -> Messages:
+        """One message per activation or gradient dependency, in action then dependency order."""
+        out = cls()
+        a = program.dep_arrays
+        sent = (a.kind == DEP_ACT) | (a.kind == DEP_GRAD)
+        owner = np.repeat(np.arange(len(a.ptr) - 1, dtype=np.int64), np.diff(a.ptr))
+        stage = a.stage[sent]
+        out.producer = a.pred[sent].tolist()
+        out.consumer = owner[sent].tolist()
+        out.kind = _MESSAGE_KIND[a.kind[sent]].tolist()
+        out.stage = stage.tolist()
+        out.microbatch = a.mb[sent].tolist()
+        out.nbytes = np.asarray(costs.message_bytes, dtype=np.float64)[stage].tolist()
+        return out
+
     def __len__(self) -> int:
         return len(self.producer)
 
     def __getitem__(self, k: int) -> MessageSpec:
         return MessageSpec(self.producer[k], self.consumer[k], self.kind[k], self.stage[k], self.microbatch[k],
                            self.nbytes[k])
+
+
+_MESSAGE_KIND = np.array(["", "act", "grad", ""], dtype=object)  # by DEP_* kind
 
 
 def action_duration(action: Action, costs: Costs, reduce: float = 0.0) -> float:
@@ -114,9 +143,16 @@ class Compiled:
     program: Program
     costs: Costs
     durations: list[float]
-    messages: Messages
     activation: ActivationSteps
     static_memory: list[float]
+    # No duration is negative, so at the table level (an action starts once its device is free)
+    # each device's start and end times never decrease along its list.
+    monotone: bool = False
+
+    @cached_property
+    def messages(self) -> Messages:
+        """Every message, built on first use: the table level's metrics never need them."""
+        return Messages.of(self.program, self.costs)
 
     @property
     def schedule(self) -> Schedule:
@@ -163,36 +199,48 @@ def compile_schedule(
     reduce_time: ReduceTime = 0.0,
     program: Program | None = None,
     check: bool = True,
+    dry_run: bool = True,
 ) -> Compiled:
     """Validate ``schedule`` (unless a validated ``program`` is given) and prepare everything
-    the levels need. ``check=False`` skips the deadlock dry run (engine tests of deadlocks)."""
+    the levels need. ``check=False`` skips the deadlock dry run (engine tests of deadlocks).
+    ``dry_run=False`` checks everything else now and leaves the dry run to the table level's
+    walk (``pipesim.ideal.run_table``), which times the actions in the same pass and raises the
+    same ``DeadlockError``; only for a program that goes to the table level next."""
     if costs is None:
         costs = Costs.make(schedule.num_stages)
     check_costs(schedule, costs)
-    if program is None or program.order is None:
-        program = validate(schedule) if check else _compile_unvalidated(schedule)
-    reduce = _reduce_function(reduce_time)
-    # The four plain kinds by table lookup (tens of thousands of actions); the rest by the rule.
-    plain = {Kind.F: costs.forward, Kind.B: costs.backward, Kind.I: costs.backward_input,
-             Kind.W: costs.backward_weight}
-    durations = [plain[a.kind][a.stage] if a.kind in plain else
-                 action_duration(a, costs, reduce(a.stage) if a.kind is Kind.REDUCE_GRAD else 0.0)
-                 for a in program.actions]
-    size = costs.message_bytes
-    messages = Messages()
-    producer, consumer, kinds = messages.producer.append, messages.consumer.append, messages.kind.append
-    stages, mbs, nbytes = messages.stage.append, messages.microbatch.append, messages.nbytes.append
-    for g, deps in enumerate(program.deps):
-        for pred, kind, stage, mb in deps:
-            if kind in (DEP_ACT, DEP_GRAD):
-                producer(pred)
-                consumer(g)
-                kinds("act" if kind == DEP_ACT else "grad")
-                stages(stage)
-                mbs(mb)
-                nbytes(size[stage])
-    return Compiled(program, costs, durations, messages, activation_steps(program, costs),
-                    static_memory(schedule, costs))
+    if program is None or not (program.has_order or program.order_pending):
+        if not check:
+            program = _compile_unvalidated(schedule)
+        elif dry_run:
+            program = validate(schedule)
+        else:
+            program = check_program(schedule)
+            program.order_pending = True
+    elif program.order_pending and check and dry_run:  # a program whose dry run was left for later
+        finish_validation(program)
+    durations, monotone = _durations(program, costs, _reduce_function(reduce_time))
+    return Compiled(program, costs, durations, activation_steps(program, costs), static_memory(schedule, costs),
+                    monotone)
+
+
+def _durations(program: Program, costs: Costs, reduce: Callable[[int], float]) -> tuple[list[float], bool]:
+    """Every action's duration, and whether none is negative: the four plain kinds by table
+    lookup (tens of thousands of actions, one numpy gather), the rest by ``action_duration``."""
+    c = program.columns
+    table = np.array([costs.forward, costs.backward, costs.backward_input, costs.backward_weight], dtype=np.float64)
+    nonnegative = bool((table >= 0.0).all())
+    plain = c.kind <= CODE_W
+    if plain.all():
+        return table[c.kind, c.stage].tolist(), nonnegative
+    out = np.zeros(len(c), dtype=np.float64)
+    out[plain] = table[c.kind[plain], c.stage[plain]]
+    durations = out.tolist()
+    for g in np.flatnonzero(~plain).tolist():
+        a = program.actions[g]
+        durations[g] = x = action_duration(a, costs, reduce(a.stage) if a.kind is Kind.REDUCE_GRAD else 0.0)
+        nonnegative = nonnegative and x >= 0.0
+    return durations, nonnegative
 
 
 def _compile_unvalidated(schedule: Schedule) -> Program:
