@@ -23,7 +23,7 @@ SWEEP = """\
 base: {base}
 level: sim
 grid:
-  parallel.microbatches: [96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, 272]
+  parallel.microbatches: [384, 448, 512, 576, 640, 704, 768, 832, 896, 960, 1024, 1088]
 """
 
 
@@ -98,12 +98,22 @@ def test_a_killed_sweep_loses_nothing_and_leaves_no_process(tmp_path, uninterrup
 
 
 def test_two_sweeps_never_share_a_folder(tmp_path):
+    # Another sweep holds the folder's lock (taken here, as a running sweep takes it): a second
+    # one is refused in one line instead of rewriting the first one's results.csv.
+    import fcntl
+
     sweep, out, mark = _sweep_file(tmp_path), tmp_path / "out", uuid.uuid4().hex
-    first = _start(sweep, out, mark)
-    assert _wait(lambda: (out / ".sweep.lock").exists() and (out / ".sweep.lock").read_text().strip() != "")
-    second = _start(sweep, out, mark)
-    assert second.wait(timeout=60) == 2
-    err = second.stderr.read().decode() if second.stderr else ""
-    assert "another sweep" in err and "is writing into" in err and err.count("\n") == 1
-    assert first.wait(timeout=300) == 0
+    out.mkdir()
+    with (out / ".sweep.lock").open("a+", encoding="utf-8") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("4242")
+        held.flush()
+        second = _start(sweep, out, mark)
+        assert second.wait(timeout=60) == 2
+        err = second.stderr.read().decode() if second.stderr else ""
+        assert "another sweep (pid 4242) is writing into" in err and err.count("\n") == 1
+        assert not (out / "results.csv").exists()
+    # Released (as when its holder exits, however it exits): the folder takes the next sweep.
+    third = _start(sweep, out, mark)
+    assert third.wait(timeout=300) == 0
     assert len(_rows(out)) == 12
