@@ -22,6 +22,7 @@ COMMANDS = (
     ("sweep", "pipesim.cli.sweep_cmd", "run many scenarios from a sweep file into one results.csv (resumable)"),
     ("net", "pipesim.cli.net_cmd", "replay explicit transfers on a network: the direct way to study contention"),
     ("gantt", "pipesim.cli.gantt_cmd", "redraw a Gantt chart from a saved trace.json"),
+    ("converge", "pipesim.cli.converge_cmd", "time to a target loss: real training with each schedule's staleness"),
 )
 
 

@@ -38,14 +38,17 @@ from pipesim.convergence.pattern import (
 )
 from pipesim.convergence.problems import PROBLEMS, Problem, make_problem
 from pipesim.convergence.theory import delayed_rate, iterations_for, quadratic_rate, stability_limit
+from pipesim.convergence.timeto import DEFAULT_SCHEDULES, Outcome, mean_ci, rank, time_to_target
 
 __all__ = [
     "COMPENSATIONS",
+    "DEFAULT_SCHEDULES",
     "OPTIMIZERS",
     "PROBLEMS",
     "Curve",
     "OptState",
     "Optimizer",
+    "Outcome",
     "Pattern",
     "Problem",
     "Training",
@@ -57,11 +60,14 @@ __all__ = [
     "from_schedule",
     "iterations_for",
     "make_problem",
+    "mean_ci",
     "predict_weights",
     "quadratic_rate",
+    "rank",
     "run_stale",
     "stability_limit",
     "stage_units",
     "synchronous",
+    "time_to_target",
     "train_minibatch",
 ]
