@@ -73,3 +73,15 @@ def test_plot_loss_curves_reads_plain_arrays(tmp_path):
     assert (tmp_path / "c.png").exists() and (tmp_path / "c.svg").exists()
     with pytest.raises(ValueError, match="series 'x' has 2 x values and 1 y values"):
         plot_loss_curves([LossSeries("x", [0, 1], [1])])
+
+
+def test_a_diverging_schedule_ranks_last(capsys):
+    # lr x lambda_max = 1.5: stable without delay (limit 2), unstable with 2BW's delay of 1 (limit 1)
+    args = [SCENARIO, "--problem", "quadratic", "--target", "1e-3", "--lr", "1.5", "--schedules", "pipedream-2bw,1f1b",
+            "--seeds", "2", "--iterations", "80"]
+    assert main(["converge", *args, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["results"]
+    assert [r["schedule"] for r in rows] == ["1f1b", "pipedream-2bw"]
+    assert rows[1]["diverged"] == 2 and rows[1]["iterations_to_target"] is None and rows[1]["time_to_target_s"] is None
+    assert main(["converge", *args]) == 0
+    assert "diverged (2/2 seeds)" in capsys.readouterr().out

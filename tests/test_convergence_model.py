@@ -201,3 +201,13 @@ def test_backward_weights_only_change_upstream_gradients():
     _, mixed = forward_backward(problem.layers, fwd, other, x, y)
     assert np.array_equal(same[-1], mixed[-1])  # the last layer's gradient needs no later weights
     assert not np.allclose(same[0], mixed[0])
+
+
+def test_depth_does_not_change_training_when_every_stage_has_the_same_delay():
+    """The study trains synchronous schedules and 2BW once for all depths: the gradient is the
+    whole network's at one version and the updates are elementwise, so the stage split is moot."""
+    problem = make_problem("mlp", **SMALL_MLP)
+    training = Training(Optimizer("adam", 0.01), microbatch_size=4)
+    for make in (lambda p: for_schedule("pipedream-2bw", p, 8, 4), lambda p: synchronous("s", p, 8, 4)):
+        a, b = (run_stale(problem, make(p), training, seed=2) for p in (2, 8))
+        assert np.array_equal(a.loss, b.loss)

@@ -75,7 +75,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             its_text = f"{its:.1f} {_ci(r['iterations_to_target_ci'], lambda x: f'{x:.1f}')}"
             ttt = f"{format_time(r['time_to_target_s'])} {_ci(r['time_to_target_ci_s'], format_time)}"
         lines.append((str(i), r["schedule"], str(r["max_delay"]), format_time(r["time_per_iteration_s"]), its_text,
-                      ttt, f"{r['final_loss']:.4g}"))
+                      ttt, f"diverged ({r['diverged']}/{r['seeds']} seeds)" if r["diverged"] or r["final_loss"] is None
+                      else f"{r['final_loss']:.4g}"))
     widths = [max(len(h), *(len(line[k]) for line in lines)) for k, h in enumerate(head)]
     out = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip()]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines]

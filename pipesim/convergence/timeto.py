@@ -62,6 +62,7 @@ class Outcome:
         its = self.per_seed()
         reached = [i for i in its if i is not None]
         summary = self.pattern.summary()
+        final = float(np.mean([c.loss[-1] for c in self.curves]))
         out: dict[str, Any] = {
             "schedule": self.schedule, "mode": self.pattern.mode, "stages": self.pattern.stages,
             "microbatches": self.pattern.microbatches, "max_delay": max(summary["max_delay"]),
@@ -69,7 +70,7 @@ class Outcome:
             "seeds": len(its), "reached": len(reached), "iterations_to_target_per_seed": its,
             "iterations_to_target": None, "iterations_to_target_ci": None,
             "time_to_target_s": None, "time_to_target_ci_s": None,
-            "final_loss": float(np.mean([c.loss[-1] for c in self.curves])),
+            "final_loss": final if math.isfinite(final) else None,  # None: a seed diverged
             "diverged": sum(c.diverged for c in self.curves),
         }
         if its and len(reached) == len(its):
@@ -98,7 +99,7 @@ def rank(outcomes: Sequence[Outcome]) -> list[Outcome]:
     def key(o: Outcome) -> tuple[float, float]:
         r = o.row()
         ttt = r["time_to_target_s"]
-        loss = r["final_loss"] if math.isfinite(r["final_loss"]) else math.inf
+        loss = r["final_loss"] if r["final_loss"] is not None else math.inf
         return (ttt if ttt is not None else math.inf, loss)
 
     return sorted(outcomes, key=key)
