@@ -12,6 +12,10 @@ Semantics (docs/reference.md#asynchronous-pipelines-and-staleness):
   W(t+1) = W(t) - lr * grad f(W(t-1)): delay exactly 1 after the first update, two versions.
 * ``sync`` — every other schedule: one version, one update per iteration, delay 0.
 
+Per microbatch the report also gives the version its backward saw (what a stage without weight
+stashing computes with) and, per update, the microbatches whose gradients it applies: with the
+forward versions that is the whole staleness pattern ``pipesim.convergence`` replays.
+
 The order of a stage's actions is the evaluated timeline order on its device when a
 ``TableResult`` is given (start time, then list position), otherwise the device's list order.
 """
@@ -33,6 +37,13 @@ class StageStaleness:
     forward_versions: tuple[tuple[int, int], ...]  # (microbatch, version its forward used)
     delays: tuple[int, ...]  # delay of each applied gradient, in application order
     updates: int
+    # Added for the convergence model (pipesim.convergence), defaulted so older constructions
+    # still work. The newest version when the microbatch's backward ran (B, or I of a split
+    # backward): what a stage without weight stashing computes its backward with.
+    backward_versions: tuple[tuple[int, int], ...] = ()
+    # The microbatches whose gradients each update applies, in application order (one per
+    # update: a single microbatch for PipeDream, a batch of m for 2BW, every one for sync).
+    update_groups: tuple[tuple[int, ...], ...] = ()
 
     @property
     def max_delay(self) -> int:
@@ -92,9 +103,11 @@ def staleness(schedule: Schedule, timing: Any = None) -> StalenessReport:
         used: dict[int, int] = {}
         inflight: dict[int, int] = {}
         fwd: list[tuple[int, int]] = []
+        bwd: list[tuple[int, int]] = []
         delays: list[int] = []
+        groups: list[tuple[int, ...]] = []
         kept = 1
-        done_in_batch: dict[int, int] = {}
+        done_in_batch: dict[int, list[int]] = {}
         for a in acts:
             mb = a.microbatch
             assert mb is not None
@@ -114,22 +127,28 @@ def staleness(schedule: Schedule, timing: Any = None) -> StalenessReport:
                 fwd.append((mb, ver))
                 kept = max(kept, len(set(inflight.values()) | {v}))
                 continue
-            if a.kind is Kind.I:  # the weight gradient (and the update) comes with W
+            if a.kind is Kind.I:  # the input gradient uses the weights held now; the update comes with W
+                bwd.append((mb, 0 if mode == "sync" else v))
                 continue
+            if a.kind is Kind.B:
+                bwd.append((mb, 0 if mode == "sync" else v))
             # B (or W of a split backward): the gradient of ``mb`` is complete
             inflight.pop(mb, None)
             if mode == "pipedream":
                 delays.append(v - used[mb])
+                groups.append((mb,))
                 v += 1
             elif mode == "2bw":
                 batch = mb // per_iter
-                done_in_batch[batch] = done_in_batch.get(batch, 0) + 1
-                if done_in_batch[batch] == per_iter:  # accumulated gradient of the batch is applied
+                done_in_batch.setdefault(batch, []).append(mb)
+                if len(done_in_batch[batch]) == per_iter:  # accumulated gradient of the batch is applied
                     delays.append(v - max(batch - 1, 0))
+                    groups.append(tuple(done_in_batch.pop(batch)))
                     v += 1
         if mode == "sync":
             delays, v = [0], 1
-        stages.append(StageStaleness(s, d, kept, tuple(fwd), tuple(delays), v))
+            groups = [tuple(sorted(mb for mb, _ in fwd))]
+        stages.append(StageStaleness(s, d, kept, tuple(fwd), tuple(delays), v, tuple(bwd), tuple(groups)))
     return StalenessReport(schedule.name, mode, tuple(stages))
 
 

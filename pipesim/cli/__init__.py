@@ -26,6 +26,7 @@ COMMANDS = (
     ("gantt", "pipesim.cli.gantt_cmd", "redraw a Gantt chart from a saved trace.json"),
     ("workload", "pipesim.cli.workload_cmd", "one layer's and the head's times and stored bytes on a GPU"),
     ("profile", "pipesim.cli.profile_cmd", "measure a preset's layer and head on this GPU into a profile file"),
+    ("converge", "pipesim.cli.converge_cmd", "time to a target loss: real training with each schedule's staleness"),
 )
 
 

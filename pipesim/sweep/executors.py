@@ -184,6 +184,15 @@ def _exit_when_orphaned(parent: int) -> None:
     os._exit(1)  # no cleanup to do: results live in the parent
 
 
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now. Runs already executing would otherwise finish first and keep an
+    interrupt waiting, so the workers are terminated (taken before shutdown, which forgets them)."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in workers:
+        proc.terminate()
+
+
 def _process_pool(tasks: Sequence[tuple[K, Task]], jobs: int, bar: Progress, measure: Measure | None) -> Stream[K]:
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init, initargs=(os.getpid(),))
     try:
@@ -199,12 +208,7 @@ def _process_pool(tasks: Sequence[tuple[K, Task]], jobs: int, bar: Progress, mea
                 result = _lost(task, exc)
             yield key, result
     except BaseException:
-        # Runs already executing would otherwise finish first and keep the interrupt waiting,
-        # so the workers are stopped (taken before shutdown, which forgets them).
-        workers = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in workers:
-            proc.terminate()
+        _stop(pool)
         raise
     finally:
         pool.shutdown(wait=True)
@@ -284,3 +288,37 @@ def run_tasks(
     if len(done) != len(tasks):  # pragma: no cover - every executor yields one result per task
         raise RuntimeError(f"{len(tasks) - len(done)} of {len(tasks)} tasks returned no result")
     return done
+
+
+def map_items(fn: Callable[[Any], Any], items: Sequence[Any], *, jobs: int | None = None, progress: bool = True,
+              label: str = "runs") -> list[Any]:
+    """``[fn(item) for item in items]`` on the sweep's process pool and progress line, for
+    scripts whose work is not a scenario run (the convergence study trains models). ``fn``
+    must be a module-level function and items plain data; results come back in item order.
+    ``jobs=1`` (or a single item) runs here."""
+    check_executor("process", jobs, None)
+    bar = Progress(progress, len(items), label)
+    if jobs == 1 or len(items) <= 1:
+        bar.start()
+        out = []
+        for item in items:
+            out.append(fn(item))
+            bar.advance(True)
+        bar.stop()
+        return out
+    workers = min(jobs or os.cpu_count() or 1, len(items))
+    results: list[Any] = [None] * len(items)
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),))
+    try:
+        futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
+        bar.start()
+        for fut in as_completed(futures):
+            results[futures[fut]] = fut.result()
+            bar.advance(True)
+    except BaseException:
+        _stop(pool)
+        raise
+    finally:
+        bar.stop()
+        pool.shutdown(wait=True)
+    return results
