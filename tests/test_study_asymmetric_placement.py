@@ -4,11 +4,10 @@ that follow from Chimera's closed forms and the 1F1B in-flight budget."""
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from studyrun import run_study
 
 pytestmark = pytest.mark.slow
 
@@ -16,8 +15,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scenarios" / "studies" / "asymme
 
 
 def test_quick_run(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(tmp_path), "--jobs", "1"],
-                   check=True, timeout=120, capture_output=True)
+    run_study(SCRIPT, tmp_path)
     for name in ("table.csv", "table.md", "FINDINGS.md", "peak_vs_time.png", "peak_vs_time.svg",
                  "device_profile.png", "device_profile.svg"):
         assert (tmp_path / name).is_file(), name

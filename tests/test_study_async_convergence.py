@@ -4,12 +4,10 @@ identically, 2BW's penalty is the same at every depth, time to target is iterati
 
 from __future__ import annotations
 
-import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from studyrun import read_rows, run_study
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scenarios" / "studies" / "async_convergence.py"
 
@@ -17,14 +15,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scenarios" / "studies" / "async_
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("async_convergence")
-    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(path), "--jobs", "1"],
-                   check=True, timeout=120, capture_output=True)
+    run_study(SCRIPT, path)
     return path
 
-
-def _read(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def test_files(out: Path) -> None:
@@ -38,7 +31,7 @@ def test_files(out: Path) -> None:
 
 
 def test_rows(out: Path) -> None:
-    rows = _read(out / "table.csv")
+    rows = read_rows(out / "table.csv")
     schedules = {"1f1b", "zb-h1", "pipedream", "pipedream-2bw", "pipedream-2bw+predict"}
     assert {(r["link"], r["p"], r["schedule"]) for r in rows} == {
         (link, p, s) for link in ("ib-hdr", "eth10") for p in ("2", "4") for s in schedules}
@@ -55,7 +48,7 @@ def test_rows(out: Path) -> None:
 
 
 def test_2bw_penalty_is_the_same_at_every_depth(out: Path) -> None:
-    pen = _read(out / "staleness_penalty.csv")
+    pen = read_rows(out / "staleness_penalty.csv")
     bw = {r["p"]: r["penalty"] for r in pen if r["family"] == "pipedream-2bw"}
     assert set(bw) == {"2", "4"} and len(set(bw.values())) == 1
     assert {r["family"] for r in pen} == {"pipedream", "pipedream-2bw", "pipedream-2bw+predict", "pipedream-2bw+feedback"}

@@ -4,12 +4,10 @@ of stashed versions, and one streamed iteration being exactly 1F1B."""
 
 from __future__ import annotations
 
-import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from studyrun import read_rows, run_study
 
 pytestmark = pytest.mark.slow
 
@@ -20,14 +18,9 @@ P = 4  # the quick grid
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("async_pipelines")
-    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(path), "--jobs", "1"],
-                   check=True, timeout=120, capture_output=True)
+    run_study(SCRIPT, path)
     return path
 
-
-def _read(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def test_files(out: Path) -> None:
@@ -39,7 +32,7 @@ def test_files(out: Path) -> None:
 
 
 def test_main_rows(out: Path) -> None:
-    rows = _read(out / "table.csv")
+    rows = read_rows(out / "table.csv")
     assert {(r["schedule"], r["p"], r["level"]) for r in rows} == {
         (s, str(P), lvl) for s in ("1f1b", "pipedream", "pipedream-2bw") for lvl in ("sim", "table")}
     sim = {r["schedule"]: r for r in rows if r["level"] == "sim"}
@@ -56,7 +49,7 @@ def test_main_rows(out: Path) -> None:
 
 
 def test_staleness_matches_theory(out: Path) -> None:
-    rows = _read(out / "staleness.csv")
+    rows = read_rows(out / "staleness.csv")
     by = {(r["schedule"], int(r["stage"])): r for r in rows}
     for s in range(P):
         pd = by[("pipedream", s)]
@@ -69,15 +62,15 @@ def test_staleness_matches_theory(out: Path) -> None:
 
 
 def test_one_streamed_iteration_is_1f1b(out: Path) -> None:
-    sweep = {int(r["iterations"]): float(r["iteration_time_s"]) for r in _read(out / "iterations_sweep.csv")}
-    flush = next(float(r["iteration_time_s"]) for r in _read(out / "table.csv")
+    sweep = {int(r["iterations"]): float(r["iteration_time_s"]) for r in read_rows(out / "iterations_sweep.csv")}
+    flush = next(float(r["iteration_time_s"]) for r in read_rows(out / "table.csv")
                  if r["schedule"] == "1f1b" and r["level"] == "sim")
     assert sweep[1] == pytest.approx(flush, rel=1e-12)
     assert sweep[4] < sweep[1]
 
 
 def test_memory_components_add_up_to_the_peak(out: Path) -> None:
-    for r in (r for r in _read(out / "table.csv") if r["level"] == "sim"):
+    for r in (r for r in read_rows(out / "table.csv") if r["level"] == "sim"):
         parts = sum(float(r[k]) for k in ("weights_current_GB", "weights_stashed_GB", "grad_opt_GB", "activations_GB"))
         assert parts == pytest.approx(float(r["peak_memory_GB"]), rel=1e-9)
         assert float(r["weights_stashed_GB"]) == pytest.approx(

@@ -5,11 +5,10 @@ and the basic level ordering."""
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from studyrun import run_study
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +21,7 @@ MESSAGE = 2048 * 2048 * 2  # GPT-3 1.3B boundary: tokens x hidden x bf16 bytes
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("chimera_vs_1f1b")
-    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(path), "--jobs", "1"],
-                   check=True, timeout=120, capture_output=True)
+    run_study(SCRIPT, path)
     return path
 
 

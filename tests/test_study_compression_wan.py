@@ -4,11 +4,10 @@ follow from the compression model and from counting messages, not from earlier r
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from studyrun import run_study
 
 pytestmark = pytest.mark.slow
 
@@ -19,8 +18,7 @@ P, M, H, SEQ = 8, 16, 2048, 2048  # the study's pipeline and GPT-3 1.3B shape
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("compression_wan")
-    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(path), "--jobs", "1"],
-                   check=True, timeout=120, capture_output=True)
+    run_study(SCRIPT, path)
     return path
 
 

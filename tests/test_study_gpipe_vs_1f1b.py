@@ -5,11 +5,10 @@ latency cost 2(p-1)d)."""
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from studyrun import run_study
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +21,7 @@ NETS, MS = ("nvlink", "eth10"), (4, 16)  # the quick grid
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, str]]]:
     out = tmp_path_factory.mktemp("gpipe_vs_1f1b")
-    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out), "--jobs", "1"],
-                   check=True, timeout=120, capture_output=True)
+    run_study(SCRIPT, out)
     with open(out / "table.csv") as fh:
         return out, list(csv.DictReader(fh))
 

@@ -5,11 +5,10 @@ table level does not depend on bandwidth."""
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from studyrun import run_study
 
 pytestmark = pytest.mark.slow
 
@@ -21,8 +20,7 @@ P, M = 8, 8
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("hanayo_bandwidth")
-    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(path), "--jobs", "1"],
-                   check=True, timeout=120, capture_output=True)
+    run_study(SCRIPT, path)
     return path
 
 
