@@ -80,3 +80,16 @@ def test_per_stage_costs_are_flagged_for_chunked_schedules():
                                            simulate=False)}
     assert "not equal work" not in fair["zb-v"].note
     assert fair["zb-v"].extra["compute_time"] == pytest.approx(fair["1f1b"].extra["compute_time"])
+
+
+def test_compare_adds_time_to_target_with_a_problem(capsys):
+    scenario = str(Path(__file__).resolve().parents[1] / "scenarios" / "paper_costs.yaml")
+    argv = ["compare", scenario, "--schedules", "1f1b,pipedream-2bw", "--table-only",
+            "--problem", "quadratic", "--target", "1e-3", "--seeds", "2", "--json"]
+    assert main(argv) == 0
+    rows = {r["schedule"]: r for r in json.loads(capsys.readouterr().out)}
+    for r in rows.values():
+        # time to target = iterations to target x the simulated time per iteration
+        assert r["time_to_target_s"] == pytest.approx(r["iterations_to_target"] * r["iteration_time"], rel=1e-9)
+    assert main(["compare", scenario, "--target", "1"]) == 2
+    assert "--target: give --problem too" in capsys.readouterr().err

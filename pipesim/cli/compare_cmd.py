@@ -23,6 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override a scenario value for every schedule (repeatable)")
     p.add_argument("--table-only", action="store_true", help="skip the simulation (free network only)")
+    p.add_argument("--problem", default=None, metavar="NAME",
+                   help="also train this problem with each schedule's staleness (quadratic | logistic | mlp | "
+                        "charlm) and add time to --target, as `pipesim converge` does with the problem's defaults")
+    p.add_argument("--target", type=float, default=None, metavar="LOSS", help="target loss for --problem")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per schedule with --problem (default 3)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     p.add_argument("--csv", metavar="FILE", default=None, help="also write the rows as CSV")
     p.add_argument("--plot", metavar="FILE", default=None,
@@ -57,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
     rows = compare(args.scenario, names, overrides=args.overrides, microbatches=args.microbatches,
                    simulate=not args.table_only, traces=traces)
     records = _records(rows)
+    if args.problem is not None:
+        _add_time_to_target(args, rows, records)
+    elif args.target is not None:
+        raise ValueError("--target: give --problem too (the problem whose loss is the target)")
     if args.csv:
         with open(args.csv, "w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
@@ -75,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
 
     table = Table(title=f"pipesim compare {args.scenario}: equal work, ranked by iteration time")
     for head in ("#", "schedule", "iteration", "free net", "samples/s", "peak mem", "bubble: compute",
-                 "comm wait", "collective", "moved", "weights", "note / why infeasible"):
+                 "comm wait", "collective", "moved", "weights", "note / why infeasible",
+                 *(["time to target"] if args.problem is not None else [])):
         table.add_column(head)
     for rec, r in zip(records, rows, strict=True):
         why = r.reason if not r.feasible else r.note
@@ -86,10 +96,33 @@ def run(args: argparse.Namespace) -> int:
             f"{r.samples_per_s:.4g}" if r.samples_per_s else "", _memory(r), _pct(r.bubble_compute),
             _pct(r.bubble_comm), _pct(r.bubble_collective),
             format_size(r.bytes_moved) if r.bytes_moved is not None else "",
-            f"{r.weight_copies:g}" if r.weight_copies is not None else "", why)
+            f"{r.weight_copies:g}" if r.weight_copies is not None else "", why,
+            *([format_time(rec["time_to_target_s"]) if rec.get("time_to_target_s") is not None else "-"]
+              if args.problem is not None else []))
     console = Console(width=220)
     console.print(table)
     for extra in (args.csv, args.plot):
         if extra:
             console.print(f"wrote {extra}")
     return 0
+
+
+def _add_time_to_target(args: argparse.Namespace, rows: list[Any], records: list[dict[str, Any]]) -> None:
+    """Each feasible schedule's iterations and time to ``--target`` on ``--problem`` (see
+    ``pipesim converge``, whose training defaults and time-to-target rule this shares)."""
+    from pipesim.convergence import Optimizer, Training, make_problem, time_to_target
+
+    if args.target is None:
+        raise ValueError("--problem: give --target LOSS too (the loss each schedule must reach)")
+    problem = make_problem(args.problem)
+    d = problem.defaults
+    training = Training(Optimizer(d["optimizer"], d["lr"]), microbatch_size=d["microbatch_size"])
+    names = [r.schedule for r in rows if r.feasible]
+    outcomes = time_to_target(args.scenario, problem, args.target, training, schedules=names, seeds=args.seeds,
+                              iterations=int(d["iterations"]), overrides=list(args.overrides),
+                              level="table" if args.table_only else "sim")
+    found = {o.schedule: o.row() for o in outcomes}
+    for rec in records:
+        row = found.get(rec["schedule"], {})
+        rec["iterations_to_target"] = row.get("iterations_to_target")
+        rec["time_to_target_s"] = row.get("time_to_target_s")
