@@ -102,7 +102,8 @@ def test_reduce_grad_one_per_stage():
 
 def test_grid_validates():
     reg = Registry.default()
-    for name in ("dualpipe", "dualpipev"):
+    validated = {"dualpipe": 0, "dualpipev": 0}
+    for name in validated:
         for p in range(1, 9):
             for m in range(1, 3 * p + 3):
                 try:
@@ -110,6 +111,9 @@ def test_grid_validates():
                 except RequirementError:
                     continue
                 validate(s)
+                validated[name] += 1
+    # Every even p >= 2 with m >= 2p (DualPipe) or m >= p stages (DualPipeV) is in range.
+    assert validated["dualpipe"] >= 4 * 3 and validated["dualpipev"] >= 4 * 3, validated
 
 
 @pytest.mark.parametrize("name,p,m,needle", [

@@ -33,3 +33,14 @@ def test_python_api_example_runs(tmp_path, capsys):
     # The simulated run on 10 GbE is slower than the table level's free network.
     table_ms, sim_ms = (float(x) for x in re.findall(r"([\d.]+) ms", printed[2]))
     assert sim_ms > table_ms
+
+
+def test_cli_tour_table_output_is_what_the_command_prints(capsys):
+    from pipesim.cli import main
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("$ pipesim table 1f1b -p 4 -m 8\n"):]
+    shown = block.split("\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert main(["table", "1f1b", "-p", "4", "-m", "8"]) == 0
+    printed = [line.rstrip() for line in capsys.readouterr().out.rstrip("\n").splitlines()]
+    assert printed == shown

@@ -15,7 +15,6 @@ from pipesim.schedule.deps import (
     CLS_G,
     Program,
     compile_program,
-    order_from_runs,
     waiting_description,
 )
 from pipesim.schedule.table import Schedule, render_grid
@@ -107,17 +106,6 @@ def check_structure(schedule: Schedule) -> None:
                 raise _fail(schedule, *w_at, f"{s}W{mb} has no matching {s}I{mb}")
             if w_at is None and i_at is not None:
                 raise _fail(schedule, *i_at, f"{s}I{mb} has no matching {s}W{mb}")
-
-
-def execution_order(program: Program) -> list[int]:
-    """A global order of action ids that respects every device's list and every dependency.
-
-    This is the dependency-driven dry run (``pipesim.schedule.walk``): each device runs its
-    next action once all of that action's prerequisites have run. If devices are left blocked,
-    the schedule deadlocks (or an action waits for one later in its own device's list) and a
-    ``DeadlockError`` says where.
-    """
-    return order_from_runs(program, _dry_run(program))
 
 
 def finish_validation(program: Program) -> None:

@@ -257,11 +257,6 @@ class Link:
             self._busy_since = now
         self._nactive += 1
 
-    @property
-    def fluid_count(self) -> int:
-        """Fluid model: flows currently crossing this link."""
-        return self._nactive
-
     def fluid_leave(self, now: float) -> None:
         self._nactive -= 1
         if self._nactive == 0:

@@ -135,7 +135,6 @@ class SweepSpec(BaseModel):
 
     _scenario: dict[str, Any] = PrivateAttr(default_factory=dict)
     _scenario_dir: Path = PrivateAttr(default_factory=Path.cwd)
-    _base_file: Path | None = PrivateAttr(default=None)
     _source: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
@@ -184,10 +183,6 @@ class SweepSpec(BaseModel):
     @property
     def scenario_dir(self) -> Path:
         return self._scenario_dir
-
-    @property
-    def base_file(self) -> Path | None:
-        return self._base_file
 
     @property
     def name(self) -> str:
@@ -254,7 +249,7 @@ def _resolve_base(spec: SweepSpec, folder: Path) -> None:
             raise SweepError(f"'{spec.base}' holds a {type(data).__name__}, not a scenario mapping", ("sweep", "base"))
         scenario = dict(data)
         scenario.setdefault("name", path.stem)
-        spec._scenario, spec._scenario_dir, spec._base_file = scenario, path.parent, path
+        spec._scenario, spec._scenario_dir = scenario, path.parent
     else:
         spec._scenario = plain_data(spec.base)
         spec._scenario_dir = (folder / spec.base_dir).resolve() if spec.base_dir else folder.resolve()
