@@ -34,22 +34,17 @@ from pathlib import Path
 from typing import Any
 
 from pipesim.costs import Costs
-from pipesim.inputs import InputError, PathPart, unknown_key_message
+from pipesim.inputs import InputError, unknown_key_message
 from pipesim.plan import finalize
-from pipesim.scenario.fields import foreign_error
-from pipesim.scenario.schema import ROOT, ModelSection, Scenario, ScenarioError
+from pipesim.scenario.located import located, one_line, rebased
+from pipesim.scenario.schema import ROOT, Scenario, ScenarioError
+from pipesim.scenario.stage_costs import expand_parts, explicit_costs, gpu_of, model_of, workload_of
 from pipesim.schedule.registry import Generator, Registry, ScheduleOptionError
 from pipesim.schedule.table import Schedule
 from pipesim.workload import (
     GPUSpec,
     ModelSpec,
-    Profile,
-    WorkloadError,
     WorkloadSummary,
-    gpu_preset,
-    load_profile,
-    model_preset,
-    summarize,
     total_params,
 )
 
@@ -159,17 +154,17 @@ class Built:
 
 def build(scenario: Scenario, *, registry: Registry | None = None) -> Built:
     """Schedule, costs, topology and simulation options for ``scenario`` (see module doc)."""
-    gpu = _gpu(scenario)
+    gpu = gpu_of(scenario)
     reg = registry or Registry.default()
     schedule, iterations_in_schedule = _schedule(scenario, reg)
-    model = _model(scenario.model) if scenario.model is not None else None
+    model = model_of(scenario.model) if scenario.model is not None else None
     workload = None
     if scenario.model is not None:
         assert model is not None and gpu is not None  # guaranteed by the schema
-        workload = _summary(scenario, model, gpu, schedule)
-        costs = _expand_parts(workload, schedule)
+        workload = workload_of(scenario, model, gpu, schedule)
+        costs = expand_parts(workload, schedule)
     else:
-        costs = _explicit_costs(scenario, schedule)
+        costs = explicit_costs(scenario, schedule)
     schedule = _timed(scenario, reg, schedule, costs)
     topology = _topology(scenario, schedule)
     placement = _placement(scenario, schedule, topology)
@@ -222,7 +217,7 @@ def _schedule(sc: Scenario, registry: Registry) -> tuple[Schedule, int]:
     try:
         gen = registry.get(name)
     except ScheduleOptionError as exc:
-        raise _error(str(exc), "schedule", "name") from None
+        raise located(str(exc), "schedule", "name") from None
     options = _schedule_options(gen, dict(section.options))
     iterations = 1
     if "iterations" in {o.name for o in gen.options}:
@@ -232,9 +227,9 @@ def _schedule(sc: Scenario, registry: Registry) -> tuple[Schedule, int]:
     try:
         return gen(par.pp, par.microbatches, **options), iterations
     except ScheduleOptionError as exc:
-        raise _error(str(exc), "schedule", "options") from None
+        raise located(str(exc), "schedule", "options") from None
     except ValueError as exc:  # RequirementError, LayoutError, ...
-        raise _error(f"{_one_line(exc)} (scenario.parallel: pp={par.pp}, microbatches={par.microbatches})",
+        raise located(f"{one_line(exc)} (scenario.parallel: pp={par.pp}, microbatches={par.microbatches})",
                      "schedule") from None
 
 
@@ -259,15 +254,15 @@ def _schedule_options(gen: Generator, given: dict[str, Any]) -> dict[str, Any]:
     for key, value in given.items():
         if key not in known:
             if not known:
-                raise _error(f"unknown key {key!r}; schedule '{gen.name}' takes no options", "schedule", "options")
-            raise _error(unknown_key_message(key, list(known)), "schedule", "options")
+                raise located(f"unknown key {key!r}; schedule '{gen.name}' takes no options", "schedule", "options")
+            raise located(unknown_key_message(key, list(known)), "schedule", "options")
         try:
             out[key] = known[key].coerce(value, gen.name)
         except ScheduleOptionError as exc:
             text = str(exc)
             lead = f"schedule '{gen.name}' option '{key}': "
             text = text[len(lead):] if text.startswith(lead) else text
-            raise _error(f"{text}; {known[key].help}", "schedule", "options", key) from None
+            raise located(f"{text}; {known[key].help}", "schedule", "options", key) from None
     return out
 
 
@@ -275,7 +270,7 @@ def _iterations(sc: Scenario, options: dict[str, Any]) -> int:
     """``scenario.iterations`` is the simulated count (it defaults to the generator's own
     ``iterations`` option when only that is given); both may be set only if they agree."""
     if "iterations" in options and options["iterations"] != sc.iterations:
-        raise _error(f"{options['iterations']} disagrees with scenario.iterations: {sc.iterations}; set only "
+        raise located(f"{options['iterations']} disagrees with scenario.iterations: {sc.iterations}; set only "
                      "scenario.iterations", "schedule", "options", "iterations")
     return sc.iterations
 
@@ -286,141 +281,22 @@ def _csv_schedule(sc: Scenario) -> Schedule:
     if not path.is_absolute():
         path = sc.base_dir / path
     if not path.is_file():
-        raise _error(f"file {sc.schedule.csv!r} not found (paths are relative to the scenario file's folder)", *where)
+        raise located(f"file {sc.schedule.csv!r} not found (paths are relative to the scenario file's folder)", *where)
     try:
         from pipesim.schedule.torch_csv import read_csv
     except ImportError:  # pragma: no cover - the CSV reader ships with pipesim
-        raise _error("this pipesim has no PyTorch CSV reader", *where) from None
+        raise located("this pipesim has no PyTorch CSV reader", *where) from None
     try:
         schedule = read_csv(path)
     except (ValueError, OSError) as exc:
-        raise _error(_one_line(exc), *where) from None
+        raise located(one_line(exc), *where) from None
     par = sc.parallel
     for key, given, actual in (("pp", par.pp, schedule.num_devices), ("microbatches", par.microbatches,
                                                                         schedule.num_microbatches)):
         if given is not None and given != actual:
-            raise _error(f"{given} disagrees with the schedule csv, which has {actual}; leave {key} out or set it to "
+            raise located(f"{given} disagrees with the schedule csv, which has {actual}; leave {key} out or set it to "
                          f"{actual}", "parallel", key)
     return schedule
-
-
-# --------------------------------------------------------------------------------------------
-# Workload
-
-
-def _gpu(sc: Scenario) -> GPUSpec | None:
-    if sc.hardware is None:
-        return None
-    try:
-        return gpu_preset(sc.hardware.gpu or "", **sc.hardware.overrides())
-    except WorkloadError as exc:
-        raise _rebase(str(exc), "hardware") from None
-
-
-def _model(section: ModelSection) -> ModelSpec:
-    shape = {k: getattr(section, k) for k in ("layers", "hidden", "heads", "seq_len", "vocab",
-                                              "tied_embeddings", "learned_positions")}
-    given = {k: v for k, v in {**shape, **_layer_options(section)}.items() if v is not None}
-    try:
-        if section.preset is not None:
-            base = model_preset(section.preset)
-            return dataclasses.replace(base, **given) if given else base
-        return ModelSpec(name="custom", **given)
-    except WorkloadError as exc:
-        raise _rebase(str(exc), "model") from None
-
-
-def _layer_options(section: ModelSection) -> dict[str, Any]:
-    """The roofline model's layer keys (``model.cost_model``, ``attention``, ``kv_heads``,
-    ``mlp``, ``ffn_hidden``); unset ones keep the preset's."""
-    return {k: getattr(section, k) for k in ("cost_model", "attention", "kv_heads", "mlp", "ffn_hidden")}
-
-
-def _profile(sc: Scenario) -> Profile | None:
-    """``hardware.profile``: measured layer and head costs that override the analytic model."""
-    if sc.hardware is None or sc.hardware.profile is None:
-        return None
-    path = Path(sc.hardware.profile)
-    if not path.is_absolute() and (sc.base_dir / path).is_file():  # relative to the scenario file
-        path = sc.base_dir / path
-    try:
-        return load_profile(path)
-    except WorkloadError as exc:
-        raise _error(str(exc).removeprefix("hardware.profile: "), "hardware", "profile") from None
-
-
-def _summary(sc: Scenario, model: ModelSpec, gpu: GPUSpec, schedule: Schedule) -> WorkloadSummary:
-    sec = sc.model
-    assert sec is not None
-    parts = schedule.layout.num_parts
-    if sec.layers_per_stage is not None and len(sec.layers_per_stage) != parts:
-        raise _error(f"{len(sec.layers_per_stage)} values given but schedule '{schedule.name}' cuts the model into "
-                     f"{parts} parts ({schedule.num_stages} stages on {schedule.num_devices} devices); give one layer "
-                     "count per part", "model", "layers_per_stage")
-    if parts > model.layers:
-        raise _error(f"schedule '{schedule.name}' cuts the model into {parts} parts but '{model.name}' has only "
-                     f"{model.layers} layers; lower parallel.pp or the schedule's chunks", "model")
-    try:
-        return summarize(
-            model, gpu, parts,
-            microbatch_size=sec.microbatch_size,
-            dtype=sec.dtype,
-            layers_per_stage=sec.layers_per_stage,
-            recompute=sec.recompute,
-            tensor_parallel=sec.tensor_parallel,
-            optimizer=sec.optimizer,
-            compression=sc.compression.spec() if sc.compression is not None else None,
-            profile=_profile(sc),
-        )
-    except WorkloadError as exc:
-        raise _rebase(str(exc), "model") from None
-
-
-def _expand_parts(workload: WorkloadSummary, schedule: Schedule) -> Costs:
-    """Per-part costs -> per-stage costs through ``layout.stage_part``."""
-    per_part = workload.to_costs()
-    parts = schedule.layout.stage_part
-    if sorted(set(parts)) != list(range(per_part.num_stages)):
-        raise _error(f"schedule '{schedule.name}' numbers its model parts {sorted(set(parts))}; expected "
-                     f"0..{per_part.num_stages - 1}", "schedule")
-    if list(parts) == list(range(per_part.num_stages)):
-        return per_part
-    pick: dict[str, Any] = {f.name: tuple(getattr(per_part, f.name)[k] for k in parts)
-            for f in dataclasses.fields(Costs) if isinstance(getattr(per_part, f.name), tuple)}
-    return dataclasses.replace(per_part, num_stages=len(parts), **pick)
-
-
-_SCALED = ("F", "B", "I", "W", "activation_bytes", "param_bytes", "optimizer_bytes")
-
-
-def _explicit_costs(sc: Scenario, schedule: Schedule) -> Costs:
-    sec = sc.costs
-    assert sec is not None
-    lay = schedule.layout
-    p, parts, stages = lay.num_devices, lay.num_parts, lay.num_stages
-    counts = {"stage": stages, "part": parts, "device": p}
-    share = p / parts  # of one device's share of one model copy, per stage (per: device)
-    values: dict[str, Any] = {}
-    for key in ("F", "B", "I", "W", "message_bytes", "activation_bytes", "param_bytes", "optimizer_bytes"):
-        raw = getattr(sec, key)
-        if raw is None:
-            continue
-        scale = share if sec.per == "device" and key in _SCALED else 1.0
-        if isinstance(raw, tuple):
-            if len(raw) != counts[sec.per]:
-                others = [f"per: {u} takes {n}" for u, n in counts.items() if u != sec.per]
-                raise _error(f"{len(raw)} values given but schedule '{schedule.name}' has {counts[sec.per]} "
-                             f"{sec.per}s (costs.per: {sec.per}); give one value or one per {sec.per} "
-                             f"({'; '.join(others)})", "costs", key)
-            index = {"stage": range(stages), "part": lay.stage_part, "device": lay.stage_device}[sec.per]
-            values[key] = [raw[i] * scale for i in index]
-        else:
-            values[key] = raw * scale
-    sized = sec.activation_bytes is not None
-    try:
-        return Costs.make(stages, weight_keep=sec.weight_keep, overlap=sec.overlap, sized=sized, **values)
-    except ValueError as exc:
-        raise _rebase(str(exc), "costs") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -448,7 +324,7 @@ def _topology(sc: Scenario, schedule: Schedule) -> Any:
     except InputError as exc:
         raise ScenarioError.from_error(exc) from None
     except (ValueError, TypeError, KeyError) as exc:
-        raise _rebase(_one_line(exc), "topology") from None
+        raise rebased(one_line(exc), "topology") from None
 
 
 def _placement(sc: Scenario, schedule: Schedule, topology: Any) -> tuple[int, ...] | None:
@@ -458,7 +334,7 @@ def _placement(sc: Scenario, schedule: Schedule, topology: Any) -> tuple[int, ..
     kind = (sc.topology or {}).get("kind", "free")
     if par.placement is None:
         if needed > len(topology.devices):
-            raise _error(f"pp={p} x dp={dp} needs {needed} devices but the {kind} topology has "
+            raise located(f"pp={p} x dp={dp} needs {needed} devices but the {kind} topology has "
                          f"{len(topology.devices)}; lower pp or dp, or enlarge the topology", "parallel")
         return None
     try:
@@ -469,28 +345,6 @@ def _placement(sc: Scenario, schedule: Schedule, topology: Any) -> tuple[int, ..
 
 # --------------------------------------------------------------------------------------------
 # Helpers
-
-
-def _error(message: str, *path: PathPart) -> ScenarioError:
-    """A ScenarioError at ``scenario.<path>``."""
-    return ScenarioError(message, (ROOT, *path))
-
-
-def _rebase(message: str, section: str) -> ScenarioError:
-    """A lower layer's one-line error text as a ScenarioError under ``scenario.<section>``.
-
-    ``"model.heads: 3 does not divide ..."`` -> ``scenario.model.heads``; ``"gpu.efficiency: ..."``
-    -> ``scenario.hardware.efficiency``; ``"recompute: ..."`` (a model key) ->
-    ``scenario.model.recompute``; anything else -> ``scenario.<section>: <message>``.
-    """
-    aliases = ("gpu",) if section == "hardware" else ()
-    keys = list(ModelSection.model_fields) if section == "model" else ()
-    return ScenarioError.from_error(foreign_error(message, section, aliases=aliases, keys=keys).within(ROOT, section))
-
-
-def _one_line(exc: BaseException) -> str:
-    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-    return " ".join(str(text).split("\n")[0].split()) if text else type(exc).__name__
 
 
 def _plain(value: Any) -> Any:
