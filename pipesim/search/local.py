@@ -44,7 +44,7 @@ class Budget:
 def makespan(timer: Timer) -> tuple[float, float]:
     """The makespan, then the sum of the devices' last ends: the second term rewards a move
     that shortens a device which is not (yet) the last one, so the search is not blind on the
-    plateaus of the maximum."""
+    plateaus of the maximum, and leaves moves that change neither free to drift."""
     end = timer.end
     ends = [end[r[-1]] for r in timer.orders if r]
     return max(ends, default=0.0), sum(ends)
@@ -55,6 +55,17 @@ def span(timer: Timer) -> tuple[float, float]:
     end, start = timer.end, timer.start
     spans = [end[r[-1]] - start[r[0]] for r in timer.orders if r]
     return max(spans, default=0.0), sum(spans)
+
+
+def directed(objective: Objective) -> Objective:
+    """The same first term, then the sum of the ends of every forward and backward. Where the
+    first objective drifts freely over moves that change neither of its terms, this one
+    rewards each step that lets work others wait for finish earlier, e.g. freeing a chain of
+    gradients from the W's in its way one device at a time. Which guides a climb better
+    depends on the case, so climbs alternate between the two."""
+    def direct(timer: Timer) -> tuple[float, float]:
+        return objective(timer)[0], timer.busy_ends()
+    return direct
 
 
 def _critical(timer: Timer, by_span: bool) -> int:
@@ -105,18 +116,26 @@ def _sink_move(p: Problem, timer: Timer, row: list[int], rng: random.Random) -> 
 
 
 def improve(problem: Problem, timer: Timer, starts: Sequence[list[list[int]]], limit: Sequence[float],
-            objective: Objective, by_span: bool, rng: random.Random, budget: Budget,
-            progress: Callable[[int, float], None] | None = None, stall: int = 400
-            ) -> tuple[list[list[int]], tuple[float, float]]:
-    """Best orders found from ``starts`` (each valid and within ``limit``) and their objective."""
+            objectives: Sequence[Objective], by_span: bool, rng: random.Random, budget: Budget,
+            progress: Callable[[int, float], None] | None = None, stall: int = 400,
+            climbs: Sequence[int] = (1 << 62, 4000)
+            ) -> tuple[list[list[int]], float]:
+    """Best orders found from ``starts`` (each valid and within ``limit``) and their objective.
+
+    Climbs use the ``objectives`` in turn (all share the first term, the one that is judged;
+    their tie-breakers differ); each start is climbed with each, then climbs restart from the
+    best orders found so far."""
     p = problem
     mem = p.mem
     best: list[list[int]] = [list(r) for r in starts[0]]
     timer.time([list(r) for r in best])
-    best_value = objective(timer)
+    best_value = objectives[0](timer)[0]
     which = 0
     while True:
-        orders = [list(r) for r in starts[which % len(starts)]]
+        k = len(objectives)
+        objective = objectives[which % k]
+        first = which // k
+        orders = [list(r) for r in (starts[first] if first < len(starts) else best)]
         which += 1
         if not budget.spend():
             break
@@ -125,7 +144,9 @@ def improve(problem: Problem, timer: Timer, starts: Sequence[list[list[int]]], l
         cur = objective(timer)
         since = 0
         out = False
-        while since < stall:
+        for _ in range(climbs[(which - 1) % len(climbs)]):
+            if since >= stall:
+                break
             if not budget.spend():
                 out = True
                 break
@@ -157,11 +178,11 @@ def improve(problem: Problem, timer: Timer, starts: Sequence[list[list[int]]], l
                         since = 0
                     cur = value
                     orders = timer.orders
-                    if value < best_value:
-                        best_value = value
+                    if value[0] < best_value:
+                        best_value = value[0]
                         best = [list(r) for r in orders]
                         if progress is not None:
-                            progress(budget.used, best_value[0])
+                            progress(budget.used, best_value)
                     continue
             timer.retime(d, at, row)
             orders = timer.orders

@@ -32,7 +32,7 @@ from pipesim.schedule.layout import Layout
 from pipesim.schedule.table import Schedule
 from pipesim.search.construct import Rule, list_order, sequential_order
 from pipesim.search.errors import SearchError
-from pipesim.search.local import Budget, improve, makespan, span
+from pipesim.search.local import Budget, directed, improve, makespan, span
 from pipesim.search.problem import Problem, build_problem, least_memory
 from pipesim.search.seeds import convert_backward, generator_seeds
 from pipesim.search.timing import Timer, peaks
@@ -108,7 +108,12 @@ def search_order(
         for name, s in generator_seeds(problem, message_delay):
             consider(problem.orders_of(s, name), f"generator:{name}")
             budget.used += 1
-    for rule in _rules(problem):
+    # Constructions take at most half the evaluations and a third of the time: on a large
+    # program one costs as much as dozens of local-search moves.
+    build_until = time.perf_counter() + (max_seconds / 3 if max_seconds is not None else math.inf)
+    for k, rule in enumerate(_rules(problem)):
+        if k and (budget.used >= budget.max_evals // 2 or time.perf_counter() > build_until):
+            break
         if not budget.spend():
             break
         orders = list_order(problem, rule, limit)
@@ -120,8 +125,9 @@ def search_order(
     found.sort(key=lambda x: (x[0], x[1]))
     starts = [orders for _, _, _, orders in found[:4]]
     best_value, _, source, best = found[0]
-    improved, value = improve(problem, timer, starts, limit, score, by_span, random.Random(seed), budget, progress)
-    if value < best_value:
+    improved, value = improve(problem, timer, starts, limit, (score, directed(score)), by_span, random.Random(seed),
+                              budget, progress)
+    if value < best_value[0]:
         best, source = improved, f"local search from {source}"
     timer.time(best)
     if progress is not None:

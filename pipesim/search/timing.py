@@ -22,8 +22,9 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Sequence
+from operator import itemgetter
 
-from pipesim.search.problem import Problem
+from pipesim.search.problem import Problem, W
 
 INF = math.inf
 
@@ -41,6 +42,8 @@ class Timer:
         self.seq: list[int] = []  # ids in the order the last walk ran them
         self.seq_at: list[list[int]] = []  # per device: index in seq of each list position
         self.orders: list[list[int]] = []
+        grads = [g for g in range(n) if problem.kind[g] != W]
+        self._grads = itemgetter(*grads) if len(grads) > 1 else (lambda end: tuple(end[g] for g in grads))
 
     def time(self, orders: Sequence[list[int]]) -> bool:
         """Time ``orders`` from scratch; False when they deadlock (times then meaningless)."""
@@ -130,6 +133,11 @@ class Timer:
     def makespan(self) -> float:
         end = self.end
         return max((end[r[-1]] for r in self.orders if r), default=0.0)
+
+    def busy_ends(self) -> float:
+        """The sum of the ends of every forward and backward (W excluded): smaller when the
+        work others wait for finishes earlier, whatever the W's do."""
+        return float(sum(self._grads(self.end)))
 
     def span(self) -> float:
         """The longest device's own span (first start to last end): the Zero Bubble paper's
