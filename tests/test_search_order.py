@@ -105,12 +105,16 @@ def test_never_slower_than_the_best_named_generator(name, options, split, p, m, 
         pytest.skip(f"{name} does not run p={p}, m={m}")
     costs = Costs.make(s.num_stages, **cost)
     # Every named generator producing this very layout, judged by the table level directly.
+    # Cost-aware generators (list-scheduled orders) are asked both with and without the costs.
     rivals = []
     for other in REGISTRY:
-        t = _generate(other.name, p, m, {**options} if other.name == name else {})
-        if t is not None and t.layout == s.layout and all(a.kind.value in "FBIW" for r in t.actions for a in r) \
-                and any(a.kind.value in "IW" for r in t.actions for a in r) == split:
-            rivals.append(evaluate(t, costs).makespan)
+        opts = {**options} if other.name == name else {}
+        for extra in ({}, {"costs": costs}) if other.cost_aware else ({},):
+            t = _generate(other.name, p, m, {**opts, **extra})
+            if t is not None and t.layout == s.layout and all(a.kind.value in "FBIW" for r in t.actions for a in r) \
+                    and any(a.kind.value in "IW" for r in t.actions for a in r) == split:
+                rivals.append(evaluate(t, costs).makespan)
+    assert rivals
     res = search_order(s.layout, costs, split_backward=split, max_evals=150, seed=1)
     validate(res.schedule)
     r = evaluate(res.schedule, costs)

@@ -1,12 +1,16 @@
 """Local search over per-device orders, scored by re-timing (``pipesim.search.timing``).
 
-A move changes one device's list: it moves one action to another position (a neighbour swap
-is the shortest move), or it moves a deferred W back into an idle gap the timeline shows on
-that device. Half of the moves go to the device that sets the objective (the one ending last,
-or with the longest own span), the rest to a random device. A move is kept when the objective
-does not get worse and the device's stash stays within its limit; one that breaks a
-dependency deadlocks the walk and is undone. After ``stall`` evaluations without a new best
-the search restarts from the next starting order (the next-best construction).
+A move changes one device's list: it moves one action a few positions (a neighbour swap is
+the shortest move), moves a deferred W back into an idle gap the timeline shows on that
+device, or moves a W behind the action it delayed. Half of the moves go to the device that
+sets the objective (the one ending last, or with the longest own span), the rest to a random
+device. A move is kept when the objective does not get worse and the device's stash stays
+within its limit; one that breaks a dependency deadlocks the walk and is undone.
+
+A climb ends after ``stall`` evaluations without a strict improvement (or after its length
+cap). Climbs alternate two tie-breakers behind the same judged term (``makespan``/``span``
+and ``directed``); each starting order is climbed with both, then climbs restart from the
+best orders found so far.
 
 Everything random comes from one ``random.Random(seed)``, so a run with an evaluation budget
 is reproducible; a time budget can only stop it earlier.

@@ -83,8 +83,11 @@ class Timer:
         ndev = len(orders)
         stops = [len(r) for r in orders]
         d = scan = idle = 0
+        seq_at = self.seq_at
+        record = seq.append
+        c = len(seq)  # the next index in seq
         while True:
-            row, at = orders[d], self.seq_at[d]
+            row, mark = orders[d], seq_at[d].append
             i = i0 = pos[d]
             stop = stops[d]
             t = free[d]
@@ -108,8 +111,9 @@ class Timer:
                 start[g] = t
                 t += dur[g]
                 end[g] = t
-                at.append(len(seq))
-                seq.append(g)
+                mark(c)
+                record(g)
+                c += 1
                 i += 1
             if i > i0:
                 pos[d] = i
