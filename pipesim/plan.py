@@ -37,9 +37,10 @@ def generate(name: str, p: int, m: int, *, costs: Costs | None = None, registry:
 
 def finalize(schedule: Schedule, costs: Costs | None = None) -> Schedule:
     """Apply the passes a generated schedule asks for (see the module docstring)."""
-    wants = bool(schedule.options.get("reduce_grad"))
+    if not schedule.options.get("reduce_grad"):
+        return schedule  # without reading its actions: a schedule made from columns keeps only those
     has = any(a.kind is Kind.REDUCE_GRAD for row in schedule.actions for a in row)
-    return insert_reduce_grads(schedule, costs) if wants and not has else schedule
+    return schedule if has else insert_reduce_grads(schedule, costs)
 
 
 def unit_costs(schedule: Schedule) -> Costs:

@@ -13,12 +13,14 @@ such blockers reaches a device that can make progress within one hop per device;
 more hops without progress has revisited a device, so its actions wait for each other: a
 deadlock, reported as ``None`` (``stuck_state`` then gives the state the error describes).
 
-The loop reads each action's two prerequisite slots (``Program.local_pred``/``remote_pred``);
-an action that has not run yet ends at +inf and "no prerequisite" reads -inf, so the usual
-``if e > t`` comparison also tells that an input is pending. A same-device input has always
-run (``Program.local_order_ok``; otherwise the program deadlocks before any walk), so only the
-remote slot is checked. Actions with more prerequisites than the slots hold, and legitimately
-infinite times, take a general path over all of an action's prerequisites.
+The loop reads each action's remote prerequisite slot (``Program.remote_pred``); an action
+that has not run yet ends at +inf and "no prerequisite" reads -inf, so the usual ``if e > t``
+comparison also tells that an input is pending. The local slot is never read: a same-device
+input comes earlier in the device's list (``Program.local_order_ok``; otherwise the program
+deadlocks before any walk), and with no negative duration a device's end times never decrease
+along its list, so that input ended no later than the device's previous action, i.e. no later
+than the time ``t`` the device is free. Actions with more prerequisites than the slots hold,
+and legitimately infinite times, take a general path over all of an action's prerequisites.
 """
 
 from __future__ import annotations
@@ -32,18 +34,19 @@ INF = math.inf
 
 def walk(program: Program, durations: list[float], delay: float = 0.0
          ) -> tuple[list[float], list[float], list[int]] | None:
-    """``(start, end, runs)`` of every action, or None when the program deadlocks.
+    """``(start, end, runs)`` of every action, or None when the program deadlocks. No duration
+    may be negative (``pipesim.timeline.compile_schedule`` checks; see the module docstring).
 
     ``runs`` is the order found, as the end (exclusive) of each stretch one device ran
     (``Program.order_runs``; ``deps.order_from_runs`` expands it). Recording one number per
     stretch instead of one per action keeps the walk close to the cost of timing alone."""
-    n = len(program.actions)
+    n = program.num_actions
     ndev = program.num_devices
     if n == 0:
         return [], [], []
     if not program.local_order_ok:  # an action needs one later in its own list: it never runs
         return None
-    local, remote, device, first = program.local_pred, program.remote_pred, program.device, program.first
+    remote, device, first = program.remote_pred, program.device, program.first
     stops = [f + c for f, c in zip(first, program.count, strict=True)]
     pos = list(first)  # next action of each device not running now
     free = [0.0] * ndev  # when that device is free, or later (max with inputs already known)
@@ -58,9 +61,6 @@ def walk(program: Program, durations: list[float], delay: float = 0.0
         stop = stops[d]
         t = free[d]
         while g < stop:
-            e = end[local[g]]  # has run: local_order_ok
-            if e > t:
-                t = e
             e = end[remote[g]] + delay
             if e > t:
                 if e == INF:  # not run yet, more prerequisites than the slots, or really infinite
@@ -77,7 +77,7 @@ def walk(program: Program, durations: list[float], delay: float = 0.0
             g += 1
         pos[d] = g
         if g < stop:  # blocked on q: go to its device
-            free[d] = t  # max(free, local input): the same start once the rest arrives
+            free[d] = t  # when its last action ran ends
             if g > g0:
                 runs.append(g)
                 idle = 0
@@ -148,7 +148,7 @@ def stuck_state(program: Program) -> tuple[list[int], list[int], list[bool]]:
     ndev = len(first)
     ptr = list(first)
     stop = [f + c for f, c in zip(first, count, strict=True)]
-    done = [False] * len(program.actions)
+    done = [False] * program.num_actions
     waiters: dict[int, list[int]] = {}
     stack = list(range(ndev - 1, -1, -1))
     while stack:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pipesim.schedule.action import Action, Kind
+from pipesim.schedule.action import Kind
 from pipesim.schedule.layout import linear_layout
+from pipesim.schedule.order import PLAIN_CODE, PlainOrder
 from pipesim.schedule.registry import Generator
 from pipesim.schedule.table import Schedule
 
@@ -23,8 +24,8 @@ def one_f_one_b_order(p: int, m: int, rank: int) -> list[tuple[Kind, int]]:
 
 
 def one_f_one_b(p: int, m: int) -> Schedule:
-    rows = [[Action(d, k, mb) for k, mb in one_f_one_b_order(p, m, d)] for d in range(p)]
-    return Schedule.build("1f1b", linear_layout(p, m), rows)
+    rows = [[(d, PLAIN_CODE[k], mb) for k, mb in one_f_one_b_order(p, m, d)] for d in range(p)]
+    return Schedule.from_order("1f1b", linear_layout(p, m), PlainOrder.of_rows(rows))
 
 
 GENERATORS = (
