@@ -55,7 +55,9 @@ def walk(program: Program, durations: list[float], delay: float = 0.0
     # With finite durations and delay no time is infinite, so an infinite end means "not run".
     finite = math.isfinite(2.0 * (sum(durations) + delay * n))
     runs: list[int] = []
-    d = scan = idle = q = 0
+    record = runs.append
+    d = scan = q = 0
+    idle = mark = 0  # hops without progress since ``runs`` had ``mark`` entries
     while True:
         g = g0 = pos[d]
         stop = stops[d]
@@ -75,27 +77,30 @@ def walk(program: Program, durations: list[float], delay: float = 0.0
             t += durations[g]
             end[g] = t
             g += 1
-        pos[d] = g
-        if g < stop:  # blocked on q: go to its device
-            free[d] = t  # when its last action ran ends
+        else:  # the device ran to the end of its list: go to the first one that has not
+            pos[d] = g
             if g > g0:
-                runs.append(g)
-                idle = 0
-            else:
-                idle += 1
-                if idle > ndev:
-                    return None
-            d = device[q]
-        else:
-            if g > g0:
-                runs.append(g)
-                idle = 0
+                record(g)
             while scan < ndev and pos[scan] == stops[scan]:
                 scan += 1
             if scan == ndev:
                 del end[n:]
                 return start, end, runs
             d = scan
+            continue
+        # Blocked on q: go to its device. More hops without progress than there are devices
+        # have come back to a device that is still blocked: a cycle of waits.
+        pos[d] = g
+        free[d] = t  # when its last action ran ends
+        if g > g0:
+            record(g)
+        else:
+            if len(runs) != mark:
+                mark, idle = len(runs), 0
+            idle += 1
+            if idle > ndev:
+                return None
+        d = device[q]
 
 
 def _all_preds(program: Program, g: int) -> tuple[tuple[int, int], ...]:

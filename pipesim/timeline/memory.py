@@ -89,11 +89,12 @@ def activation_steps(program: Program, costs: Costs) -> ActivationSteps:
     bounds = cut.tolist()
     for a, b in pairwise(bounds):
         np.cumsum(delta_b[a:b], out=cum_b[a:b])
-    cum_n = np.cumsum(sign_n[pk])  # integers: one running sum, less each device's start
-    start_n = np.concatenate(([0], cum_n))[cut[:-1]]
-    cum_n = cum_n - np.repeat(start_n, np.diff(cut))
+    # Integers: one running sum over all devices; device d's own is that less its value before
+    # d's first part, so d's peak is the global peak over its parts less the same number.
+    cum_all = np.cumsum(sign_n[pk])
+    start_n = np.concatenate(([0], cum_all))[cut[:-1]]
     top_b = np.maximum.reduceat(cum_b, lo).tolist() if len(lo) else []
-    top_n = np.maximum.reduceat(cum_n, lo).tolist() if len(lo) else []
+    top_n = (np.maximum.reduceat(cum_all, lo) - start_n[cut[:-1] < cut[1:]]).tolist() if len(lo) else []
     busy = (cut[:-1] < cut[1:]).tolist()
     peaks_b: list[float] = []
     peaks_n: list[int] = []
@@ -103,7 +104,7 @@ def activation_steps(program: Program, costs: Costs) -> ActivationSteps:
         k += has
         peaks_b.append(tb if tb > 0.0 else 0.0)
         peaks_n.append(tn if tn > 0 else 0)
-    return ActivationSteps(peaks_n, peaks_b, lambda: _steps(c, bounds, cum_b, cum_n))
+    return ActivationSteps(peaks_n, peaks_b, lambda: _steps(c, bounds, cum_b, cum_all - np.repeat(start_n, np.diff(cut))))
 
 
 def _steps(c: Columns, cut: list[int], cum_b: np.ndarray, cum_n: np.ndarray) -> list[list[Step]]:

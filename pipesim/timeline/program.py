@@ -231,10 +231,11 @@ def _durations(program: Program, costs: Costs, reduce: Callable[[int], float]) -
     if not (table >= 0.0).all():
         raise ValueError("costs: every F, B, I and W duration must be >= 0")
     plain = c.kind <= CODE_W
+    flat = table.ravel()  # [kind * S + stage]
     if plain.all():
-        return table[c.kind, c.stage].tolist()
+        return flat.take(c.kind * costs.num_stages + c.stage).tolist()
     out = np.zeros(len(c), dtype=np.float64)
-    out[plain] = table[c.kind[plain], c.stage[plain]]
+    out[plain] = flat.take(c.kind[plain] * costs.num_stages + c.stage[plain])
     durations = out.tolist()
     for g in np.flatnonzero(~plain).tolist():
         a = program.actions[g]
