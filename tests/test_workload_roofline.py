@@ -301,3 +301,22 @@ def test_roofline_counts_real_parameters() -> None:
     closed = summarize(model_preset("70b"), gpu, 8).stages[1]
     assert roof.params == 10 * 855_654_400  # 8192·10240 + 8192² + 3·8192·28672 + 2·8192 per layer
     assert closed.params == 10 * model_preset("70b").layer_params
+
+
+def test_profiles_match_dropout_only_when_measured_with_it() -> None:
+    """The bundled profile was measured without dropout: a model with dropout falls back to the
+    analytic model, and an entry marked ``dropout: true`` serves only such a model."""
+    prof = load_profile("h200-bf16")
+    gpu = gpu_preset("h200")
+    with_drop = dataclasses.replace(_roofline("7b"), dropout=0.1)
+    assert layer_cost(with_drop, gpu, 1, profile=prof).source == "roofline"
+    data = json.loads((ROOT / "pipesim" / "workload" / "profiles" / "h200-bf16.json").read_text())
+    layers = [e for e in data["entries"] if e["kind"] == "layer" and e["preset"] == "7b"]
+    for e in layers:
+        e["shape"]["dropout"] = True
+    marked = parse_profile({**data, "entries": layers}, "marked")
+    assert layer_cost(with_drop, gpu, 1, profile=marked).source.startswith("profile")
+    assert layer_cost(_roofline("7b"), gpu, 1, profile=marked).source == "roofline"
+    layers[0]["shape"]["dropout"] = "yes"
+    with pytest.raises(WorkloadError, match=r"entries\[0\]\.shape\.dropout"):
+        parse_profile({**data, "entries": layers}, "bad")
