@@ -131,7 +131,8 @@ def run_table(compiled: Compiled, message_delay: float = 0.0) -> TableResult:
     dur = compiled.durations
     n = program.num_actions
     start = [0.0] * n
-    end = [0.0] * n + [-INF, INF]  # then the slot values "none" and "more than the slots hold"
+    end = [0.0] * (n + 2)  # then the slot values "none" and "more than the slots hold"
+    end[n], end[n + 1] = -INF, INF
     free = [0.0] * program.num_devices
     device, remote = program.device, program.remote_pred
     # A same-device input has ended by the time its device is free (``pipesim.schedule.walk``

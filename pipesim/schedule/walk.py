@@ -51,7 +51,8 @@ def walk(program: Program, durations: list[float], delay: float = 0.0
     pos = list(first)  # next action of each device not running now
     free = [0.0] * ndev  # when that device is free, or later (max with inputs already known)
     start = [0.0] * n
-    end = [INF] * n + [-INF, INF]  # not run yet; slot values "none" and "more than the slots hold"
+    end = [INF] * (n + 2)  # not run yet; then the slot values "none" (below) and "more than the slots hold"
+    end[n] = -INF
     # With finite durations and delay no time is infinite, so an infinite end means "not run".
     finite = math.isfinite(2.0 * (sum(durations) + delay * n))
     runs: list[int] = []
