@@ -59,7 +59,7 @@ class Columns:
     device: IntArray
     first: list[int]
     count: list[int]
-    part_gid: IntArray
+    parts: IntArray | None  # part -> gid; None when each action is its own one part
     part_kind: IntArray
     part_stage: IntArray
     part_mb: IntArray
@@ -69,6 +69,16 @@ class Columns:
 
     def __len__(self) -> int:
         return len(self.kind)
+
+    @property
+    def one_part_each(self) -> bool:
+        """Part i is action i (no overlapped chunk, no REDUCE_GRAD)."""
+        return self.parts is None
+
+    @cached_property
+    def part_gid(self) -> IntArray:
+        """The action each part belongs to."""
+        return np.arange(len(self), dtype=np.int64) if self.parts is None else self.parts
 
     @cached_property
     def actions(self) -> list[Action]:
@@ -132,12 +142,11 @@ def action_columns(schedule: Schedule) -> Columns:
     count = np.bincount(device, minlength=len(rows)).tolist()
     first = np.concatenate(([0], np.cumsum(count[:-1], dtype=np.int64))).astype(np.int64).tolist()
     with_sub = [g for g, s in enumerate(subs) if s is not None] if subs.count(None) != n else []
-    gids = np.arange(n, dtype=np.int64)
     if not with_sub:
         plain = kind != CODE_REDUCE
         if plain.all():
-            return Columns(schedule, flat, kind, stage, device, first, count, gids, kind, stage, mb, [], lens, kept)
-        return Columns(schedule, flat, kind, stage, device, first, count, gids[plain], kind[plain], stage[plain], mb[plain],
+            return Columns(schedule, flat, kind, stage, device, first, count, None, kind, stage, mb, [], lens, kept)
+        return Columns(schedule, flat, kind, stage, device, first, count, np.flatnonzero(plain), kind[plain], stage[plain], mb[plain],
                        [], lens, kept)
     # Actions with sub-actions perform those; REDUCE_GRAD performs nothing; the rest themselves.
     per = np.where(kind == CODE_REDUCE, 0, 1)
@@ -147,6 +156,7 @@ def action_columns(schedule: Schedule) -> Columns:
         per[g] = len(parts) if kind[g] != CODE_REDUCE else 0
         if kind[g] != CODE_REDUCE:
             extra.extend((g, KIND_CODE[p.kind], p.stage, -1 if p.microbatch is None else p.microbatch) for p in parts)
+    gids = np.arange(n, dtype=np.int64)
     part_gid = np.repeat(gids, per)
     part_kind, part_stage, part_mb = kind[part_gid], stage[part_gid], mb[part_gid]
     if extra:
@@ -164,11 +174,10 @@ def action_columns(schedule: Schedule) -> Columns:
 def _plain_columns(schedule: Schedule, order: PlainOrder) -> Columns:
     """Columns of a schedule made from plain-action columns: every action is its own one part."""
     lens = list(order.lengths)
-    n = len(order)
     device = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
     first = np.concatenate(([0], np.cumsum(lens[:-1], dtype=np.int64))).astype(np.int64).tolist()
-    return Columns(schedule, None, order.kind, order.stage, device, first, lens, np.arange(n, dtype=np.int64),
-                   order.kind, order.stage, order.microbatch, [], lens, None)
+    return Columns(schedule, None, order.kind, order.stage, device, first, lens, None, order.kind, order.stage,
+                   order.microbatch, [], lens, None)
 
 
 def structure_ok(schedule: Schedule, c: Columns) -> bool:
@@ -194,8 +203,7 @@ def structure_ok(schedule: Schedule, c: Columns) -> bool:
         return not any(lay.stage_microbatches)
     if M == 0 or pk.max() > CODE_W or ps.min() < 0 or ps.max() >= S or pm.min() < 0 or pm.max() >= M:
         return False
-    one_part_each = len(pk) == len(c) and not c.with_sub  # then part i is action i
-    if (stage_device[ps] != (c.device if one_part_each else c.device[c.part_gid])).any():
+    if (stage_device[ps] != (c.device if c.one_part_each else c.device[c.part_gid])).any():
         return False
     on_route = np.zeros((len(lay.routes), S), dtype=bool)
     for r, route in enumerate(lay.routes):

@@ -82,7 +82,8 @@ def activation_steps(program: Program, costs: Costs) -> ActivationSteps:
     act = np.asarray(costs.activation_bytes, dtype=np.float64)
     delta_b = act[ps] * sign_b[pk] if len(ps) else np.zeros(0)
     # Parts of device d: those of its actions (gids are device-major, parts in gid order).
-    cut = np.searchsorted(c.part_gid, np.asarray([*program.first, len(c)], dtype=np.int64))
+    ends = np.asarray([*program.first, len(c)], dtype=np.int64)
+    cut = ends if c.one_part_each else np.searchsorted(c.part_gid, ends)
     lo = cut[:-1][cut[:-1] < cut[1:]]  # first part of each device that has parts
     delta_b[lo] += 0.0  # the loop's first addition is 0.0 + change (a -0.0 change gives 0.0)
     cum_b = np.empty_like(delta_b)
