@@ -9,6 +9,8 @@ compile to the same columns and dependencies and time to the same bits, and comp
 from __future__ import annotations
 
 import contextlib
+import copy
+import pickle
 
 import numpy as np
 import pytest
@@ -95,10 +97,15 @@ def test_bad_columns_are_refused():
         Schedule("x", linear_layout(1, 1))
 
 
-def test_schedules_stay_immutable():
+def test_schedules_stay_immutable_and_still_pickle_and_copy():
     s = REGISTRY.generate("gpipe", 2, 2)
     with pytest.raises(AttributeError, match="immutable"):
         s.name = "other"  # type: ignore[misc]
+    rebuilt = Schedule.build(s.name, s.layout, s.actions, **s.options)
+    for x in (s, rebuilt):
+        for y in (pickle.loads(pickle.dumps(x)), copy.deepcopy(x), copy.copy(x)):
+            assert y == x and y.options == x.options
+            assert (y.plain_order is None) == (x.plain_order is None)
 
 
 def test_a_negative_duration_is_refused_with_its_action():

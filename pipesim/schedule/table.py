@@ -44,6 +44,12 @@ class Schedule:
     def __delattr__(self, key: str) -> None:
         raise AttributeError(f"Schedule is immutable: cannot delete {key!r}")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickling and copying rebuild through the constructor (attributes cannot be set),
+        # keeping the one form the schedule was made from.
+        actions = self._actions if self.plain_order is None else None
+        return (_restore, (self.name, self.layout, actions, self.options, self.plain_order))
+
     @classmethod
     def build(
         cls, name: str, layout: Layout, actions: Sequence[Iterable[Action]], **options: object
@@ -97,6 +103,11 @@ class Schedule:
 
     def with_actions(self, actions: Sequence[Iterable[Action]]) -> Schedule:
         return Schedule(self.name, self.layout, tuple(tuple(a) for a in actions), dict(self.options))
+
+
+def _restore(name: str, layout: Layout, actions: tuple[tuple[Action, ...], ...] | None, options: dict[str, object],
+             plain_order: PlainOrder | None) -> Schedule:
+    return Schedule(name, layout, actions, options, plain_order=plain_order)
 
 
 def render_grid(
