@@ -36,7 +36,15 @@ def test_quickstart_all_runs_or_says_why(tmp_path, capsys):
 
 
 def test_memory_limit_marks_oom():
-    rows = compare(QUICKSTART, ["gpipe", "1f1b"], overrides=["hardware.memory=20 GB"], simulate=False)
+    from pipesim.scenario import build, load_scenario
+
+    # A limit halfway between what the first device holds under 1F1B (p microbatches' stash in
+    # flight) and under GPipe (all m), on top of its weights, gradients and optimizer state.
+    built = build(load_scenario(QUICKSTART))
+    costs, p, m = built.costs, built.schedule.num_devices, built.schedule.num_microbatches
+    static = 2 * costs.param_bytes[0] + costs.optimizer_bytes[0]
+    limit = static + (p + m) / 2 * costs.activation_bytes[0]
+    rows = compare(QUICKSTART, ["gpipe", "1f1b"], overrides=[f"hardware.memory={limit:.0f} B"], simulate=False)
     by = {r.schedule: r for r in rows}
     assert not by["gpipe"].feasible and "out of memory" in by["gpipe"].reason
     assert by["1f1b"].feasible
