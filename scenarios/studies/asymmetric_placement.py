@@ -83,8 +83,9 @@ def scenario(p: int, m: int, options: dict[str, Any]) -> dict[str, Any]:
         "hardware": {"gpu": GPU},
         "topology": {"kind": "cluster", "num_nodes": 2, "gpus_per_node": p // 2, "intra": "nvlink3",
                      "inter": "ib-hdr", "gpus_per_nic": 1},
-        # Blocking gradient sync: the table level charges REDUCE_GRAD as device time, so the
-        # simulation-over-table column compares like with like (overlap would hide the reduce).
+        # Blocking gradient sync: where a REDUCE_GRAD sits matters when it holds the device
+        # (overlap would hide the reduce); the table level models the same rendezvous, so the
+        # simulation-over-table column compares like with like.
         "network": {"policy": "fair", "chunk_bytes": "4 MiB", "grad_sync": "blocking"},
         "parallel": {"pp": p, "microbatches": m},
         "schedule": {"name": "chimera", "options": dict(options)},
