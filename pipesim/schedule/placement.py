@@ -70,27 +70,39 @@ def list_schedule(
     started); the default is the 1F1B budget ``len(route) - position`` of the stage.
     ``stage_order[s]`` is the order in which stage s processes its microbatches (default:
     ascending), applied to forwards and backwards alike (FIFO per stage).
+    ``memory_budget[d]`` (in the costs' activation units) gates each microbatch's entry into
+    device d, counting what the device stashes now or, with ``reserve``, also what the
+    microbatches inside will still stash there (see ``_Admission``).
     Returns one action list per device, in start-time order.
     """
     return timed_list_schedule(layout, durations=durations, caps=caps, priority=priority, stage_order=stage_order,
                                split_backward=split_backward, costs=costs, message_delay=message_delay)[0]
 
 
-def best_list_schedule(layout: Layout, priorities: Sequence[Priority], **kwargs: object) -> list[list[Action]]:
-    """The list schedule with the shortest greedy makespan among ``priorities`` (first wins ties).
+def best_list_schedule(layout: Layout, priorities: Sequence[Priority], *, costs: Costs | None = None,
+                       message_delay: float = 0.0, **kwargs: object) -> list[list[Action]]:
+    """The list schedule with the shortest makespan among ``priorities`` (first wins ties),
+    each order timed by ``order_makespan`` on ``costs`` and ``message_delay``.
 
     A greedy rule is not monotone in the costs: one that is optimal at unit slots can lose a
     few percent once B = 2F, and the rule that wins then can lose at unit slots. Trying a few
     documented rules on the real costs and keeping the fastest makes the order no worse than
-    any of them.
+    any of them. With a message delay the rules are also built as if messages were free and
+    kept if faster, so an order built for a delay is never slower at that delay than the one
+    built without it.
     """
-    best: tuple[float, list[list[Action]]] | None = None
-    for prio in priorities:
-        rows, span = timed_list_schedule(layout, priority=prio, **kwargs)  # type: ignore[arg-type]
-        if best is None or span < best[0] - 1e-9:
-            best = (span, rows)
-    if best is None:
+    if not priorities:
         raise ValueError("best_list_schedule: no priority rule given")
+    delays = (message_delay, 0.0) if message_delay > 0 else (message_delay,)
+    best: tuple[float, list[list[Action]]] | None = None
+    for delay in delays:
+        for prio in priorities:
+            rows, _ = timed_list_schedule(layout, priority=prio, costs=costs, message_delay=delay,
+                                          **kwargs)  # type: ignore[arg-type]
+            span = order_makespan(layout, rows, costs, message_delay)
+            if best is None or span < best[0] - 1e-9:
+                best = (span, rows)
+    assert best is not None
     return best[1]
 
 
@@ -105,6 +117,7 @@ def timed_list_schedule(
     costs: Costs | None = None,
     message_delay: float = 0.0,
     memory_budget: Sequence[float] | None = None,
+    reserve: bool = False,
 ) -> tuple[list[list[Action]], float]:
     """``list_schedule`` and the makespan of its own greedy timeline (an upper bound on the
     makespan of the returned order, which may start some actions earlier when evaluated)."""
@@ -136,7 +149,7 @@ def timed_list_schedule(
     order = [list(stage_order[s]) if stage_order is not None else list(layout.stage_microbatches[s])
              for s in range(S)]
     mb_route, rprev, rnext = layout.mb_route, layout.route_prev, layout.route_next
-    admit = _Admission(layout, costs, memory_budget) if memory_budget is not None else None
+    admit = _Admission(layout, costs, memory_budget, reserve) if memory_budget is not None else None
 
     f_end: dict[tuple[int, int], float] = {}
     g_end: dict[tuple[int, int], float] = {}  # input gradient ready (end of B or I)
@@ -215,22 +228,28 @@ def timed_list_schedule(
 
 class _Admission:
     """Memory-aware admission for the list scheduler: a microbatch *enters* a device (its first
-    forward there) only if the device's current stash plus everything that microbatch will
-    stash there fits ``budget[d]``, or the device holds nothing. Deeper forwards of a
-    microbatch already inside are never refused, so the earliest microbatch in flight always
-    progresses (memory never deadlocks the scheduler); for the same reason the budget bounds
-    admissions, not the peak, which ``order_peaks`` measures. Sizes are the costs'
-    ``activation_bytes`` (one unit per stage without costs); I frees all but the
-    ``weight_keep`` share that W frees, as in ``pipesim.timeline.memory``."""
+    forward there) only if what it will stash there fits ``budget[d]`` on top of what the
+    device holds, or the device holds nothing. Deeper forwards of a microbatch already inside
+    are never refused, so the earliest microbatch in flight always progresses (memory never
+    deadlocks the scheduler).
 
-    def __init__(self, layout: Layout, costs: Costs | None, budget: Sequence[float]) -> None:
+    ``reserve`` False counts what the device stashes now: the budget bounds admissions, not the
+    peak, since microbatches inside may still stash their deeper chunks (``order_peaks``
+    measures it). ``reserve`` True counts, for every microbatch inside, all it will still stash
+    there: the peak never exceeds the budget (or one microbatch's need), at the price of fewer
+    microbatches in flight. Sizes are the costs' ``activation_bytes`` (one unit per stage
+    without costs); I frees all but the ``weight_keep`` share that W frees, as in
+    ``pipesim.timeline.memory``."""
+
+    def __init__(self, layout: Layout, costs: Costs | None, budget: Sequence[float], reserve: bool) -> None:
         if len(budget) != layout.num_devices:
             raise ValueError(f"list_schedule: memory_budget has {len(budget)} values for {layout.num_devices} devices")
         self.budget = [float(b) for b in budget]
+        self.reserve = reserve
         self.act = _activation(layout, costs)
         self.keep = costs.weight_keep if costs is not None else 0.5
         self.dev = layout.stage_device
-        self.stash = [0.0] * layout.num_devices
+        self.held = [0.0] * layout.num_devices  # stashed now, or stashed and still to stash (reserve)
         self.entry: set[tuple[int, int]] = set()  # (stage, route): the route's first stage on a device
         self.need: dict[tuple[int, int], float] = {}  # (device, route) -> what one microbatch stashes there
         for r, route in enumerate(layout.routes):
@@ -246,11 +265,16 @@ class _Admission:
         if (stage, r) not in self.entry:
             return True
         d = self.dev[stage]
-        held = self.stash[d]
+        held = self.held[d]
         return held <= 1e-12 or held + self.need[(d, r)] <= self.budget[d] * (1 + 1e-12)
 
     def record(self, a: Action) -> None:
-        self.stash[self.dev[a.stage]] += _stash_change(a.kind, self.act[a.stage], self.keep)
+        d = self.dev[a.stage]
+        if a.kind is Kind.F and self.reserve:
+            r = self.mb_route[a.microbatch if a.microbatch is not None else 0]
+            self.held[d] += self.need[(d, r)] if (a.stage, r) in self.entry else 0.0
+        else:
+            self.held[d] += _stash_change(a.kind, self.act[a.stage], self.keep)
 
 
 def _activation(layout: Layout, costs: Costs | None) -> list[float]:

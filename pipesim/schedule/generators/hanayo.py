@@ -20,7 +20,9 @@ they are given (unit slots otherwise):
   front) first, whatever its input's age (among backwards either the oldest input or the one
   nearest the route head); each chunk keeps at most (route length - its position) microbatches
   in flight, with or without memory-aware admission (a microbatch enters a device only if all
-  it will stash there fits the budget); each rule is built on the real costs and on unit slots.
+  it will stash there fits the budget, counting what the device holds now or also what the
+  microbatches inside will still stash there); each rule is built on the real costs with and
+  without the message delay, and on unit slots.
 
 The kept order is the shortest among those whose activation peak fits ``memory`` x 1F1B's peak
 (min(p, m) microbatches of a device's share; the least over it if none fits). With B = 2F this
@@ -122,12 +124,15 @@ def hanayo(p: int, m: int, waves: int = 1, strict: bool = True, memory: float = 
     # Greedy orders timed on the real costs and on unit slots: a rule is not monotone in the
     # costs, so the unit-slot order sometimes wins on the real ones, and keeping it makes the
     # cost-aware order never worse than the order computed without costs.
-    timings = [(costs, message_delay), (None, 0.0)] if costs is not None else [(None, 0.0)]
+    # Built for the real message delay and as if messages were free: the kept order is then
+    # never slower at that delay than the order built without it.
+    timings = [(costs, message_delay), (costs, 0.0), (None, 0.0)] if costs is not None else [(None, 0.0)]
+    timings = list(dict.fromkeys(timings))
     for timing, delay in timings:
         for prio in (wave_front_first, wave_front_both):
-            for admit in (None, budget):
+            for admit, reserve in ((None, False), (budget, False), (budget, True)):
                 candidates.append(timed_list_schedule(layout, priority=prio, costs=timing, message_delay=delay,
-                                                      memory_budget=admit)[0])
+                                                      memory_budget=admit, reserve=reserve)[0])
 
     def rank(i: int) -> tuple[float, float, int]:
         # Within the budget first (else the least over it), then the shortest on the real costs.
