@@ -36,7 +36,7 @@ def test_quickstart_all_runs_or_says_why(tmp_path, capsys):
 
 
 def test_memory_limit_marks_oom():
-    rows = compare(QUICKSTART, ["gpipe", "1f1b"], overrides=["hardware.memory=20 GB"], simulate=False)
+    rows = compare(QUICKSTART, ["gpipe", "1f1b"], overrides=["hardware.memory=24 GB"], simulate=False)
     by = {r.schedule: r for r in rows}
     assert not by["gpipe"].feasible and "out of memory" in by["gpipe"].reason
     assert by["1f1b"].feasible
@@ -50,12 +50,17 @@ def test_requirement_is_a_reason_not_a_crash():
 
 def test_equal_work_across_split_shapes():
     # The same model on the same devices: total compute per iteration is the same whatever the cut.
-    rows = {r.schedule: r for r in compare(QUICKSTART, ["1f1b", "interleaved", "zb-v"], simulate=False)}
-    assert all(r.feasible for r in rows.values())
-    assert rows["interleaved"].note == "automatic layer split"
-    base = rows["1f1b"].extra["compute_time"]
-    for r in rows.values():
-        assert r.extra["compute_time"] == pytest.approx(base, rel=1e-9), r.schedule
+    for split in ("balanced", "scenario"):
+        rows = {r.schedule: r for r in compare(QUICKSTART, ["1f1b", "interleaved", "zb-v"], simulate=False,
+                                               split=split)}
+        assert all(r.feasible for r in rows.values())
+        assert sum(rows["zb-v"].extra["layers_per_part"]) == 24 and len(rows["zb-v"].extra["layers_per_part"]) == 16
+        base = rows["1f1b"].extra["compute_time"]
+        for r in rows.values():
+            assert r.extra["compute_time"] == pytest.approx(base, rel=1e-9), r.schedule
+    # The quickstart's hand-written 1F1B split is kept only when asked, and only where it fits.
+    assert rows["1f1b"].extra["layers_per_part"] == [3, 3, 3, 3, 3, 3, 4, 2] and rows["1f1b"].note == ""
+    assert "balanced layer split" in rows["interleaved"].note
 
 
 def test_bad_schedule_names():

@@ -25,7 +25,8 @@ they are given (unit slots otherwise):
   without the message delay, and on unit slots.
 
 The kept order is the shortest among those whose activation peak fits ``memory`` x 1F1B's peak
-(min(p, m) microbatches of a device's share; the least over it if none fits). With B = 2F this
+(min(p, m) microbatches of a device's share, the largest share when chunks differ; the least
+over it if none fits). With B = 2F this
 is what keeps Hanayo no slower than 1F1B doing the same work at the same peak (at p = 4, m = 16
 the greedy rules alone give 123 slots against 1F1B's 114; the V order gives 108). The published
 bubble estimate (p-1)/(2W·m+p-1) is reported as an estimate only.
@@ -118,8 +119,11 @@ def hanayo(p: int, m: int, waves: int = 1, strict: bool = True, memory: float = 
         raise RequirementError(f"schedule 'hanayo': costs for {costs.num_stages} stages given; "
                                f"waves={waves} on p={p} has {layout.num_stages} stages")
     act = list(costs.activation_bytes) if costs is not None else [1.0] * layout.num_stages
-    # 1F1B's peak: min(p, m) microbatches of a whole device's share (its 2W chunks together).
-    budget = [memory * min(p, m) * sum(act[s] for s in layout.device_stages[d]) for d in range(p)]
+    # 1F1B's peak: min(p, m) microbatches of a whole device's share (its 2W chunks together),
+    # the largest share when chunks differ, and the same for every device: GPUs are alike,
+    # and a device whose entry chunk is the heavier one legitimately holds more of it.
+    share = max(sum(act[s] for s in layout.device_stages[d]) for d in range(p))
+    budget = [memory * min(p, m) * share] * p
     candidates = [v_order(p, m)] if waves == 1 else []
     # Greedy orders timed on the real costs and on unit slots: a rule is not monotone in the
     # costs, so the unit-slot order sometimes wins on the real ones, and keeping it makes the
