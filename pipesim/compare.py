@@ -151,6 +151,8 @@ def _one(source: str | Path, name: str, overrides: list[str], simulate: bool,
     row.table_time = float(table["iteration_time"])
     row.bubble_table = float(table["bubble_ratio"])
     row.memory_unit = str(table.get("memory_unit", ""))
+    if costs_per == "device" and row.memory_unit != "bytes":
+        row.memory_unit = "model-stage"  # a device's share of one model copy per microbatch
     row.weight_copies = max(table["weight_copies"])
     row.extra["compute_time"] = float(sum(table["busy"]))  # equal work: the same for every schedule
     metrics = table

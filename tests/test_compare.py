@@ -98,3 +98,15 @@ def test_compare_adds_time_to_target_with_a_problem(capsys):
         assert r["time_to_target_s"] == pytest.approx(r["iterations_to_target"] * r["iteration_time"], rel=1e-9)
     assert main(["compare", scenario, "--target", "1"]) == 2
     assert "--target: give --problem too" in capsys.readouterr().err
+
+
+def test_memory_without_sizes_is_in_model_stage_units():
+    # per: device and no activation sizes: a chunk of 1/v of a device's share counts 1/v, so the
+    # peaks compare across shapes. 1F1B's and ZB-V's first device hold p = 8 shares (their papers'
+    # "same memory as 1F1B"); Hanayo at its default budget no more.
+    scenario = ROOT / "scenarios" / "paper_costs.yaml"
+    ov = ["costs.per=device", "costs.activation_bytes=null", "costs.param_bytes=0", "costs.optimizer_bytes=0"]
+    rows = {r.schedule: r for r in compare(scenario, ["1f1b", "zb-v", "hanayo"], overrides=ov, simulate=False)}
+    assert {r.memory_unit for r in rows.values()} == {"model-stage"}
+    assert rows["1f1b"].peak_memory == 8 and rows["zb-v"].peak_memory == 8
+    assert rows["hanayo"].peak_memory <= 8

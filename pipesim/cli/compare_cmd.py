@@ -54,7 +54,9 @@ def _pct(x: float | None) -> str:
 def _memory(r: Any) -> str:
     if r.peak_memory is None:
         return ""
-    return format_size(r.peak_memory) if r.memory_unit == "bytes" else f"{r.peak_memory:.3g} stage-units"
+    if r.memory_unit == "bytes":
+        return format_size(r.peak_memory)
+    return f"{r.peak_memory:.3g} " + ("model-stage units" if r.memory_unit == "model-stage" else "stage-units")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -166,6 +166,9 @@ def explicit_costs(sc: Scenario, schedule: Schedule) -> Costs:
         else:
             values[key] = raw * scale
     sized = sec.activation_bytes is not None
+    if not sized and sec.per == "device":
+        # No sizes: memory in model-stage units, a stage holding 1/v of a device's share counts 1/v.
+        values["activation_bytes"] = share
     try:
         return Costs.make(stages, weight_keep=sec.weight_keep, overlap=sec.overlap, sized=sized, **values)
     except ValueError as exc:
