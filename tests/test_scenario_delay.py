@@ -6,7 +6,7 @@ import pytest
 
 from pipesim.costs import Costs
 from pipesim.ideal import evaluate
-from pipesim.plan import generate
+from pipesim.plan import generate, insert_reduce_grads
 from pipesim.scenario import build, load_scenario
 
 
@@ -79,11 +79,17 @@ def test_order_built_for_a_delay_is_never_slower_at_it():
                         <= evaluate(free, costs, message_delay=delay).makespan + 1e-12), (name, opts, m, delay)
 
 
-def test_generate_passes_the_delay_to_the_reduce_grad_pass():
-    # DualPipe's REDUCE_GRAD placement is timed: with slow messages the idle gaps move.
+def test_reduce_grad_pass_takes_a_delay_but_scenarios_place_it_in_bubbles():
+    # DualPipe's REDUCE_GRAD placement is timed: with slow messages the idle gaps move. The
+    # scenario path places it on the order's own bubbles (no delay), whatever the network.
     costs = Costs.make(8, F=1.0, B=2.0, I=1.0, W=1.0)
     fast = generate("dualpipe", 4, 8, costs=costs)
-    slow = generate("dualpipe", 4, 8, costs=costs, message_delay=3.0)
-    where = [[i for i, a in enumerate(row) if a.kind.name == "REDUCE_GRAD"] for row in fast.actions]
-    where_slow = [[i for i, a in enumerate(row) if a.kind.name == "REDUCE_GRAD"] for row in slow.actions]
-    assert where != where_slow
+    base = fast.with_actions([[a for a in row if a.kind.name != "REDUCE_GRAD"] for row in fast.actions])
+    slow = insert_reduce_grads(base, costs, message_delay=3.0)
+
+    def where(s):
+        return [[i for i, a in enumerate(row) if a.kind.name == "REDUCE_GRAD"] for row in s.actions]
+
+    assert where(insert_reduce_grads(base, costs)) == where(fast)
+    assert where(slow) != where(fast)
+    assert where(generate("dualpipe", 4, 8, costs=costs, message_delay=3.0)) == where(fast)

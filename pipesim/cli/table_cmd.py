@@ -65,12 +65,13 @@ def run(args: argparse.Namespace) -> int:
 
     registry = Registry.default()
     if not args.from_csv and gen_name in registry.names() and registry.get(gen_name).cost_aware:
-        # List-scheduled orders depend on the costs and the delay: order again with the ones given.
+        # List-scheduled orders depend on the costs and the delay: order again with the ones given
+        # (REDUCE_GRAD goes into the order's bubbles, timed without the delay).
         from pipesim.plan import finalize
 
         options = {k: v for k, v in schedule.options.items() if k in {o.name for o in registry.get(gen_name).options}}
         schedule = finalize(registry.generate(gen_name, schedule.num_devices, schedule.num_microbatches,
-                                              costs=costs, message_delay=delay, **options), costs, delay)
+                                              costs=costs, message_delay=delay, **options), costs)
 
     result = evaluate(schedule, costs, message_delay=delay)
     if args.plot:

@@ -246,7 +246,8 @@ def _timed(sc: Scenario, registry: Registry, schedule: Schedule, costs: Costs, m
     """The generated schedule again, ordered with the scenario's per-stage costs and its
     representative message delay (``pipesim.scenario.delay``) when its generator
     list-schedules (Hanayo, asymmetric Chimera), then the timing passes (``REDUCE_GRAD``
-    placement) on the same costs and delay. The layout, and so the costs, do not depend on the
+    placement, into the order's bubbles: on the costs, without the delay, see
+    ``pipesim.plan.insert_reduce_grads``). The layout, and so the costs, do not depend on the
     order, which is why the costs computed from the first generation still fit."""
     if sc.schedule.csv is not None:
         return schedule
@@ -255,7 +256,7 @@ def _timed(sc: Scenario, registry: Registry, schedule: Schedule, costs: Costs, m
         options = {k: v for k, v in schedule.options.items() if k in {o.name for o in gen.options}}
         assert sc.parallel.pp is not None and sc.parallel.microbatches is not None
         schedule = gen(sc.parallel.pp, sc.parallel.microbatches, costs=costs, message_delay=message_delay, **options)
-    return finalize(schedule, costs, message_delay)
+    return finalize(schedule, costs)
 
 
 def _schedule_options(gen: Generator, given: dict[str, Any]) -> dict[str, Any]:
