@@ -147,6 +147,7 @@ class ModelSection(Section):
     kv_heads: Whole | None = None
     mlp: Annotated[str | None, BeforeValidator(optional(choice(MLPS)))] = None
     ffn_hidden: Whole | None = None
+    dropout: Annotated[float | None, BeforeValidator(optional(number_in(0, 1)))] = None
 
     @model_validator(mode="after")
     def _shape(self) -> ModelSection:

@@ -49,8 +49,8 @@ def model_of(section: ModelSection) -> ModelSpec:
 
 def layer_options(section: ModelSection) -> dict[str, Any]:
     """The roofline model's layer keys (``model.cost_model``, ``attention``, ``kv_heads``,
-    ``mlp``, ``ffn_hidden``); unset ones keep the preset's."""
-    return {k: getattr(section, k) for k in ("cost_model", "attention", "kv_heads", "mlp", "ffn_hidden")}
+    ``mlp``, ``ffn_hidden``, ``dropout``); unset ones keep the preset's."""
+    return {k: getattr(section, k) for k in ("cost_model", "attention", "kv_heads", "mlp", "ffn_hidden", "dropout")}
 
 
 def profile(sc: Scenario) -> Profile | None:
