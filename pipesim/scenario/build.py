@@ -7,7 +7,8 @@ scenario's numbers become per-stage values:
 * ``model``: the transformer is split into the schedule's *model parts* (``layout.num_parts``:
   p for 1F1B, p·v for interleaved, 2p for V shapes, p for Chimera/DualPipe whose 2p stages are
   two replicas of p parts), and every stage gets the costs of the part it computes. So Chimera's
-  two replicas of part k cost the same, and ``layers_per_stage`` has one entry per part.
+  two replicas of part k cost the same, and ``layers_per_stage`` has one entry per part (or is
+  ``balanced``: the split that balances the devices' costs, ``pipesim.scenario.split``).
 * ``costs`` with ``per: stage`` (default): a number is every stage's value (the table level's
   convention: ``F: 1`` makes each F one slot); a list has one entry per stage.
 * ``per: part``: a number is every part's value, a list has one entry per model part; replicas
