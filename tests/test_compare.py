@@ -36,7 +36,16 @@ def test_quickstart_all_runs_or_says_why(tmp_path, capsys):
 
 
 def test_memory_limit_marks_oom():
-    rows = compare(QUICKSTART, ["gpipe", "1f1b"], overrides=["hardware.memory=24 GB"], simulate=False)
+    from pipesim.scenario import build, load_scenario
+
+    # A limit halfway between what the first device holds under 1F1B (p microbatches' stash in
+    # flight) and under GPipe (all m), on top of its weights, gradients and optimizer state, on
+    # the balanced split compare gives both (p parts for each).
+    built = build(load_scenario(QUICKSTART, ["model.layers_per_stage=balanced"]))
+    costs, p, m = built.costs, built.schedule.num_devices, built.schedule.num_microbatches
+    static = 2 * costs.param_bytes[0] + costs.optimizer_bytes[0]
+    limit = static + (p + m) / 2 * costs.activation_bytes[0]
+    rows = compare(QUICKSTART, ["gpipe", "1f1b"], overrides=[f"hardware.memory={limit:.0f} B"], simulate=False)
     by = {r.schedule: r for r in rows}
     assert not by["gpipe"].feasible and "out of memory" in by["gpipe"].reason
     assert by["1f1b"].feasible
@@ -59,7 +68,7 @@ def test_equal_work_across_split_shapes():
         for r in rows.values():
             assert r.extra["compute_time"] == pytest.approx(base, rel=1e-9), r.schedule
     # The quickstart's hand-written 1F1B split is kept only when asked, and only where it fits.
-    assert rows["1f1b"].extra["layers_per_part"] == [3, 3, 3, 3, 3, 3, 4, 2] and rows["1f1b"].note == ""
+    assert rows["1f1b"].extra["layers_per_part"] == [4, 4, 4, 3, 2, 3, 3, 1] and rows["1f1b"].note == ""
     assert "balanced layer split" in rows["interleaved"].note
 
 
