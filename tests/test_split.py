@@ -30,6 +30,7 @@ MODELS = {
     "light-head": {"layers": 8, "hidden": 256, "heads": 4, "seq_len": 128, "vocab": 1000},
     "head-of-two-layers": {"layers": 9, "hidden": 256, "heads": 4, "seq_len": 128, "vocab": 6000},
     "heavy-head": {"layers": 10, "hidden": 128, "heads": 4, "seq_len": 64, "vocab": 20000},
+    "roofline": {"layers": 9, "hidden": 512, "heads": 8, "seq_len": 256, "vocab": 8000, "cost_model": "roofline"},
 }
 
 CASES = [  # (schedule, p, m, options): every family, small enough to enumerate every split
