@@ -46,7 +46,7 @@ def run_built(built: Any, level: Level = "sim") -> Outcome:
     if level == "table":
         from pipesim.ideal import run_table
 
-        result = run_table(compiled)
+        result = run_table(compiled, grad_sync=built.sim_options.grad_sync)
     else:
         from pipesim.sim.engine import Simulation
 
