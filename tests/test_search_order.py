@@ -134,22 +134,25 @@ def test_never_slower_than_the_best_named_generator(name, options, split, p, m, 
 
 # Zero Bubble (Qi et al., ICLR 2024): Table 9 times and Table 5's ZB-1p / ZB-2p bubble rates
 # (docs/reference.md); the twelve configurations run in benchmarks/bench_search.py.
+# The p = 32 cases need few evaluations: the chain's raced warm-up is the first construction.
 ZB_SUBSET = [
-    ("1.5B", 8, 24, 18.522, 18.086, 9.337, 0.601, 1, 0.1585),
-    ("6.2B", 8, 24, 29.718, 29.444, 19.927, 0.527, 1, 0.1323),
-    ("6.2B", 8, 24, 29.718, 29.444, 19.927, 0.527, 2, 0.0029),
-    ("6.2B", 8, 64, 29.935, 29.621, 19.388, 0.535, 2, 0.0010),
+    ("1.5B", 8, 24, 18.522, 18.086, 9.337, 0.601, 1, 0.1585, 500),
+    ("6.2B", 8, 24, 29.718, 29.444, 19.927, 0.527, 1, 0.1323, 500),
+    ("6.2B", 8, 24, 29.718, 29.444, 19.927, 0.527, 2, 0.0029, 500),
+    ("6.2B", 8, 64, 29.935, 29.621, 19.388, 0.535, 2, 0.0010, 500),
+    ("28.3B", 32, 96, 10.419, 10.207, 7.715, 0.408, 2, 0.0038, 12),
+    ("28.3B", 32, 256, 10.402, 10.248, 7.698, 0.460, 2, 0.0018, 12),
 ]
 
 
-@pytest.mark.parametrize("model,p,m,tf,tb,tw,tcomm,k,paper", ZB_SUBSET)
-def test_reaches_zero_bubble_automatic_schedules(model, p, m, tf, tb, tw, tcomm, k, paper):
+@pytest.mark.parametrize("model,p,m,tf,tb,tw,tcomm,k,paper,evals", ZB_SUBSET)
+def test_reaches_zero_bubble_automatic_schedules(model, p, m, tf, tb, tw, tcomm, k, paper, evals):
     costs = Costs.make(p, F=tf, I=tb, W=tw)
     layout = REGISTRY.generate("1f1b", p, m).layout
     limit = activation_limit(layout, costs, k * p)
     assert limit == [k * p] * p  # one stage per device, one unit per microbatch
     res = search_order(layout, costs, split_backward=True, message_delay=tcomm, memory_limit=limit,
-                       max_evals=500, objective="span")
+                       max_evals=evals, objective="span")
     r = evaluate(res.schedule, costs, message_delay=tcomm)
     cost = max(end - start for start, end in r.spans)  # the paper's cost: the longest own span
     rate = 1.0 - m * (tf + tb + tw) / cost
