@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
-from typing import Any
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
 
 from pipesim.units import format_size, format_time
 
@@ -58,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
     from pipesim.schedule import Registry
 
     names = parse_schedules(args.schedules, Registry.default())
+    for flag, target in (("--csv", args.csv), ("--plot", args.plot)):
+        if target:  # said before the runs, not after minutes of them
+            try:
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ValueError(f"{flag}: cannot write '{target}' ({exc.strerror})") from None
     traces: dict[str, Any] | None = {} if args.plot else None
     rows = compare(args.scenario, names, overrides=args.overrides, microbatches=args.microbatches,
                    simulate=not args.table_only, traces=traces)
@@ -67,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.target is not None:
         raise ValueError("--target: give --problem too (the problem whose loss is the target)")
     if args.csv:
-        with open(args.csv, "w", newline="", encoding="utf-8") as fh:
+        with _writable(args.csv, "--csv") as fh:
             writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(records)
@@ -105,6 +114,16 @@ def run(args: argparse.Namespace) -> int:
         if extra:
             console.print(f"wrote {extra}")
     return 0
+
+
+@contextlib.contextmanager
+def _writable(path: str, flag: str) -> Iterator[IO[str]]:
+    try:
+        fh = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise ValueError(f"{flag}: cannot write '{path}' ({exc.strerror})") from None
+    with fh:
+        yield fh
 
 
 def _add_time_to_target(args: argparse.Namespace, rows: list[Any], records: list[dict[str, Any]]) -> None:

@@ -11,6 +11,7 @@ import json
 from statistics import fmean
 from typing import Any
 
+from pipesim.cli.common import add_budget_arguments, budget_overrides
 from pipesim.cli.run_cmd import load_built
 from pipesim.units import format_size, format_time
 
@@ -20,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override a scenario field, repeatable")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_budget_arguments(p)
 
 
 def formula_column(built: Any) -> dict[str, Any]:
@@ -66,7 +68,7 @@ def compare(built: Any) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    built = load_built(args.scenario, args.overrides)
+    built = load_built(args.scenario, [*args.overrides, *budget_overrides(args)])
     doc = compare(built)
     if args.json:
         print(json.dumps(doc, indent=2, default=str))

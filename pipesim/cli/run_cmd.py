@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipesim._version import __version__
+from pipesim.cli.common import add_budget_arguments, budget_overrides
 from pipesim.units import format_size, format_time
 
 
@@ -22,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-files", action="store_true", help="write nothing, only print")
     p.add_argument("--trace", action=argparse.BooleanOptionalAction, default=None,
                    help="write trace.json for Perfetto (default: the scenario's outputs.trace)")
+    add_budget_arguments(p)
 
 
 def load_built(path: str, overrides: list[str]) -> Any:
@@ -90,7 +92,7 @@ def write_outputs(outcome: Any, built: Any, out: Path, trace: bool | None = None
 def run(args: argparse.Namespace) -> int:
     from pipesim.runner import run_built
 
-    built = load_built(args.scenario, args.overrides)
+    built = load_built(args.scenario, [*args.overrides, *budget_overrides(args)])
     outcome = run_built(built, args.level)
     out = Path(args.out or built.scenario.outputs.dir or Path("out") / built.scenario.name)
     written = [] if args.no_files else write_outputs(outcome, built, out, args.trace)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,7 +73,12 @@ def run(args: argparse.Namespace) -> int:
     ids = {p.run_id for p in expand(spec)}
     rows = [r for r in rows if r["run_id"] in ids]  # rows of earlier sweeps stay in the file only
     print_summary(spec, rows, path)
-    return 0 if all(r["status"] == "ok" for r in rows) and len(rows) == len(ids) else 1
+    failed = sum(r["status"] != "ok" for r in rows) + len(ids) - len(rows)
+    if failed:
+        # On stderr too, so that a script that keeps only stderr (or --no-progress) learns it.
+        print(f"pipesim sweep: error: {failed} of {len(ids)} runs failed; their errors are in the 'error' column "
+              f"of {path}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def key_metrics(spec: SweepSpec) -> list[str]:
@@ -109,6 +115,7 @@ def column_names(paths: list[str]) -> list[str]:
 
 def print_summary(spec: SweepSpec, rows: list[dict[str, str]], path: Path) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -123,7 +130,7 @@ def print_summary(spec: SweepSpec, rows: list[dict[str, str]], path: Path) -> No
     for name in metrics:
         table.add_column(HEADERS.get(name, name), justify="right")
     for row in rows[:MAX_ROWS_SHOWN]:
-        cells = [row.get(name, "") for name in spec.parameters]
+        cells = [escape(row.get(name, "")) for name in spec.parameters]
         if row["status"] == "ok":
             cells += [format_metric(name, row.get(name, "")) for name in metrics]
         else:
@@ -134,8 +141,8 @@ def print_summary(spec: SweepSpec, rows: list[dict[str, str]], path: Path) -> No
         console.print(f"... {len(rows) - MAX_ROWS_SHOWN} more rows in {path}")
     for row in failed[:MAX_ROWS_SHOWN]:
         where = ", ".join(f"{name}={row.get(name, '')}" for name in spec.parameters)
-        console.print(f"[red]failed[/red] {row['run_id']} ({where}): {row.get('error', '')}", markup=True,
-                      highlight=False)
+        console.print(f"[red]failed[/red] {row['run_id']} ({escape(where)}): {escape(row.get('error', ''))}",
+                      markup=True, highlight=False)
     console.print(f"wrote {path}")
 
 
