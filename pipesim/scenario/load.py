@@ -128,7 +128,7 @@ def parse_override(item: str) -> tuple[list[PathPart], Any]:
         value = load_yaml(text) if text.strip() else None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(f"--set {shown!r}: cannot read the value as YAML ({problem}); "
+        raise ScenarioError(f"--set {shown!r}: cannot read the value {_brief(text)!r} as YAML ({problem}); "
                             "quote strings, write lists as [1, 2]") from None
     return parts, value
 

@@ -102,7 +102,13 @@ class Generator:
     # ``costs`` (a Costs over their own stages) and ``message_delay`` keywords.
     cost_aware: bool = False
 
-    def __call__(self, p: int, m: int, *, work_budget: Budget | None = None, **options: object) -> Schedule:
+    def __call__(self, p: int, m: int, **options: object) -> Schedule:
+        """The schedule for ``p`` devices and ``m`` microbatches. Besides the generator's options,
+        ``work_budget`` (a ``pipesim.budget.Budget``, default the default budget) bounds the
+        actions it may generate, checked before generating."""
+        work_budget = options.pop("work_budget", None)
+        if not isinstance(work_budget, Budget | None):
+            raise TypeError(f"work_budget: {work_budget!r} is not a Budget")
         costs, message_delay = _timing(self.name, options)
         known = {o.name: o for o in self.options}
         values: dict[str, object] = {o.name: o.default for o in self.options}
