@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pipesim.budget import Budget
 from pipesim.costs import Costs
@@ -12,6 +13,30 @@ from pipesim.schedule.action import Kind, compute_parts
 from pipesim.schedule.registry import Registry
 from pipesim.schedule.table import Schedule
 from pipesim.units import parse_time
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+
+def plain_console(**options: Any) -> Console:
+    """A rich Console that prints text as given: user text (schedule and link names, paths,
+    error messages) often holds brackets such as ``[p, m]`` that markup would swallow, and
+    figures are not syntax-highlighted. Styles come from ``rich.text.Text`` where wanted."""
+    from rich.console import Console
+
+    return Console(markup=False, highlight=False, soft_wrap=True, **options)
+
+
+def plain_table(*columns: str, **options: Any) -> Table:
+    """A rich Table whose cells wrap instead of ending in an ellipsis: at 80 columns or in a
+    pipe a name is folded onto the next line, never cut."""
+    from rich.table import Table
+
+    table = Table(**options)
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    return table
 
 
 def parse_pairs(text: str | None, *, flag: str, allowed: tuple[str, ...] | None = None) -> dict[str, str]:

@@ -88,14 +88,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(records, indent=2, default=str))
         return 0
-    from rich.console import Console
-    from rich.table import Table
+    from pipesim.cli.common import plain_console, plain_table
 
-    table = Table(title=f"pipesim compare {args.scenario}: equal work, ranked by iteration time")
-    for head in ("#", "schedule", "iteration", "free net", "samples/s", "peak mem", "bubble: compute",
-                 "comm wait", "collective", "moved", "weights", "note / why infeasible",
-                 *(["time to target"] if args.problem is not None else [])):
-        table.add_column(head)
+    table = plain_table("#", "schedule", "iteration", "free net", "samples/s", "peak mem", "bubble: compute",
+                        "comm wait", "collective", "moved", "weights", "note / why infeasible",
+                        *(["time to target"] if args.problem is not None else []),
+                        title=f"pipesim compare {args.scenario}: equal work, ranked by iteration time")
     for rec, r in zip(records, rows, strict=True):
         why = r.reason if not r.feasible else r.note
         table.add_row(
@@ -108,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             f"{r.weight_copies:g}" if r.weight_copies is not None else "", why,
             *([format_time(rec["time_to_target_s"]) if rec.get("time_to_target_s") is not None else "-"]
               if args.problem is not None else []))
-    console = Console(width=220)
+    console = plain_console(width=220)
     console.print(table)
     for extra in (args.csv, args.plot):
         if extra:

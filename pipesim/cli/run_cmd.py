@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipesim._version import __version__
-from pipesim.cli.common import add_budget_arguments, budget_overrides
+from pipesim.cli.common import add_budget_arguments, budget_overrides, plain_console, plain_table
 from pipesim.units import format_size, format_time
 
 
@@ -99,16 +99,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(outcome.metrics, indent=2, default=str))
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
+    console = plain_console()
     sched = built.schedule
     title = (f"{built.scenario.name}: {sched.name}, pp={sched.num_devices}, dp={built.sim_options.dp}, "
              f"m={sched.num_microbatches} ({args.level} level)")
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
+    table = plain_table("", "", title=title, show_header=False, title_justify="left")
+    table.columns[0].style = "bold"
     for key, value in summary_rows(outcome.metrics):
         table.add_row(key, value)
     console.print(table)

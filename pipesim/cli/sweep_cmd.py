@@ -114,35 +114,32 @@ def column_names(paths: list[str]) -> list[str]:
 
 
 def print_summary(spec: SweepSpec, rows: list[dict[str, str]], path: Path) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+    from rich.text import Text
 
-    console = Console()
+    from pipesim.cli.common import plain_console, plain_table
+
+    console = plain_console()
     metrics = key_metrics(spec)
     failed = [r for r in rows if r["status"] != "ok"]
     title = (f"sweep {spec.name}: {len(rows)} runs at the {spec.level} level"
              + (f", {len(failed)} failed" if failed else ""))
-    console.print(title, highlight=False)
-    table = Table()
-    for name in column_names(spec.parameters):
-        table.add_column(name)
-    for name in metrics:
-        table.add_column(HEADERS.get(name, name), justify="right")
+    console.print(title)
+    table = plain_table(*column_names(spec.parameters), *(HEADERS.get(name, name) for name in metrics))
+    for column in table.columns[len(spec.parameters):]:
+        column.justify = "right"
     for row in rows[:MAX_ROWS_SHOWN]:
-        cells = [escape(row.get(name, "")) for name in spec.parameters]
+        cells: list[str | Text] = [row.get(name, "") for name in spec.parameters]
         if row["status"] == "ok":
             cells += [format_metric(name, row.get(name, "")) for name in metrics]
         else:
-            cells += ["[red]failed[/red]"] + ["" for _ in metrics[1:]]
+            cells += [Text("failed", style="red")] + ["" for _ in metrics[1:]]
         table.add_row(*cells)
     console.print(table)
     if len(rows) > MAX_ROWS_SHOWN:
         console.print(f"... {len(rows) - MAX_ROWS_SHOWN} more rows in {path}")
     for row in failed[:MAX_ROWS_SHOWN]:
         where = ", ".join(f"{name}={row.get(name, '')}" for name in spec.parameters)
-        console.print(f"[red]failed[/red] {row['run_id']} ({escape(where)}): {escape(row.get('error', ''))}",
-                      markup=True, highlight=False)
+        console.print(Text.assemble(("failed", "red"), f" {row['run_id']} ({where}): {row.get('error', '')}"))
     console.print(f"wrote {path}")
 
 
