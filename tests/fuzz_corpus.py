@@ -128,7 +128,7 @@ def scenario_cases() -> Iterator[Case]:
                      ("costs.overlap", "2"), ("costs.per", "gpu"), ("costs.F", "[1 ms]"),
                      ("costs.F", "[1 ms, 2 ms, 3 ms]"), ("costs.F", "[1 ms, .inf]"), ("costs.foo", "1"),
                      ("network.policy", "lifo"), ("network.policy", "1"), ("network.blocking_send", "'maybe'"),
-                     ("network.grad_sync", "sometimes"), ("topology.kind", "torus"), ("topology.link", "warp"),
+                     ("network.grad_sync", "sometimes"), ("topology.kind", "torus"), ("topology.kind", "[single_node]"), ("topology.link", "warp"),
                      ("topology.fabric", "'[p, m]'"), ("topology.gpus", "1"), ("topology", "[1, 2]"),
                      ("parallel.placement", "[0, 0]"), ("parallel.placement", "[0, 5]"),
                      ("parallel.placement", "[-1, 0]"), ("parallel.placement", "'0,1'"),
@@ -196,7 +196,7 @@ def flows_cases() -> Iterator[Case]:
                      ("flows.0.start", "-1 s"), ("flows.0.start", ".inf"), ("flows.0.start", "'1 GB'"),
                      ("flows.0.name", "B"), ("flows.0.bogus", "1"), ("topology.links.0.a", "q"),
                      ("topology.links", "[]"), ("topology.devices", "[a, a, b, c]"),
-                     ("topology.kind", "mesh"), ("topology", "null"), ("chunk_bytes", "'1 B'"),
+                     ("topology.kind", "mesh"), ("topology.kind", "[graph]"), ("topology.kind", "{a: 1}"), ("topology", "null"), ("chunk_bytes", "'1 B'"),
                      ("chunk_bytes", "1"), ("topology.links.0.preset", "warp")):
         yield flows(f"{key}={tok}", _with(FLOWS, key, RAW), tok)
     dup = _with(FLOWS, "topology.links.1.name", "L")

@@ -71,9 +71,9 @@ def _build(spec: Any) -> Topology:
     kind = spec["kind"]
     if kind == "graph":
         return _graph(spec)
-    if kind not in _BUILDERS:
-        raise InputError(f"unknown topology kind {show(kind)}{did_you_mean(kind, KINDS)}; known: {', '.join(KINDS)}",
-                         "kind")
+    if not isinstance(kind, str) or kind not in _BUILDERS:  # a list or mapping here is unhashable
+        hint = did_you_mean(kind, KINDS) if isinstance(kind, str) else ""
+        raise InputError(f"unknown topology kind {show(kind)}{hint}; known: {', '.join(KINDS)}", "kind")
     public, implementation = _BUILDERS[kind]
     params = list(inspect.signature(public).parameters.values())
     names = [p.name for p in params]
