@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from fuzz_corpus import FLOWS, SWEEP, TINY, Case
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from fuzz_corpus import FLOWS, SWEEP, TINY, Case
-from pipesim.cli import main
 from test_fuzz_corpus import SECONDS_PER_CASE, check_outcome, deadline
+
+from pipesim.cli import main
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
