@@ -1,4 +1,5 @@
-"""`--title ""` leaves out the title line and the space it took."""
+"""Figure sizes: `--title ""` leaves out the title line and its space; a schedule table too
+large to read is refused before anything is drawn."""
 
 from __future__ import annotations
 
@@ -39,3 +40,18 @@ def test_gantt_command_with_an_empty_title(tmp_path, capsys):
     write_chrome_trace(trace(), tmp_path / "trace.json")
     assert main(["gantt", str(tmp_path / "trace.json"), "-o", str(tmp_path / "g.png"), "--title", ""]) == 0
     assert png_height(tmp_path / "g.png") == round(layout_gantt(trace(), title="").height * 150)
+
+
+def test_a_schedule_table_too_large_to_read_is_refused_before_drawing():
+    import matplotlib.pyplot as plt
+    import pytest
+
+    from pipesim.plot import plot_schedule_table
+
+    tr = Trace(devices=["gpu0", "gpu1"], meta={"schedule": "long"})
+    tr.spans += [Span("gpu0", "F", 0.0, 1.0, stage=0, microbatch=0),
+                 Span("gpu1", "B", 19_999.0, 20_000.0, stage=1, microbatch=0)]
+    before = plt.get_fignums()
+    with pytest.raises(ValueError, match=r"2 devices x 20,000 slots would be [\d,]+ px wide"):
+        plot_schedule_table(tr)
+    assert plt.get_fignums() == before
