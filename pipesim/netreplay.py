@@ -4,7 +4,7 @@ A flows file is a topology (as for ``build_topology``) plus a list of transfers:
 
     topology: {kind: graph, devices: [a, b], links: [{a: a, b: b, bandwidth: 1 GB/s}]}
     policy: fair            # or fifo
-    chunk_bytes: auto       # auto = the network default (4 MiB); null or 0 = no chunks (fluid)
+    chunk_bytes: auto       # auto (default) or null/0: whole messages as max-min flows; a size: chunks on credits
     overhead: 0 s           # per-message software overhead at the sender
     flows:
       - {name: A, src: a, dst: b, bytes: 100 MB, start: 0 s}

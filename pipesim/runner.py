@@ -48,7 +48,7 @@ def run_built(built: Any, level: Level = "sim") -> Outcome:
     if level == "table":
         from pipesim.ideal import run_table
 
-        result = run_table(compiled)
+        result = run_table(compiled, grad_sync=built.sim_options.grad_sync)
     else:
         from pipesim.sim.engine import Simulation
 
@@ -81,7 +81,8 @@ def run_built(built: Any, level: Level = "sim") -> Outcome:
 def simulation_events(compiled: Any, options: Any) -> float:
     """A lower estimate of the simulation's events (``pipesim.budget``): every compute action,
     and every message once per chunk on at least one link, for each data-parallel copy."""
-    chunk = options.chunking.chunk_bytes
+    # Only fixed chunks are simulated as chunks; ``auto`` and ``fluid`` messages are one flow.
+    chunk = options.chunking.size if options.chunking.mode == "fixed" else None
     nbytes = compiled.messages.nbytes
     transfers = float(len(nbytes)) if chunk is None else sum(chunks_per_message(b, chunk) for b in nbytes)
     return options.dp * (len(compiled.durations) + transfers)

@@ -131,3 +131,9 @@ def test_budget_object():
     Budget(max_events=10).check(10, "x")
     with pytest.raises(BudgetError, match="x: about 11 events, over the budget of 10"):
         Budget(max_events=10).check(11, "x")
+
+
+def test_auto_chunking_counts_one_transfer_per_message(tmp_path, capsys):
+    # ``auto`` is simulated as whole-message flows, so it must not be estimated as 4 MiB chunks.
+    doc = {**TINY, "network": {"chunk_bytes": "auto"}, "costs": {**TINY["costs"], "message_bytes": "64 MiB"}}
+    assert run(tmp_path, capsys, "--max-events", str(ACTIONS + MESSAGES), doc=doc)[0] == 0

@@ -233,7 +233,7 @@ def test_layers_per_stage_must_match_parts():
     data = scenario(costs=None, model={"preset": "gpt3-1.3b", "layers_per_stage": [12, 12]}, hardware="A100")
     assert error(data, built=True) == (
         "scenario.model.layers_per_stage: 2 values given but schedule '1f1b' cuts the model into 4 parts "
-        "(4 stages on 4 devices); give one layer count per part")
+        "(4 stages on 4 devices); give one layer count per part, or 'balanced'")
 
 
 def test_workload_error_is_rebased():

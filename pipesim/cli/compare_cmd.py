@@ -26,6 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override a scenario value for every schedule (repeatable)")
     p.add_argument("--table-only", action="store_true", help="skip the simulation (free network only)")
+    p.add_argument("--split", choices=("balanced", "scenario"), default="balanced",
+                   help="layer split of a model-based scenario: balanced (default: each schedule gets the split that "
+                        "balances its devices' costs, embedding and LM head included) or scenario (keep "
+                        "model.layers_per_stage where its length fits the schedule)")
     p.add_argument("--problem", default=None, metavar="NAME",
                    help="also train this problem with each schedule's staleness (quadratic | logistic | mlp | "
                         "charlm) and add time to --target, as `pipesim converge` does with the problem's defaults")
@@ -53,7 +57,9 @@ def _pct(x: float | None) -> str:
 def _memory(r: Any) -> str:
     if r.peak_memory is None:
         return ""
-    return format_size(r.peak_memory) if r.memory_unit == "bytes" else f"{r.peak_memory:.3g} stage-units"
+    if r.memory_unit == "bytes":
+        return format_size(r.peak_memory)
+    return f"{r.peak_memory:.3g} " + ("model-stage units" if r.memory_unit == "model-stage" else "stage-units")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError(f"{flag}: cannot write '{target}' ({exc.strerror})") from None
     traces: dict[str, Any] | None = {} if args.plot else None
     rows = compare(args.scenario, names, overrides=args.overrides, microbatches=args.microbatches,
-                   simulate=not args.table_only, traces=traces)
+                   simulate=not args.table_only, traces=traces, split=args.split)
     records = _records(rows)
     if args.problem is not None:
         _add_time_to_target(args, rows, records)

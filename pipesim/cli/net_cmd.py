@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     if args.policy:
         raw = {**raw, "policy": args.policy}
     spec = read_flows(raw)
-    chunk = spec.chunking.chunk_bytes
+    chunk = spec.chunking.size if spec.chunking.mode == "fixed" else None  # auto/fluid: one flow each
     # Each flow is at least one transfer (one per chunk) on at least one link.
     events = sum(chunks_per_message(nbytes, chunk) for _, _, nbytes, _ in spec.flows)
     budget_from_args(args).check(events, f"flows file {args.flows}")

@@ -60,18 +60,19 @@ def run(args: argparse.Namespace) -> int:
     schedule = schedule_from_args(args)
     costs = costs_from_args(schedule, args.costs, args.split_backward, args.per)
     gen_name = schedule.name
+    delay = duration(args.delay, flag="--delay")
     from pipesim.schedule import Registry
 
     registry = Registry.default()
     if not args.from_csv and gen_name in registry.names() and registry.get(gen_name).cost_aware:
-        # List-scheduled orders depend on the costs: order again with the ones given.
+        # List-scheduled orders depend on the costs and the delay: order again with the ones given
+        # (REDUCE_GRAD goes into the order's bubbles, timed without the delay).
         from pipesim.plan import finalize
 
         options = {k: v for k, v in schedule.options.items() if k in {o.name for o in registry.get(gen_name).options}}
         schedule = finalize(registry.generate(gen_name, schedule.num_devices, schedule.num_microbatches,
-                                              costs=costs, **options), costs)
+                                              costs=costs, message_delay=delay, **options), costs)
 
-    delay = duration(args.delay, flag="--delay")
     result = evaluate(schedule, costs, message_delay=delay)
     if args.plot:
         from pipesim.plot.table import plot_schedule_table

@@ -37,6 +37,7 @@ from pipesim.scenario.fields import (
     quantity,
     whole,
 )
+from pipesim.scenario.split import BALANCED
 from pipesim.units import UnitError
 from pipesim.workload import (
     ATTENTIONS,
@@ -99,9 +100,12 @@ def _check_flops(value: object) -> float:
     return x
 
 
-def _check_layers(value: object) -> tuple[int, ...] | None:
+def _check_layers(value: object) -> tuple[int, ...] | str:
+    if isinstance(value, str) and value.strip().lower() == BALANCED:
+        return BALANCED
     if not isinstance(value, list | tuple) or not value:
-        raise InputError(f"{show(value)} is not a list; expected one layer count per model part, e.g. [6, 6, 6, 6]")
+        raise InputError(f"{show(value)} is not a list; expected one layer count per model part, e.g. [6, 6, 6, 6], "
+                         f"or '{BALANCED}' (a split balanced by cost for the schedule)")
     return each(whole(0), value)
 
 
@@ -140,7 +144,8 @@ class ModelSection(Section):
     microbatch_size: Shape = 1
     dtype: Annotated[str, BeforeValidator(choice(tuple(DTYPES)))] = "bf16"
     recompute: Annotated[str, BeforeValidator(choice(RECOMPUTE_MODES))] = "none"
-    layers_per_stage: Annotated[tuple[int, ...] | None, BeforeValidator(optional(_check_layers))] = None
+    # One layer count per model part; None: the workload's uniform split; 'balanced': by cost.
+    layers_per_stage: Annotated[tuple[int, ...] | str | None, BeforeValidator(optional(_check_layers))] = None
     tensor_parallel: Whole = 1
     optimizer: Annotated[str | float, BeforeValidator(_check_optimizer)] = "adam"
     # Layer details the roofline cost model reads (docs/workload.md); None keeps the preset's.
@@ -149,6 +154,7 @@ class ModelSection(Section):
     kv_heads: Shape | None = None
     mlp: Annotated[str | None, BeforeValidator(optional(choice(MLPS)))] = None
     ffn_hidden: Shape | None = None
+    dropout: Annotated[float | None, BeforeValidator(optional(number_in(0, 1)))] = None
 
     @model_validator(mode="after")
     def _shape(self) -> ModelSection:
