@@ -55,22 +55,21 @@ class TableResult:
 
     @cached_property
     def makespan(self) -> float:
-        if self.compiled.monotone:  # each device's last action ends last (and ties are equal floats)
-            prog, end = self.program, self.end
-            last = max((end[f + n - 1] for f, n in zip(prog.first, prog.count, strict=True) if n), default=0.0)
-        else:
-            last = max(self.end, default=0.0)
+        # No duration is negative (``compile_schedule`` checks), so each device's start and end
+        # times never decrease along its list: its last action ends last (ties are equal floats).
+        prog, end = self.program, self.end
+        last = max((end[f + n - 1] for f, n in zip(prog.first, prog.count, strict=True) if n), default=0.0)
         return max(last, self.grad_end)
 
     @cached_property
     def _metrics(self) -> dict[str, Any]:
-        out = timeline_metrics(self.compiled, [self.start], [self.end], self.makespan, "table", self.compiled.monotone)
+        out = timeline_metrics(self.compiled, [self.start], [self.end], self.makespan, "table", monotone=True)
         out["message_delay"] = self.message_delay
         return out
 
     @cached_property
     def _busy_spans(self) -> tuple[list[float], list[tuple[float, float]]]:
-        return busy_and_spans(self.compiled, self.start, self.end, self.compiled.monotone)
+        return busy_and_spans(self.compiled, self.start, self.end, monotone=True)
 
     @property
     def busy(self) -> list[float]:
@@ -141,19 +140,19 @@ def run_table(compiled: Compiled, message_delay: float = 0.0, grad_sync: GradSyn
         if view is None:
             return TableResult(compiled, start, end, message_delay)
     dur = compiled.durations
-    n = len(program.actions)
+    n = program.num_actions
     start = [0.0] * n
-    end = [0.0] * n + [-INF, INF]  # then the slot values "none" and "more than the slots hold"
+    end = [0.0] * (n + 2)  # then the slot values "none" and "more than the slots hold"
+    end[n], end[n + 1] = -INF, INF
     free = [0.0] * program.num_devices
-    device, local, remote = program.device, program.local_pred, program.remote_pred
+    device, remote = program.device, program.remote_pred
     if view is not None:
-        dur, local, remote = view.durations, view.local_pred, view.remote_pred
+        dur, remote = view.durations, view.remote_pred
+    # A same-device input has ended by the time its device is free (``pipesim.schedule.walk``
+    # says why): only the remote slot can delay an action.
     for g in program.order or ():
         d = device[g]
         t = free[d]
-        e = end[local[g]]
-        if e > t:
-            t = e
         e = end[remote[g]] + message_delay
         if e > t:
             # More prerequisites than the two slots hold (or an infinite time): all of them.

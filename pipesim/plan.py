@@ -43,9 +43,10 @@ def finalize(schedule: Schedule, costs: Costs | None = None) -> Schedule:
     """Apply the passes a generated schedule asks for (see the module docstring). The
     ``REDUCE_GRAD`` pass looks for the order's own bubbles, so it is timed without message
     delays (see ``insert_reduce_grads``)."""
-    wants = bool(schedule.options.get("reduce_grad"))
+    if not schedule.options.get("reduce_grad"):
+        return schedule  # without reading its actions: a schedule made from columns keeps only those
     has = any(a.kind is Kind.REDUCE_GRAD for row in schedule.actions for a in row)
-    return insert_reduce_grads(schedule, costs) if wants and not has else schedule
+    return schedule if has else insert_reduce_grads(schedule, costs)
 
 
 def unit_costs(schedule: Schedule) -> Costs:

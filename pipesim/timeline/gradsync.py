@@ -22,11 +22,11 @@ from pipesim.timeline.program import Compiled
 
 @dataclass(frozen=True)
 class Overlap:
-    """The table level's inputs with every REDUCE_GRAD overlapped: prerequisite slots (the
-    REDUCE_GRADs have none: a device reaches one when it is free), durations (the
-    REDUCE_GRADs take no device time) and, per model part, its copies and reduce time."""
+    """The table level's inputs with every REDUCE_GRAD overlapped: the remote prerequisite slot
+    (the one the table level reads; the REDUCE_GRADs have none: a device reaches one when it is
+    free), durations (the REDUCE_GRADs take no device time) and, per model part, its copies and
+    reduce time."""
 
-    local_pred: list[int]
     remote_pred: list[int]
     durations: list[float]
     parts: tuple[tuple[tuple[int, ...], float], ...]
@@ -43,13 +43,13 @@ def overlap_view(compiled: Compiled) -> Overlap | None:
     ids = np.flatnonzero(program.columns.kind == CODE_REDUCE).tolist()
     if not ids:
         return None
-    n = len(program.actions)
-    local, remote, durations = list(program.local_pred), list(program.remote_pred), list(compiled.durations)
+    n = program.num_actions
+    remote, durations = list(program.remote_pred), list(compiled.durations)
     stage_part = program.schedule.layout.stage_part
     groups: dict[int, list[int]] = {}
     for g in ids:
-        local[g] = remote[g] = n  # the "none" slot
+        remote[g] = n  # the "none" slot
         durations[g] = 0.0
         groups.setdefault(stage_part[program.actions[g].stage], []).append(g)
     parts = tuple((tuple(m), max(compiled.durations[g] for g in m)) for _, m in sorted(groups.items()))
-    return Overlap(local, remote, durations, parts)
+    return Overlap(remote, durations, parts)
