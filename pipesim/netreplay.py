@@ -95,6 +95,8 @@ def _flow(item: Any, i: int, topology: Topology) -> tuple[str, tuple[int, int, f
             raise InputError("missing; a flow needs src, dst and bytes", key)
     src = topology.device_index(data["src"], key="src")
     dst = topology.device_index(data["dst"], key="dst")
+    if src == dst:
+        raise InputError(f"{show(data['dst'])} is also the source; a flow goes from one device to another", "dst")
     nbytes = as_quantity(data["bytes"], "size", finite=True, key="bytes")
     start = as_quantity(data.get("start", 0.0), "time", finite=True, key="start")
     return str(data.get("name", f"flow{i}")), (src, dst, nbytes, start)

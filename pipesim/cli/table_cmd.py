@@ -85,16 +85,16 @@ def run(args: argparse.Namespace) -> int:
 
         print(write_csv(schedule), end="")
     else:
-        from rich.console import Console
-        from rich.table import Table
+        from rich.text import Text
 
+        from pipesim.cli.common import plain_console, plain_table
         from pipesim.textgrid import time_grid
 
-        console = Console()
-        console.print(f"[bold]{schedule.name}[/bold]: p={schedule.num_devices}, m={schedule.num_microbatches}, "
-                      f"{schedule.num_stages} stages")
+        console = plain_console()
+        console.print(Text.assemble((schedule.name, "bold"), f": p={schedule.num_devices}, "
+                                    f"m={schedule.num_microbatches}, {schedule.num_stages} stages"))
         print(time_grid(result))
-        table = Table(show_header=False, box=None)
+        table = plain_table("", "", show_header=False, box=None)
         for key, value in summary_rows(result):
             table.add_row(key, value)
         console.print(table)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipesim.budget import BudgetError
 from pipesim.costs import Costs
 from pipesim.inputs import InputError, unknown_key_message
 from pipesim.plan import finalize
@@ -235,7 +236,9 @@ def _schedule(sc: Scenario, registry: Registry) -> tuple[Schedule, int]:
         options["iterations"] = iterations
     assert par.pp is not None and par.microbatches is not None  # the schema requires them without csv
     try:
-        return gen(par.pp, par.microbatches, **options), iterations
+        return gen(par.pp, par.microbatches, work_budget=sc.limits.budget, **options), iterations
+    except BudgetError:
+        raise
     except ScheduleOptionError as exc:
         raise located(str(exc), "schedule", "options") from None
     except ValueError as exc:  # RequirementError, LayoutError, ...
@@ -256,7 +259,8 @@ def _timed(sc: Scenario, registry: Registry, schedule: Schedule, costs: Costs, m
     if gen.cost_aware:
         options = {k: v for k, v in schedule.options.items() if k in {o.name for o in gen.options}}
         assert sc.parallel.pp is not None and sc.parallel.microbatches is not None
-        schedule = gen(sc.parallel.pp, sc.parallel.microbatches, costs=costs, message_delay=message_delay, **options)
+        schedule = gen(sc.parallel.pp, sc.parallel.microbatches, costs=costs, message_delay=message_delay,
+                       work_budget=sc.limits.budget, **options)
     return finalize(schedule, costs)
 
 

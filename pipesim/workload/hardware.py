@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any
 
-from pipesim.units import UnitError, parse, parse_rate, parse_size
+from pipesim.units import MAX_QUANTITY_CHARS, UnitError, parse, parse_rate, parse_size
 
 
 class WorkloadError(ValueError):
@@ -160,22 +160,34 @@ _ALIASES = MappingProxyType(
     }
 )
 
-_FLOPS_UNIT = re.compile(r"^\s*(.*?)\s*([kKMGTPE]?)(?:flop/s|flops)\s*$", re.IGNORECASE)
 _FLOPS_PREFIX = MappingProxyType({"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15, "e": 1e18})
+_FLOPS_SUFFIXES = ("flop/s", "flops")
 
 
 def parse_flops(value: str | float | int, *, key: str = "") -> float:
     """FLOP/s from a number or a string such as ``'312 TFLOP/s'``, ``'1.98 PFLOPS'``, ``'312e12'``.
 
     units.py knows bytes, rates and times but not arithmetic rates, so the FLOP/s suffix is
-    stripped here and the number is handed to ``units.parse``.
+    stripped here and the number is handed to ``units.parse``. The suffix is cut with string
+    operations, not a regular expression: a pattern such as ``\\s*(.*?)\\s*`` backtracks in
+    cubic time on a long run of spaces, and this string comes straight from a user's file.
     """
-    if isinstance(value, str) and (m := _FLOPS_UNIT.match(value)) and m.group(1):
-        return parse(m.group(1), "number", key=key) * _FLOPS_PREFIX[m.group(2).lower()]
+    where = f"{key}: " if key else ""
+    if isinstance(value, str) and len(value) > MAX_QUANTITY_CHARS:
+        raise UnitError(f"{where}a {len(value)}-character string is not a compute rate; a quantity is at most "
+                        f"{MAX_QUANTITY_CHARS} characters, such as '312 TFLOP/s'")
     try:
+        if isinstance(value, str):
+            text = value.strip()
+            suffix = next((s for s in _FLOPS_SUFFIXES if text.lower().endswith(s)), None)
+            if suffix is not None:
+                head = text[: -len(suffix)]
+                prefix = head[-1:].lower() if head[-1:].lower() in _FLOPS_PREFIX else ""
+                number = head[: len(head) - len(prefix)].strip()
+                if number:
+                    return parse(number, "number", key=key) * _FLOPS_PREFIX[prefix]
         return parse(value, "number", key=key)
     except UnitError:
-        where = f"{key}: " if key else ""
         raise UnitError(f"{where}cannot read {value!r}; expected a compute rate such as '312 TFLOP/s'") from None
 
 
