@@ -17,6 +17,7 @@ simulation on a free network holds in either.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Generator
 from typing import Any, Protocol
 
@@ -38,7 +39,7 @@ class Host(Protocol):
     env: simpy.Environment
     network: Network
     placement: tuple[int, ...]
-    start: list[list[float]]
+    start: list[array[float]]  # replica -> action id -> start time
 
     @property
     def dp(self) -> int: ...
