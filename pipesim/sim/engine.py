@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import simpy
 from simpy.events import Event
 
@@ -171,18 +172,14 @@ class Simulation:
     # -- preparation: everything derivable before time starts -------------------------------
     def _prepare(self) -> None:
         prog = self.compiled.program
-        n = len(prog.actions)
-        # inbox[g] holds the messages action g waits for; outbox[g] those g sends when it ends.
-        # Tuples, with the one shared empty tuple for the many actions that have none: a list
-        # per action would cost more than the action's times.
-        inbox: list[tuple[int, ...]] = [()] * n
-        outbox: list[tuple[int, ...]] = [()] * n
+        n = prog.num_actions
+        # Action g waits for messages in_msg[in_ptr[g]:in_ptr[g + 1]] and sends
+        # out_msg[out_ptr[g]:out_ptr[g + 1]] when it ends, each in message order: flat int64
+        # arrays, since a tuple or list per action would cost more than the action's times.
         msgs = self.compiled.messages
         self._producer = msgs.producer
-        for k, (src, dst) in enumerate(zip(msgs.producer, msgs.consumer, strict=True)):
-            inbox[dst] += (k,)
-            outbox[src] += (k,)
-        self.inbox, self.outbox = inbox, outbox
+        self._in_ptr, self._in_msg = _grouped(msgs.consumer, n)
+        self._out_ptr, self._out_msg = _grouped(msgs.producer, n)
         # Per replica and message: what ``Network.post`` needs, on topology devices and with its
         # route, or with no log only the route (``Network.launch``). Routes are static, so
         # resolving them here also makes an unreachable pair an error before time starts, not
@@ -207,7 +204,7 @@ class Simulation:
 
     def _run(self) -> SimResult:
         env, prog, opts = self.env, self.compiled.program, self.options
-        dp, n = opts.dp, len(prog.actions)
+        dp, n = opts.dp, prog.num_actions
         # Flat float64 arrays: 8 bytes a time instead of a list slot and a float object (32).
         self.start = [array("d", [0.0]) * n for _ in range(dp)]
         self.end = [array("d", [0.0]) * n for _ in range(dp)]
@@ -238,21 +235,22 @@ class Simulation:
         me = r * prog.num_devices + d
         start, end, done = self.start[r], self.end[r], self._done[r]
         arrived = self._arrived[r]
-        durations, inbox = self.compiled.durations, self.inbox
+        durations = self.compiled.durations
         sync = self.sync
         reduce_ids = sync.reduce_ids
         position = self._position[r]
         blocking = self.options.blocking_send
         grad_blocking = sync.blocking
         post, launch, timeout = self.network.post, self.network.launch, env.timeout
-        outbox, routes, nbytes = self.outbox, self.routes[r], self.compiled.messages.nbytes
+        routes, nbytes = self.routes[r], self.compiled.messages.nbytes
         posts = self.posts[r] if self.posts else None
         dp_sync, wgrad_stage = self.options.dp > 1, sync.wgrad_stage
         producer = self._producer
+        in_ptr, in_msg, out_ptr, out_msg = self._in_ptr, self._in_msg, self._out_ptr, self._out_msg
         idle_sched, wait_data = self._idle_sched, self._wait_data
         for g in range(prog.first[d], prog.first[d] + prog.count[d]):
             position[d] = g
-            waits = inbox[g]
+            waits = in_msg[in_ptr[g] : in_ptr[g + 1]]
             if waits:
                 t0 = env._now
                 for k in waits:
@@ -284,7 +282,7 @@ class Simulation:
                 yield timeout(durations[g])
             end[g] = env._now
             done[g] = True
-            out = outbox[g]
+            out = out_msg[out_ptr[g] : out_ptr[g + 1]]
             if out:
                 events = []
                 for k in out:
@@ -328,7 +326,7 @@ class Simulation:
                 g = self._position[r][d]
                 if g < prog.first[d] + prog.count[d] and not self._done[r][g]:
                     waits = []
-                    for k in self.inbox[g]:
+                    for k in self._in_msg[self._in_ptr[g] : self._in_ptr[g + 1]]:
                         ev = self._arrived[r][k]
                         if ev is None or (ev is not True and not ev.triggered):
                             p = self.compiled.messages.producer[k]
@@ -344,3 +342,13 @@ class Simulation:
                 f"simulation deadlocked at t={self.env.now:g}: {len(blocked)} device(s) blocked\n"
                 + "\n".join(line for _, _, line in blocked),
                 self.compiled.schedule, d, prog.step[g], prog.actions[g])
+
+
+def _grouped(owner: list[int], n: int) -> tuple[array[int], array[int]]:
+    """Messages grouped by their owning action (of ``n``), in message order within each:
+    ``(ptr, msg)`` with action g's messages at ``msg[ptr[g]:ptr[g + 1]]``."""
+    own = np.asarray(owner, dtype=np.int64)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(own, minlength=n), out=ptr[1:])
+    order = np.argsort(own, kind="stable").astype(np.int64)
+    return array("q", ptr.tobytes()), array("q", order.tobytes())
