@@ -95,3 +95,15 @@ def test_a_metrics_only_outcome_refuses_to_make_up_a_trace():
         _ = bare.trace
     # The table level computes its trace from its times: it has one either way.
     assert run_built(built, "table", trace=False).trace.spans
+
+
+@pytest.mark.parametrize(("schedule", "dp"), [("1f1b", 1), ("1f1b", 2), ("zb-h1", 2), ("interleaved", 1)])
+def test_a_metrics_only_run_builds_no_action_objects(schedule, dp):
+    # These generators hand over integer columns; the simulation and its metrics read columns,
+    # so a long metrics-only run never holds an ``Action`` per action.
+    sched = Registry.default().generate(schedule, 4, 8)
+    costs = Costs.make(sched.num_stages, F=1e-3, B=2e-3, message_bytes=1e6, param_bytes=1e7)
+    res = Simulation(sched, costs, cluster(2, 8, inter="eth25"), SimOptions(dp=dp, record_links=False)).run()
+    assert res.metrics()["makespan"] > 0
+    assert sched.plain_order is not None and sched._actions is None
+    assert "actions" not in vars(res.compiled.program.columns)

@@ -71,7 +71,7 @@ def run_point(task: Task, measure: Measure | None = None) -> dict[str, Any]:
     try:
         scenario = load_scenario(task["base"], list(task["overrides"]), base_dir=task.get("base_dir"))
         built = build(scenario)
-        outcome = run_built(built, task["level"], trace=measure is not None)  # a sweep reads metrics only
+        outcome = run_built(built, task["level"])
         out.update(status=STATUS_OK, error="", metrics=outcome.metrics)
         if measure is not None:
             out["measured"] = measure(built, outcome)
