@@ -9,6 +9,13 @@ resident set from ``resource.getrusage(RUSAGE_CHILDREN)``. A tiny run of the sam
 wall and CPU time (the child's user + system time: steadier than wall time on a shared
 machine), peak memory, and both per action (2·p·m actions). Budgets are raised for the run,
 since measuring them is the point.
+
+Measured (2-core machine shared with other work, load average 5-6; the two versions back to
+back): -p 256 -m 4096 peaks at 1,164 MiB, 553 B per action above the interpreter's 58 MiB,
+24.4 us CPU (58.5 us wall) per action; the version before, which kept a record per message
+and per link crossing, every arrival event and lists of float objects even with no trace to
+build, peaked at 3,518 MiB, 1,730 B per action, 35.1 us CPU (63.0 us wall). Both report a
+makespan of 131.2 s.
 """
 
 from __future__ import annotations
