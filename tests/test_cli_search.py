@@ -105,3 +105,15 @@ def test_bad_input_is_one_line(argv: list[str], needle: str | None, capsys: pyte
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
     assert err.startswith("pipesim search: error: ") and needle in err, err
+
+
+def test_same_answer_with_one_worker_or_a_pool(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["search", "-p", "4", "-m", "8", "--costs", "F=1,B=2", "--space", "order,layout", "--budget", "60",
+            "--format", "json"]
+    one = _json(capsys, [*argv, "--jobs", "1"])
+    two = _json(capsys, [*argv, "--jobs", "2"])
+    assert json.dumps(one, sort_keys=True) == json.dumps(two, sort_keys=True)
+    # Every layout family was tried at equal work; the winner is no slower than any of them.
+    tried = {t["plan"].split(" m=")[0] for t in one["tried"]}
+    assert {"1f1b", "interleaved v=2", "v-shape", "hanayo W=2", "chimera"} <= tried
+    assert one["metrics"]["makespan"] <= min(t["table_time"] for t in one["tried"] if t["status"] == "ok") + 1e-12

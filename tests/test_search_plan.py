@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,13 @@ from pipesim.costs import Costs
 from pipesim.ideal import evaluate
 from pipesim.plan import generate
 from pipesim.search.errors import SearchError
-from pipesim.search.limits import check_fits, device_share, least_memory, parse_budget, parse_memory_limit
+from pipesim.search.limits import (
+    check_fits,
+    device_share,
+    least_memory,
+    parse_budget,
+    parse_memory_limit,
+)
 from pipesim.search.problem import Base, make_problem
 from pipesim.search.score import edge_delays
 from pipesim.search.space import Axes, Plan, balanced_split, bounded, parse_space, placement_axis
@@ -152,7 +159,7 @@ def test_edge_delays_are_the_mean_transfer_time_per_hand_over() -> None:
 def test_make_problem_split_and_microbatch_size_follow_the_plan() -> None:
     from pipesim.scenario.load import read_yaml
 
-    base = Base(scenario=read_yaml(__import__("pathlib").Path(QUICK)), base_dir="scenarios")
+    base = Base(scenario=read_yaml(Path(QUICK)), base_dir="scenarios")
     plan = Plan("1f1b", 1, 8, 2, "balanced")
     prob = make_problem(base, plan)
     assert prob.built.workload.microbatch_size == 2 and prob.layout.num_microbatches == 8
