@@ -59,8 +59,8 @@ def search(scenario: str | Path | Mapping[str, Any], *, overrides: Sequence[str]
     same search returns without the network."""
     from pipesim.search.limits import parse_budget, parse_memory_limit
     from pipesim.search.plan import Settings, search_plan
-    from pipesim.search.problem import uses_split
     from pipesim.search.request import from_scenario
+    from pipesim.search.variant import uses_split
 
     memory, limit = parse_memory_limit(memory_limit), parse_budget(budget)
     base, axes, items, built = from_scenario(scenario, overrides, space_text=space, seed=seed)

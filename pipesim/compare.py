@@ -3,12 +3,14 @@
 Every requested schedule runs on the same scenario (model, GPU, topology, microbatches); only
 ``schedule.name`` changes and its options fall back to the generator's defaults. Equal work
 holds by construction: a model-based scenario cuts the model into each schedule's own parts
-(p for 1F1B, p·v for interleaved, 2p for V shapes, 2Wp for Hanayo) through the workload
-model, and a costs-based scenario must give its costs ``per: device`` (one device's share of
-one model copy), which ``scenario.build`` divides among each schedule's stages. A hand-written
-``model.layers_per_stage`` whose length does not fit a schedule's part count is dropped for
-that schedule (the automatic balanced split is used, and the row says so), so that no
-schedule is refused for a split written for another.
+(p for 1F1B, p·v for interleaved, 2p for V shapes, 2Wp for Hanayo, p for Chimera/DualPipe)
+with a split balanced by cost for that schedule's layout (``model.layers_per_stage:
+balanced``, ``pipesim.scenario.split``: the busiest device's load, embedding and LM head
+included, is minimised, then the slowest stage), so that no schedule runs on a split written
+for another. ``split="scenario"`` keeps the scenario's own list for the schedules whose part
+count it fits (the row says when it fell back). A costs-based scenario must give its costs
+``per: device`` (one device's share of one model copy), which ``scenario.build`` divides among
+each schedule's stages.
 
 Each schedule is evaluated at the table level (free network) and simulated (the scenario's
 network), then checked against the GPU memory. A schedule that cannot be built (a regime
@@ -75,17 +77,24 @@ def parse_schedules(spec: str | None, registry: Registry) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+SPLITS = ("balanced", "scenario")
+
+
 def compare(source: str | Path, schedules: Sequence[str], *, overrides: Sequence[str] = (),
             microbatches: int | None = None, simulate: bool = True,
-            traces: dict[str, Any] | None = None) -> list[Row]:
+            traces: dict[str, Any] | None = None, split: str = "balanced") -> list[Row]:
     """Run every schedule in ``schedules`` on the scenario ``source``; rows ranked best first.
-    ``traces``, when given, receives each built schedule's trace (simulated, else table level)."""
+    ``traces``, when given, receives each built schedule's trace (simulated, else table level).
+    ``split``: ``balanced`` (every schedule on its own cost-balanced layer split) or
+    ``scenario`` (the scenario's ``model.layers_per_stage`` where it fits)."""
     if microbatches is not None and microbatches < 1:
         raise CompareError(f"--microbatches: {microbatches}; must be a whole number >= 1")
+    if split not in SPLITS:
+        raise CompareError(f"--split: {split!r}; valid: {', '.join(SPLITS)}")
     base = list(overrides)
     if microbatches is not None:
         base.append(f"parallel.microbatches={microbatches}")
-    rows = [_one(source, name, base, simulate, traces) for name in schedules]
+    rows = [_one(source, name, base, simulate, traces, split) for name in schedules]
     return rank(rows)
 
 
@@ -98,25 +107,30 @@ def rank(rows: list[Row]) -> list[Row]:
     return sorted(rows, key=key)
 
 
-def _build(source: str | Path, name: str, overrides: list[str]) -> tuple[Any, str]:
+def _build(source: str | Path, name: str, overrides: list[str], split: str) -> tuple[Any, str]:
     from pipesim.scenario import build, load_scenario
 
     ov = [*overrides, f"schedule.name={name}", "schedule.options={}"]
-    try:
-        return build(load_scenario(source, ov)), ""
-    except ValueError as exc:
-        if "layers_per_stage" not in str(exc):
-            raise
-    # The scenario's split was written for another part count: use the balanced automatic one.
-    return build(load_scenario(source, [*ov, "model.layers_per_stage=null"])), "automatic layer split"
+    sc = load_scenario(source, ov)
+    if sc.model is None:
+        return build(sc), ""
+    note = ""
+    if split == "scenario" and isinstance(sc.model.layers_per_stage, tuple):
+        try:
+            return build(sc), ""
+        except ValueError as exc:
+            if "layers_per_stage" not in str(exc):
+                raise
+        note = "balanced layer split (the scenario's is for another part count)"
+    return build(load_scenario(source, [*ov, "model.layers_per_stage=balanced"])), note
 
 
 def _one(source: str | Path, name: str, overrides: list[str], simulate: bool,
-         traces: dict[str, Any] | None) -> Row:
+         traces: dict[str, Any] | None, split: str) -> Row:
     from pipesim.runner import run_built
 
     try:
-        built, note = _build(source, name, overrides)
+        built, note = _build(source, name, overrides, split)
     except ValueError as exc:
         return Row(name, False, reason=_one_line(exc))
     sched = built.schedule
@@ -126,6 +140,9 @@ def _one(source: str | Path, name: str, overrides: list[str], simulate: bool,
         note = "; ".join(x for x in (note, "costs per stage: not equal work (use costs.per: device)") if x)
     row = Row(name, True, note=note, microbatches=built.microbatches, stages=sched.num_stages,
               memory_limit=built.memory_limit)
+    if built.workload is not None:
+        row.extra["layers_per_part"] = [s.layers for s in built.workload.stages]
+    row.extra["order_message_delay"] = built.message_delay
     try:
         outcome = run_built(built, "table")
     except ValueError as exc:
@@ -134,6 +151,8 @@ def _one(source: str | Path, name: str, overrides: list[str], simulate: bool,
     row.table_time = float(table["iteration_time"])
     row.bubble_table = float(table["bubble_ratio"])
     row.memory_unit = str(table.get("memory_unit", ""))
+    if costs_per == "device" and row.memory_unit != "bytes":
+        row.memory_unit = "model-stage"  # a device's share of one model copy per microbatch
     row.weight_copies = max(table["weight_copies"])
     row.extra["compute_time"] = float(sum(table["busy"]))  # equal work: the same for every schedule
     metrics = table

@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pipesim.budget import MAX_DEVICES
 from pipesim.trace import COMPUTE_KINDS, MemorySample, Message, Span, Trace
 from pipesim.units import format_size
 
@@ -301,12 +302,15 @@ def from_chrome_trace(data: Mapping[str, Any]) -> Trace:
     try:
         return _read_events(data, events)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-        raise ValueError(f"not a trace pipesim can read: {type(exc).__name__} {exc} (write one with "
-                         "'pipesim run --trace')") from None
+        what = str(exc) if type(exc) is ValueError else f"{type(exc).__name__} {exc}"
+        raise ValueError(f"not a trace pipesim can read: {what} (write one with 'pipesim run --trace')") from None
 
 
 def _read_events(data: Mapping[str, Any], events: list[dict[str, Any]]) -> Trace:
-    info = (data.get("otherData") or {}).get("pipesim")
+    other = data.get("otherData") or {}
+    info = other.get("pipesim") if isinstance(other, dict) else None
+    if info is not None and not isinstance(info, dict):
+        raise ValueError(f"otherData.pipesim is {type(info).__name__}, expected a JSON object")
     names: dict[tuple[Any, Any], str] = {}
     for e in events:
         if e.get("ph") == "M" and e.get("name") == "thread_name":
@@ -318,14 +322,23 @@ def _read_events(data: Mapping[str, Any], events: list[dict[str, Any]]) -> Trace
     else:
         if int(info.get("format", 0)) > FORMAT_VERSION:
             raise ValueError(f"Chrome trace written by a newer pipesim (format {info['format']}); upgrade pipesim")
-        scale = float(info["time_scale_us"])
+        scale = _number(info["time_scale_us"], "otherData.pipesim.time_scale_us", positive=True)
+        for key in ("devices", "links", "messages"):
+            if not isinstance(info.get(key), list):
+                raise ValueError(f"otherData.pipesim.{key} is {type(info.get(key)).__name__}, expected a list")
+        if len(info["devices"]) > MAX_DEVICES:
+            raise ValueError(f"otherData.pipesim.devices: {len(info['devices']):,} devices; at most {MAX_DEVICES:,}")
         trace = Trace(devices=list(info["devices"]), links=list(info["links"]), meta=_restore(dict(info["meta"])))
+        rows = _restore(info["messages"])
+        for j, row in enumerate(rows):
+            if not isinstance(row, list) or not 10 <= len(row) <= 12:
+                raise ValueError(f"otherData.pipesim.messages[{j}] is {row!r:.60}, expected a list of 10 to 12 fields")
         trace.messages = [Message(int(i), int(s), int(d), float(b), float(t0), float(t1), str(k), int(st),
                                   int(mb), str(lab), *(str(x) for x in ends))
-                          for i, s, d, b, t0, t1, k, st, mb, lab, *ends in _restore(info["messages"])]
+                          for i, s, d, b, t0, t1, k, st, mb, lab, *ends in rows]
     lanes = [str(x) for x in info.get("link_lanes", trace.links)] if info is not None else []
     device_of = {f"memory {name}": i for i, name in enumerate(trace.devices)}
-    for e in events:
+    for index, e in enumerate(events):
         if e.get("ph") == "C" and e.get("name") in device_of:
             args = e.get("args") or {}
             trace.memory.append(MemorySample(device_of[e["name"]], float(e["ts"]) / scale,
@@ -336,10 +349,15 @@ def _read_events(data: Mapping[str, Any], events: list[dict[str, Any]]) -> Trace
         if e.get("pid") == PID_LINKS and isinstance(e.get("tid"), int) and e["tid"] < len(lanes):
             track = lanes[e["tid"]]  # a link's sub-lanes are one track
         args = e.get("args") or {}
-        start = float(e["ts"]) / scale
-        end = (float(e["ts"]) + float(e.get("dur", 0.0))) / scale
+        where = f"traceEvents[{index}]"
+        _whole(e.get("pid"), f"{where}.pid")
+        _whole(e.get("tid"), f"{where}.tid")
+        ts = _number(e["ts"], f"{where}.ts")
+        start = ts / scale
+        end = (ts + _number(e.get("dur", 0.0), f"{where}.dur")) / scale
         trace.spans.append(Span(track, str(e.get("cat", e.get("name", ""))), start, end,
-                                stage=int(args.get("stage", -1)), microbatch=int(args.get("microbatch", -1)),
+                                stage=_whole(args.get("stage", -1), f"{where}.args.stage", low=-1),
+                                microbatch=_whole(args.get("microbatch", -1), f"{where}.args.microbatch", low=-1),
                                 nbytes=float(args.get("bytes", 0.0)), message=int(args.get("message", -1)),
                                 label=str(args.get("label", "")), queued=float(args.get("queued", 0.0)),
                                 chunk=int(args.get("chunk", -1)), route=int(args.get("route", -1)),
@@ -349,6 +367,20 @@ def _read_events(data: Mapping[str, Any], events: list[dict[str, Any]]) -> Trace
     return trace
 
 
+def _number(value: Any, where: str, *, positive: bool = False) -> float:
+    """A finite number >= 0 (> 0 with ``positive``) from a trace field, else a one-line error."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0 \
+            or (positive and value == 0):
+        raise ValueError(f"{where} is {value!r}; expected a finite number {'> 0' if positive else '>= 0'}")
+    return float(value)
+
+
+def _whole(value: Any, where: str, *, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{where} is {value!r}; expected a whole number >= {low}")
+    return value
+
+
 def load_chrome_trace(path: str | Path) -> Trace:
     """Read a Chrome trace JSON file written by ``write_chrome_trace`` back into a ``Trace``."""
     p = Path(path)
@@ -356,6 +388,11 @@ def load_chrome_trace(path: str | Path) -> Trace:
         data = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ValueError(f"{p}: not valid JSON ({err}); expected a Chrome trace from 'pipesim run --trace'") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{p}: not UTF-8 text; expected a Chrome trace from 'pipesim run --trace'") from None
+    except RecursionError:
+        raise ValueError(f"{p}: JSON nested too deeply to be a trace; expected a Chrome trace from "
+                         "'pipesim run --trace'") from None
     if not isinstance(data, dict):
         raise ValueError(f"{p}: expected a JSON object with 'traceEvents'")
     return from_chrome_trace(data)

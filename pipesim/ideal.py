@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from pipesim.costs import Costs
+from pipesim.network.options import GRAD_SYNC, GradSync
 from pipesim.schedule.deps import Program
 from pipesim.schedule.table import Schedule
 from pipesim.schedule.validate import deadlock_error
@@ -25,6 +26,7 @@ from pipesim.timeline import (
     compile_schedule,
     timeline_metrics,
 )
+from pipesim.timeline.gradsync import overlap_view
 from pipesim.timeline.trace_build import table_trace
 from pipesim.trace import Trace
 
@@ -37,6 +39,7 @@ class TableResult:
     start: list[float]
     end: list[float]
     message_delay: float
+    grad_end: float = 0.0  # when the last overlapped all-reduce lands (grad_sync: overlap)
 
     @property
     def program(self) -> Program:
@@ -52,20 +55,21 @@ class TableResult:
 
     @cached_property
     def makespan(self) -> float:
-        if self.compiled.monotone:  # each device's last action ends last (and ties are equal floats)
-            prog, end = self.program, self.end
-            return max((end[f + n - 1] for f, n in zip(prog.first, prog.count, strict=True) if n), default=0.0)
-        return max(self.end, default=0.0)
+        # No duration is negative (``compile_schedule`` checks), so each device's start and end
+        # times never decrease along its list: its last action ends last (ties are equal floats).
+        prog, end = self.program, self.end
+        last = max((end[f + n - 1] for f, n in zip(prog.first, prog.count, strict=True) if n), default=0.0)
+        return max(last, self.grad_end)
 
     @cached_property
     def _metrics(self) -> dict[str, Any]:
-        out = timeline_metrics(self.compiled, [self.start], [self.end], self.makespan, "table", self.compiled.monotone)
+        out = timeline_metrics(self.compiled, [self.start], [self.end], self.makespan, "table", monotone=True)
         out["message_delay"] = self.message_delay
         return out
 
     @cached_property
     def _busy_spans(self) -> tuple[list[float], list[tuple[float, float]]]:
-        return busy_and_spans(self.compiled, self.start, self.end, self.compiled.monotone)
+        return busy_and_spans(self.compiled, self.start, self.end, monotone=True)
 
     @property
     def busy(self) -> list[float]:
@@ -112,34 +116,43 @@ class TableResult:
         return table_trace(self.compiled, self.start, self.end, self.message_delay, time_unit)
 
 
-def run_table(compiled: Compiled, message_delay: float = 0.0) -> TableResult:
+def run_table(compiled: Compiled, message_delay: float = 0.0, grad_sync: GradSync = "overlap") -> TableResult:
     """Time every action of ``compiled``: the table level's whole evaluation loop.
 
     A program whose deadlock dry run was left for later (``compile_schedule(dry_run=False)``)
     is timed by that dry run itself (``pipesim.schedule.walk``), which also finds its order;
-    one with an order is timed by the loop below, in that order."""
+    one with an order is timed by the loop below, in that order. ``grad_sync`` is the
+    simulation's: ``overlap`` (REDUCE_GRADs take no device time, the iteration ends when the
+    last all-reduce lands; ``pipesim.timeline.gradsync``) or ``blocking`` (a rendezvous)."""
     if not message_delay >= 0:
         raise ValueError(f"message_delay: {message_delay}; must be >= 0")
+    if grad_sync not in GRAD_SYNC:
+        raise ValueError(f"grad_sync: {grad_sync!r} is not one of: {', '.join(GRAD_SYNC)}")
     program = compiled.program
+    view = overlap_view(compiled) if grad_sync == "overlap" else None
     if program.order_pending:
+        # The dry run keeps the rendezvous: an order valid with it stays valid without.
         walked = walk(program, compiled.durations, message_delay)
         if walked is None:
             raise deadlock_error(program)
         start, end, program.order_runs = walked
         program.order_pending = False
-        return TableResult(compiled, start, end, message_delay)
+        if view is None:
+            return TableResult(compiled, start, end, message_delay)
     dur = compiled.durations
-    n = len(program.actions)
+    n = program.num_actions
     start = [0.0] * n
-    end = [0.0] * n + [-INF, INF]  # then the slot values "none" and "more than the slots hold"
+    end = [0.0] * (n + 2)  # then the slot values "none" and "more than the slots hold"
+    end[n], end[n + 1] = -INF, INF
     free = [0.0] * program.num_devices
-    device, local, remote = program.device, program.local_pred, program.remote_pred
+    device, remote = program.device, program.remote_pred
+    if view is not None:
+        dur, remote = view.durations, view.remote_pred
+    # A same-device input has ended by the time its device is free (``pipesim.schedule.walk``
+    # says why): only the remote slot can delay an action.
     for g in program.order or ():
         d = device[g]
         t = free[d]
-        e = end[local[g]]
-        if e > t:
-            t = e
         e = end[remote[g]] + message_delay
         if e > t:
             # More prerequisites than the two slots hold (or an infinite time): all of them.
@@ -149,7 +162,7 @@ def run_table(compiled: Compiled, message_delay: float = 0.0) -> TableResult:
         end[g] = t
         free[d] = t
     del end[n:]
-    return TableResult(compiled, start, end, message_delay)
+    return TableResult(compiled, start, end, message_delay, view.land(start) if view is not None else 0.0)
 
 
 def evaluate(
@@ -159,16 +172,18 @@ def evaluate(
     message_delay: float = 0.0,
     reduce_time: ReduceTime = 0.0,
     program: Program | None = None,
+    grad_sync: GradSync = "overlap",
 ) -> TableResult:
-    """Validate ``schedule`` (unless a validated ``program`` is given) and time every action."""
+    """Validate ``schedule`` (unless a validated ``program`` is given) and time every action
+    (``grad_sync``: see ``run_table``)."""
     if not message_delay >= 0:
         raise ValueError(f"message_delay: {message_delay}; must be >= 0")
     compiled = compile_schedule(schedule, costs, reduce_time=reduce_time, program=program, dry_run=False)
-    return run_table(compiled, message_delay)
+    return run_table(compiled, message_delay, grad_sync)
 
 
 def unit_trace(schedule: Schedule) -> Trace:
     """Table-level trace of ``schedule`` with every action one slot long (F&B: two), the
     papers' schedule-table convention."""
     costs = Costs.make(schedule.num_stages, F=1.0, B=1.0, I=1.0, W=1.0)
-    return evaluate(schedule, costs, reduce_time=1.0).trace(time_unit="slot")
+    return evaluate(schedule, costs, reduce_time=1.0, grad_sync="blocking").trace(time_unit="slot")

@@ -224,12 +224,16 @@ def as_quantity(value: object, kind: str, *, positive: bool = False, finite: boo
     return x
 
 
-def as_whole(value: object, minimum: int = 1, *, key: PathLike = ()) -> int:
-    """A whole number >= ``minimum`` (``2.0`` counts as 2; booleans do not count)."""
+def as_whole(value: object, minimum: int = 1, *, maximum: int | None = None, key: PathLike = ()) -> int:
+    """A whole number >= ``minimum`` (``2.0`` counts as 2; booleans do not count), and <=
+    ``maximum`` when one is given (a sanity bound, named in the message)."""
+    expected = f"a whole number >= {minimum}" if maximum is None else f"a whole number in [{minimum}, {maximum:,}]"
     if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
-        raise InputError(f"{show(value)} is not a whole number; expected a whole number >= {minimum}", key)
+        raise InputError(f"{show(value)} is not a whole number; expected {expected}", key)
     if value < minimum:
-        raise InputError(f"{show(value)} is too small; expected a whole number >= {minimum}", key)
+        raise InputError(f"{show(value)} is too small; expected {expected}", key)
+    if maximum is not None and value > maximum:
+        raise InputError(f"{show(value)} is too large; expected {expected}", key)
     return int(value)
 
 

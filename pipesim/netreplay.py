@@ -4,7 +4,7 @@ A flows file is a topology (as for ``build_topology``) plus a list of transfers:
 
     topology: {kind: graph, devices: [a, b], links: [{a: a, b: b, bandwidth: 1 GB/s}]}
     policy: fair            # or fifo
-    chunk_bytes: auto       # auto = the network default (4 MiB); null or 0 = no chunks (fluid)
+    chunk_bytes: auto       # auto (default) or null/0: whole messages as max-min flows; a size: chunks on credits
     overhead: 0 s           # per-message software overhead at the sender
     flows:
       - {name: A, src: a, dst: b, bytes: 100 MB, start: 0 s}
@@ -95,6 +95,8 @@ def _flow(item: Any, i: int, topology: Topology) -> tuple[str, tuple[int, int, f
             raise InputError("missing; a flow needs src, dst and bytes", key)
     src = topology.device_index(data["src"], key="src")
     dst = topology.device_index(data["dst"], key="dst")
+    if src == dst:
+        raise InputError(f"{show(data['dst'])} is also the source; a flow goes from one device to another", "dst")
     nbytes = as_quantity(data["bytes"], "size", finite=True, key="bytes")
     start = as_quantity(data.get("start", 0.0), "time", finite=True, key="start")
     return str(data.get("name", f"flow{i}")), (src, dst, nbytes, start)

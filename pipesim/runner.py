@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
+from pipesim.budget import chunks_per_message
 from pipesim.timeline import compile_schedule
 from pipesim.trace import Trace
 
@@ -42,14 +43,16 @@ def run_built(built: Any, level: Level = "sim") -> Outcome:
     # The table level's walk is its deadlock dry run too: validated, the schedule is walked once.
     compiled = compile_schedule(built.schedule, built.costs, check=built.sim_options.validate,
                                 dry_run=level != "table")
+    budget = built.scenario.limits.budget
     result: Any
     if level == "table":
         from pipesim.ideal import run_table
 
-        result = run_table(compiled)
+        result = run_table(compiled, grad_sync=built.sim_options.grad_sync)
     else:
         from pipesim.sim.engine import Simulation
 
+        budget.check(simulation_events(compiled, built.sim_options), f"scenario {built.scenario.name!r}")
         result = Simulation(built.schedule, built.costs, built.topology, built.sim_options, compiled=compiled).run()
     metrics = result.metrics()
     makespan = metrics["makespan"]
@@ -73,6 +76,16 @@ def run_built(built: Any, level: Level = "sim") -> Outcome:
     if built.memory_limit is not None:
         meta["memory_limit"] = built.memory_limit
     return Outcome(level, metrics, result, meta)
+
+
+def simulation_events(compiled: Any, options: Any) -> float:
+    """A lower estimate of the simulation's events (``pipesim.budget``): every compute action,
+    and every message once per chunk on at least one link, for each data-parallel copy."""
+    # Only fixed chunks are simulated as chunks; ``auto`` and ``fluid`` messages are one flow.
+    chunk = options.chunking.size if options.chunking.mode == "fixed" else None
+    nbytes = compiled.messages.nbytes
+    transfers = float(len(nbytes)) if chunk is None else sum(chunks_per_message(b, chunk) for b in nbytes)
+    return options.dp * (len(compiled.durations) + transfers)
 
 
 def scenario_hash(scenario: Any) -> str:

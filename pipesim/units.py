@@ -50,7 +50,12 @@ _TIME = {
 _EXAMPLE = {"rate": "'40 GB/s'", "size": "'32 MiB'", "time": "'50 ms'", "number": "'1.5'"}
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([^\s\d].*?)?\s*$")
+# Matched against stripped text, so the unit group runs to the end with a greedy ``.*``: a lazy
+# group followed by ``\s*$`` would backtrack quadratically over inner runs of spaces.
+_QUANTITY = re.compile(rf"^({_NUMBER})\s*([^\s\d].*)?$")
+# No quantity anyone writes is longer ("1.5 TFLOP/s", "400 Gb/s"); a longer string is refused
+# before any pattern sees it, so the cost of reading one value is bounded whatever it holds.
+MAX_QUANTITY_CHARS = 100
 _SIZE_UNIT = re.compile(r"^(Ki|Mi|Gi|Ti|Pi|[kKMGTP]?)(B|b|bit|bits|byte|bytes)$")
 _RATE_UNIT = re.compile(r"^(Ki|Mi|Gi|Ti|Pi|[kKMGTP]?)(B|b|bit|bits|byte|bytes)(/s|ps)$")
 
@@ -91,6 +96,9 @@ def parse(value: str | float | int, expect: Dimension, *, key: str = "") -> floa
         return float(value)
     if not isinstance(value, str):
         raise UnitError(f"{where}{value!r} is not a quantity; expected a {expect} such as {_EXAMPLE[expect]}")
+    if len(value) > MAX_QUANTITY_CHARS:
+        raise UnitError(f"{where}a {len(value)}-character string is not a {expect}; a quantity is at most "
+                        f"{MAX_QUANTITY_CHARS} characters, such as {_EXAMPLE[expect]}")
     text = value.strip().replace("_", "")
     if text.lower() in ("inf", "infinity", "+inf"):
         return math.inf

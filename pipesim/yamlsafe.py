@@ -68,5 +68,9 @@ def load_yaml(text: str) -> Any:
     loader = _BoundedLoader(text)
     try:
         return loader.get_single_data()
+    except ValueError as exc:
+        # PyYAML's constructors call int()/float() on the token: an integer of more than 4,300
+        # digits raises Python's own ValueError, which is the file's fault, not ours.
+        raise YamlLimitError(f"a value cannot be read ({exc})".split(";")[0]) from None
     finally:
         loader.dispose()

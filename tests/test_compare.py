@@ -36,7 +36,16 @@ def test_quickstart_all_runs_or_says_why(tmp_path, capsys):
 
 
 def test_memory_limit_marks_oom():
-    rows = compare(QUICKSTART, ["gpipe", "1f1b"], overrides=["hardware.memory=20 GB"], simulate=False)
+    from pipesim.scenario import build, load_scenario
+
+    # A limit halfway between what the first device holds under 1F1B (p microbatches' stash in
+    # flight) and under GPipe (all m), on top of its weights, gradients and optimizer state, on
+    # the balanced split compare gives both (p parts for each).
+    built = build(load_scenario(QUICKSTART, ["model.layers_per_stage=balanced"]))
+    costs, p, m = built.costs, built.schedule.num_devices, built.schedule.num_microbatches
+    static = 2 * costs.param_bytes[0] + costs.optimizer_bytes[0]
+    limit = static + (p + m) / 2 * costs.activation_bytes[0]
+    rows = compare(QUICKSTART, ["gpipe", "1f1b"], overrides=[f"hardware.memory={limit:.0f} B"], simulate=False)
     by = {r.schedule: r for r in rows}
     assert not by["gpipe"].feasible and "out of memory" in by["gpipe"].reason
     assert by["1f1b"].feasible
@@ -50,12 +59,17 @@ def test_requirement_is_a_reason_not_a_crash():
 
 def test_equal_work_across_split_shapes():
     # The same model on the same devices: total compute per iteration is the same whatever the cut.
-    rows = {r.schedule: r for r in compare(QUICKSTART, ["1f1b", "interleaved", "zb-v"], simulate=False)}
-    assert all(r.feasible for r in rows.values())
-    assert rows["interleaved"].note == "automatic layer split"
-    base = rows["1f1b"].extra["compute_time"]
-    for r in rows.values():
-        assert r.extra["compute_time"] == pytest.approx(base, rel=1e-9), r.schedule
+    for split in ("balanced", "scenario"):
+        rows = {r.schedule: r for r in compare(QUICKSTART, ["1f1b", "interleaved", "zb-v"], simulate=False,
+                                               split=split)}
+        assert all(r.feasible for r in rows.values())
+        assert sum(rows["zb-v"].extra["layers_per_part"]) == 24 and len(rows["zb-v"].extra["layers_per_part"]) == 16
+        base = rows["1f1b"].extra["compute_time"]
+        for r in rows.values():
+            assert r.extra["compute_time"] == pytest.approx(base, rel=1e-9), r.schedule
+    # The quickstart's hand-written 1F1B split is kept only when asked, and only where it fits.
+    assert rows["1f1b"].extra["layers_per_part"] == [4, 4, 4, 3, 2, 3, 3, 1] and rows["1f1b"].note == ""
+    assert "balanced layer split" in rows["interleaved"].note
 
 
 def test_bad_schedule_names():
@@ -93,3 +107,15 @@ def test_compare_adds_time_to_target_with_a_problem(capsys):
         assert r["time_to_target_s"] == pytest.approx(r["iterations_to_target"] * r["iteration_time"], rel=1e-9)
     assert main(["compare", scenario, "--target", "1"]) == 2
     assert "--target: give --problem too" in capsys.readouterr().err
+
+
+def test_memory_without_sizes_is_in_model_stage_units():
+    # per: device and no activation sizes: a chunk of 1/v of a device's share counts 1/v, so the
+    # peaks compare across shapes. 1F1B's and ZB-V's first device hold p = 8 shares (their papers'
+    # "same memory as 1F1B"); Hanayo at its default budget no more.
+    scenario = ROOT / "scenarios" / "paper_costs.yaml"
+    ov = ["costs.per=device", "costs.activation_bytes=null", "costs.param_bytes=0", "costs.optimizer_bytes=0"]
+    rows = {r.schedule: r for r in compare(scenario, ["1f1b", "zb-v", "hanayo"], overrides=ov, simulate=False)}
+    assert {r.memory_unit for r in rows.values()} == {"model-stage"}
+    assert rows["1f1b"].peak_memory == 8 and rows["zb-v"].peak_memory == 8
+    assert rows["hanayo"].peak_memory <= 8

@@ -248,8 +248,9 @@ def test_memory_durations_messages_and_times_are_bit_identical(name, s):
 
     for delay in (0.0, 0.37):
         ref_start, ref_end = reference_times(prog, deps, c.durations, delay)
-        ordered = run_table(c, delay)  # validated: the loop over the dry run's order
-        walked = run_table(compile_schedule(s, costs, reduce_time=0.25, dry_run=False), delay)  # one walk
+        # The reference holds a REDUCE_GRAD as a rendezvous: grad_sync "blocking".
+        ordered = run_table(c, delay, "blocking")  # validated: the loop over the dry run's order
+        walked = run_table(compile_schedule(s, costs, reduce_time=0.25, dry_run=False), delay, "blocking")  # one walk
         for r in (ordered, walked):
             assert hexes(r.start) == hexes(ref_start) and hexes(r.end) == hexes(ref_end)
         assert ordered.metrics() == walked.metrics()

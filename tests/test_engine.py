@@ -225,3 +225,30 @@ def test_an_infinite_message_size_is_refused_before_the_run():
     costs = Costs.make(2, message_bytes=[1e6, float("inf")])
     with pytest.raises(ValueError, match=r"costs.message_bytes\[1\]: inf"):
         Simulation(schedule, costs, single_node(2))
+
+
+@pytest.mark.parametrize("grad_sync", ["overlap", "blocking"])
+@pytest.mark.parametrize(("name", "p", "m", "options"), [("chimera", 4, 8, {}), ("chimera", 2, 4, {}),
+                                                         ("dualpipe", 4, 8, {"reduce_grad": True})])
+def test_free_network_reproduces_the_table_level_in_both_grad_sync_modes(name, p, m, options, grad_sync):
+    # Replicated parts with an explicit reduce time: blocking holds every copy at a rendezvous
+    # for it; overlap lets the devices go on and ends the iteration when the last reduce lands.
+    sched = generate(name, p, m, **options)
+    S = sched.num_stages
+    costs = Costs.make(S, F=[1.0 + 0.1 * (s % 3) for s in range(S)], B=[2.0 + 0.05 * s for s in range(S)],
+                       I=[1.1 + 0.05 * s for s in range(S)], W=[0.9 + 0.01 * s for s in range(S)],
+                       message_bytes=1e6, param_bytes=1e6)
+    reduce = 3.0
+    table = evaluate(sched, costs, reduce_time=reduce, grad_sync=grad_sync)
+    sim = Simulation(sched, costs, free(sched.num_devices), SimOptions(grad_sync=grad_sync), reduce_time=reduce).run()
+    assert sim.start[0] == pytest.approx(table.start, abs=1e-9)
+    assert sim.end[0] == pytest.approx(table.end, abs=1e-9)
+    assert sim.makespan == pytest.approx(table.makespan, abs=1e-9)
+    if grad_sync == "overlap":  # the reduce really is off the devices, and a long one ends the iteration
+        assert table.makespan < evaluate(sched, costs, reduce_time=reduce, grad_sync="blocking").makespan
+        # The devices never wait for a reduce, so its length moves no action; a long one ends
+        # the iteration 1000 after the last copy reached its REDUCE_GRAD.
+        long = evaluate(sched, costs, reduce_time=1e3, grad_sync="overlap")
+        assert long.end == table.end
+        last = max(long.start[g] for g, a in enumerate(long.program.actions) if a.kind is Kind.REDUCE_GRAD)
+        assert long.makespan == last + 1e3

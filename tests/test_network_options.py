@@ -132,3 +132,18 @@ def test_grad_sync_is_read_once_from_the_scenario_and_reaches_the_simulation():
     assert built.sim_options.grad_sync == "blocking"
     with pytest.raises(ScenarioError, match=r"^scenario\.network\.grad_sync: .*overlap"):
         load_scenario(base, ["network.grad_sync=lazy"])
+
+
+@pytest.mark.parametrize("mode", ["overlap", "blocking"])
+def test_grad_sync_reaches_the_table_level_too(mode):
+    # Chimera on a free network: both levels read the scenario's mode, so they agree in either.
+    from pipesim.runner import run_built
+    from pipesim.scenario import build, load_scenario
+
+    data = {"name": "sync", "costs": {"F": "1 ms", "B": "2 ms", "message_bytes": "8 MiB"},
+            "topology": {"kind": "free"}, "parallel": {"pp": 4, "microbatches": 8},
+            "schedule": {"name": "chimera"}, "network": {"grad_sync": mode}}
+    built = build(load_scenario(data))
+    table, sim = run_built(built, "table"), run_built(built, "sim")
+    assert table.metrics["makespan"] == pytest.approx(sim.metrics["makespan"], rel=1e-12)
+    assert table.result.grad_end > 0.0 if mode == "overlap" else table.result.grad_end == 0.0

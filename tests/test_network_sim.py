@@ -434,7 +434,7 @@ def test_read_flows_gives_typed_values_and_located_one_line_errors(tmp_path):
          "flows[0].start: 'inf' is infinite; expected a finite time >= 0 such as '50 ms'"),
         ({**spec, "overhead": "-1 us"}, "overhead: '-1 us' is negative; expected a finite time >= 0 such as '50 ms'"),
         ({**spec, "topology": {"kind": "free", "devices": 0}},
-         "topology.num_devices: 0 is too small; expected a whole number >= 1"),
+         "topology.num_devices: 0 is too small; expected a whole number in [1, 65,536]"),
     ]:
         with pytest.raises(InputError) as info:
             read_flows(case)

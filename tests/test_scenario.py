@@ -83,14 +83,14 @@ def test_wrong_unit_kind():
 
 def test_negative_number_names_the_list_item():
     assert error(scenario(costs={"F": [1, -2, 1, 1]})) == (
-        "scenario.costs.F[1]: -2 is negative; expected a time >= 0 such as '50 ms'")
+        "scenario.costs.F[1]: -2 is negative; expected a finite time >= 0 such as '50 ms'")
     assert error(scenario(costs={"F": 1, "message_bytes": "-1 MiB"})) == (
-        "scenario.costs.message_bytes: '-1 MiB' is negative; expected a size >= 0 such as '32 MiB'")
+        "scenario.costs.message_bytes: '-1 MiB' is negative; expected a finite size >= 0 such as '32 MiB'")
 
 
 def test_whole_numbers_and_choices():
     assert error(scenario(parallel={"pp": 0, "microbatches": 8})) == (
-        "scenario.parallel.pp: 0 is too small; expected a whole number >= 1")
+        "scenario.parallel.pp: 0 is too small; expected a whole number in [1, 65,536]")
     assert error(scenario(parallel={"pp": 4, "microbatches": 2.5})) == (
         "scenario.parallel.microbatches: 2.5 is not a whole number; expected a whole number >= 1")
     assert error(scenario(network={"policy": "fare"})) == (
@@ -233,7 +233,7 @@ def test_layers_per_stage_must_match_parts():
     data = scenario(costs=None, model={"preset": "gpt3-1.3b", "layers_per_stage": [12, 12]}, hardware="A100")
     assert error(data, built=True) == (
         "scenario.model.layers_per_stage: 2 values given but schedule '1f1b' cuts the model into 4 parts "
-        "(4 stages on 4 devices); give one layer count per part")
+        "(4 stages on 4 devices); give one layer count per part, or 'balanced'")
 
 
 def test_workload_error_is_rebased():
@@ -265,7 +265,7 @@ def test_every_error_lists_all_problems_but_reports_the_first():
     with pytest.raises(ScenarioError) as info:
         load_scenario(scenario(parallel={"pp": 0, "microbatches": "x"}))
     assert info.value.lines == [
-        "scenario.parallel.pp: 0 is too small; expected a whole number >= 1",
+        "scenario.parallel.pp: 0 is too small; expected a whole number in [1, 65,536]",
         "scenario.parallel.microbatches: 'x' is not a whole number; expected a whole number >= 1",
     ]
     assert str(info.value) == info.value.lines[0]

@@ -110,3 +110,18 @@ def test_long_rows_are_cut_around_the_marked_cell():
     e = error(sched(1, m, rows))
     assert ">0F30<" in str(e)
     assert "(steps" in str(e)  # a window, not all 81 columns
+
+
+def test_cross_device_deadlock_in_a_csv_is_named_a_deadlock(tmp_path, capsys):
+    # Device 0 runs 0B0 (needs 1B0, device 1's last action) before 0F1; device 1 starts with
+    # 1F1, which needs 0F1. Each waits for the other: a cycle across devices, not a local order.
+    from pipesim.cli import main
+
+    path = tmp_path / "dead.csv"
+    path.write_text("0F0,0B0,0F1,0B1\n1F1,1B1,1F0,1B0\n", encoding="utf-8")
+    assert main(["validate", "--from-csv", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pipesim validate: error: deadlock: 2 device(s) blocked, none can proceed")
+    assert "device 0, step 1, action 0B0 waits for 1B0 (device 1, step 3)" in err
+    assert "device 1, step 0, action 1F1 waits for 0F1 (device 0, step 2)" in err
+    assert "later on the same device" not in err

@@ -1,13 +1,16 @@
 """The roofline cost model and measured profiles against committed measurements.
 
 H200: benchmarks/gpu/h200_raw.json (one H200, bf16, PyTorch 2.11, cuDNN attention), read
-directly; the analytic model sees only the presets and the GPU's data-sheet figures plus the
-GEMM-grid constants. A100: the Zero Bubble paper's Table 9 (docs/reference.md).
+directly; the analytic model sees only the presets, the GPU's data-sheet figures and the
+constants benchmarks/gpu/fit_roofline.py derives (each from one named part of the raw data,
+docs/workload.md#gpu-constants). A100: the Zero Bubble paper's Table 9 (docs/reference.md),
+which no constant was fitted on.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import statistics
 from pathlib import Path
@@ -25,7 +28,9 @@ from pipesim.workload import (
     stage_costs,
     summarize,
 )
-from pipesim.workload.roofline import LayerShape, layer_ops
+from pipesim.workload.layer_cost import head_cost
+from pipesim.workload.roofline import LayerShape, layer_ops, layer_stash_bytes, pass_time
+from pipesim.workload.transformer import layer_activation_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW = ROOT / "benchmarks" / "gpu" / "h200_raw.json"
@@ -51,14 +56,9 @@ def _err(pred: float, meas: float) -> float:
     return abs(pred / meas - 1)
 
 
-# Host-bound rows: the 1.3B layer at b = 1 does 0.56 ms of work in ~15 kernels, and PyTorch's
-# per-op host time (cuDNN attention's graph lookup, autograd's per-node work) shows in it (its
-# forward samples spread from 0.48 to 0.60 ms). The model's 7 µs per kernel floor does not
-# cover that; these rows get a wider bound and are reported in docs/workload.md.
-HOST_BOUND = {("gpt3-1.3b", 1)}
-
-
 def test_h200_layer_times_analytic(raw: dict) -> None:
+    """The must-show: every preset × microbatch 1, 2, 4, F and B (= I + W) within 15%, median
+    within 10%, flash attention (the default)."""
     gpu = gpu_preset("h200")
     errs: dict[str, list[float]] = {"F": [], "B": []}
     for r in _flash_rows(raw):
@@ -66,10 +66,45 @@ def test_h200_layer_times_analytic(raw: dict) -> None:
         f, b = _err(c.forward_s, r["forward_s"]), _err(c.backward_s, r["backward_s"])
         errs["F"].append(f)
         errs["B"].append(b)
-        bound = 0.40 if (r["preset"], r["microbatch_size"]) in HOST_BOUND else 0.15
-        assert f <= bound and b <= bound, (r["preset"], r["microbatch_size"], f, b)
+        assert f <= 0.15 and b <= 0.15, (r["preset"], r["microbatch_size"], f, b)
     for key, e in errs.items():
         assert statistics.median(e) <= 0.10, (key, statistics.median(e))
+
+
+def test_small_layers_are_host_bound_and_large_ones_are_not(raw: dict) -> None:
+    """The 1.3B layer at b = 1 is the model's only forward whose kernels are issued slower than
+    the GPU runs them, and its measured samples show it independently: host jitter spreads
+    them by 70% of the median, where every 7B-70B forward spreads by less than 10%."""
+    gpu = gpu_preset("h200")
+    bound = set()
+    for r in _flash_rows(raw):
+        c = layer_cost(_roofline(r["preset"]), gpu, r["microbatch_size"])
+        gpu_only = sum(op.seconds(gpu, "bf16") for op in layer_ops(_shape(r["preset"], r["microbatch_size"]), "F"))
+        spread = (max(r["forward_samples_s"]) - min(r["forward_samples_s"])) / r["forward_s"]
+        if c.forward_s > gpu_only:
+            bound.add((r["preset"], r["microbatch_size"]))
+            assert spread > 0.5
+        if r["preset"] in ("7b", "13b", "70b"):
+            assert spread < 0.1
+    assert bound == {("gpt3-1.3b", 1)}
+
+
+def _shape(name: str, b: int) -> LayerShape:
+    from pipesim.workload.layer_cost import layer_shape
+
+    return layer_shape(_roofline(name), b)
+
+
+def test_pass_time_is_the_longer_of_gpu_work_and_host_issue() -> None:
+    """Oracle by hand: ten 1 µs kernels on a GPU whose host issues one per 56 µs take 560 µs;
+    one 10 ms kernel takes its GPU time."""
+    from pipesim.workload.roofline import Op
+
+    gpu = gpu_preset("h200")
+    tiny = [Op(f"k{i}", "memory", 0.0, 1.0) for i in range(10)]
+    assert pass_time(tiny, gpu, "bf16") == pytest.approx(10 * gpu.host_op_s)
+    big = [Op("big", "memory", 0.0, 0.01 * gpu.bandwidth() * gpu.memory_efficiency)]
+    assert pass_time(big, gpu, "bf16") == pytest.approx(0.01 + gpu.kernel_gap_s)
 
 
 def test_h200_activation_bytes_analytic(raw: dict) -> None:
@@ -84,8 +119,7 @@ def test_h200_activation_bytes_analytic(raw: dict) -> None:
 def test_h200_head_at_aligned_vocab(raw: dict) -> None:
     """Heads at a vocabulary that is a multiple of 128 (LLaMA's 32000, GPT's padded 50304):
     the full backward within 15% and the stash within 5%. The forward of the small GPT heads
-    is 20-30% short (reported, not asserted); the unpadded 50257 is 4x slower than any
-    roofline (misaligned GEMM) and is left to a profile."""
+    is 20-30% short (reported in docs/workload.md, not asserted)."""
     gpu = gpu_preset("h200")
     for r in raw["heads"]:
         if r["vocab"] % 128:
@@ -97,6 +131,23 @@ def test_h200_head_at_aligned_vocab(raw: dict) -> None:
         head_act = c.activation_bytes - layer.activation_bytes
         assert _err(head_b, r["backward_s"]) <= 0.15, (r["preset"], r["microbatch_size"])
         assert _err(head_act, r["activation_bytes_incl_output"]) <= 0.05
+
+
+def test_h200_head_at_unaligned_vocab(raw: dict) -> None:
+    """GPT's 50257-token vocabulary: the unaligned-GEMM rate was fitted on one record (1.3B
+    forward at b = 1); the other five forwards come within 20% and the backwards within 30%
+    (they run 17-25% long: the backward GEMMs lose less to the misalignment). Without the
+    penalty the model was 74-82% short; the measured slow-down over 50304 is 3.4-4x."""
+    gpu = gpu_preset("h200")
+    rows = [r for r in raw["heads"] if r["vocab"] == 50257]
+    assert len(rows) == 6
+    for r in rows:
+        model = dataclasses.replace(_roofline(r["preset"]), vocab=r["vocab"])
+        c = head_cost(model, gpu, r["microbatch_size"])
+        assert _err(c.forward_s, r["forward_s"]) <= 0.20, (r["preset"], r["microbatch_size"])
+        assert _err(c.backward_s, r["backward_s"]) <= 0.30, (r["preset"], r["microbatch_size"])
+        padded = head_cost(dataclasses.replace(model, vocab=50304), gpu, r["microbatch_size"])
+        assert c.forward_s > 2.5 * padded.forward_s
 
 
 def test_h200_profile_reproduces_and_interpolates(raw: dict) -> None:
@@ -145,8 +196,11 @@ def test_bad_profiles_name_the_key(tmp_path: Path) -> None:
 # A100 SXM 80 GB, sequence 1024, mixed precision (16-bit matmuls). Table 3's layer counts plus
 # the embedding and the output layer divide exactly by p ((L + 2) / p = 3, 4, 3, 2), so a
 # stage holds (L + 2) / p transformer layers, and Table 9 is one such stage. The paper's code
-# is a Megatron-LM fork of 2023, whose default attention materialises the s × s scores
-# (flash attention was opt-in), hence eager. T_B is the input-gradient pass I.
+# (github.com/sail-sg/zero-bubble-pipeline-parallelism, examples/pretrain_llama_7b.sh as of
+# November 2023) is a Megatron-LM fork run without --use-flash-attn and with Megatron's default
+# dropout of 0.1 (attention probabilities and both residual branches): eager attention with
+# dropout. T_B is the input-gradient pass I. The A100's GEMM fraction (0.75) comes from a
+# public matmul benchmark, not from this table (docs/workload.md#gpu-constants).
 ZB_TABLE9 = (
     # model, layers, heads, hidden, p, microbatch, T_F, T_B (= I), T_W   (m = 24 / 48 / 96 row)
     ("1.5B", 22, 24, 2304, 8, 6, 18.522, 18.086, 9.337),
@@ -158,16 +212,44 @@ ZB_TABLE9 = (
 
 @pytest.mark.parametrize("row", ZB_TABLE9, ids=[r[0] for r in ZB_TABLE9])
 def test_zero_bubble_a100_per_stage_times(row: tuple) -> None:
-    """F and I within 15%. W comes out 13-22% long: the A100 preset borrows the H200's
-    *sustained* GEMM fraction (0.70 of peak, power-limited); the paper's W implies 0.77-0.80
-    on the A100. Asserted at 25% and reported in docs/workload.md."""
+    """The must-show: T_F, T_B and T_W of every Table 9 row within 15%."""
     name, layers, heads, hidden, p, b, tf, tb, tw = row
-    model = ModelSpec(layers, hidden, heads, 1024, 50257, name, attention="eager", cost_model="roofline")
+    model = ModelSpec(layers, hidden, heads, 1024, 50257, name, attention="eager", dropout=0.1,
+                      cost_model="roofline")
     c = layer_cost(model, gpu_preset("a100"), b, "bf16")
     n = (layers + 2) // p
     assert _err(n * c.forward_s * 1e3, tf) <= 0.15
     assert _err(n * c.input_grad_s * 1e3, tb) <= 0.15
-    assert _err(n * c.weight_grad_s * 1e3, tw) <= 0.25
+    assert _err(n * c.weight_grad_s * 1e3, tw) <= 0.15
+
+
+def test_gpu_constants_are_what_the_fit_script_derives(raw: dict) -> None:
+    """hardware.py's roofline constants are benchmarks/gpu/fit_roofline.py's output rounded
+    (within 5%), and the A100's GEMM fraction is the H200's scaled by the public MAMF table's
+    A100 SXM / H100 SXM ratio (85.9% / 80.1%)."""
+    spec = importlib.util.spec_from_file_location("fit_roofline", ROOT / "benchmarks" / "gpu" / "fit_roofline.py")
+    assert spec is not None and spec.loader is not None
+    fit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fit)
+    h200 = gpu_preset("h200")
+    for key, value in fit.fit(raw).items():
+        assert getattr(h200, key) == pytest.approx(value, rel=0.05), key
+    assert gpu_preset("a100").matmul_efficiency == pytest.approx(h200.matmul_efficiency * 85.9 / 80.1, abs=0.005)
+
+
+def test_eager_dropout_stash_is_korthikanti_plus_norm_statistics() -> None:
+    """Cross-level identity over a grid of GPT shapes: the roofline's tensor-by-tensor stash of
+    a GPT layer with eager attention and dropout equals the closed form's 34·sbh + 5·a·s²·b
+    (Korthikanti et al., who count the same tensors) plus the two LayerNorms' fp32 mean and
+    rstd (16 bytes per token), which their formula leaves out; without dropout the s×s part
+    drops to 2·a·s²·b and the masks' 2·sbh go."""
+    for h, a, s, b in ((1024, 16, 512, 1), (2048, 16, 2048, 2), (2560, 32, 1024, 4), (4096, 32, 4096, 1)):
+        model = ModelSpec(4, h, a, s, 50304, attention="eager", dropout=0.1, cost_model="roofline")
+        x = LayerShape(b, s, h, a, a, 4 * h, "gelu", "eager", dropout=True)
+        closed = layer_activation_bytes(model, b, "bf16", "none")
+        assert layer_stash_bytes(x) == closed + 16 * b * s
+        plain = dataclasses.replace(x, dropout=False)
+        assert layer_stash_bytes(plain) == closed + 16 * b * s - 3 * a * s * s * b - 2 * s * b * h
 
 
 def test_op_list_flops_match_the_closed_form_for_gpt() -> None:
@@ -208,6 +290,9 @@ def test_bad_model_options_name_the_key() -> None:
             dataclasses.replace(model_preset("7b"), **{key: value})
     with pytest.raises(WorkloadError, match=r"model\.kv_heads"):
         dataclasses.replace(model_preset("7b"), kv_heads=5)
+    for p in (1.0, -0.1, True, "0.1"):
+        with pytest.raises(WorkloadError, match=r"model\.dropout"):
+            dataclasses.replace(model_preset("7b"), dropout=p)
 
 
 def test_roofline_counts_real_parameters() -> None:
@@ -216,3 +301,22 @@ def test_roofline_counts_real_parameters() -> None:
     closed = summarize(model_preset("70b"), gpu, 8).stages[1]
     assert roof.params == 10 * 855_654_400  # 8192·10240 + 8192² + 3·8192·28672 + 2·8192 per layer
     assert closed.params == 10 * model_preset("70b").layer_params
+
+
+def test_profiles_match_dropout_only_when_measured_with_it() -> None:
+    """The bundled profile was measured without dropout: a model with dropout falls back to the
+    analytic model, and an entry marked ``dropout: true`` serves only such a model."""
+    prof = load_profile("h200-bf16")
+    gpu = gpu_preset("h200")
+    with_drop = dataclasses.replace(_roofline("7b"), dropout=0.1)
+    assert layer_cost(with_drop, gpu, 1, profile=prof).source == "roofline"
+    data = json.loads((ROOT / "pipesim" / "workload" / "profiles" / "h200-bf16.json").read_text())
+    layers = [e for e in data["entries"] if e["kind"] == "layer" and e["preset"] == "7b"]
+    for e in layers:
+        e["shape"]["dropout"] = True
+    marked = parse_profile({**data, "entries": layers}, "marked")
+    assert layer_cost(with_drop, gpu, 1, profile=marked).source.startswith("profile")
+    assert layer_cost(_roofline("7b"), gpu, 1, profile=marked).source == "roofline"
+    layers[0]["shape"]["dropout"] = "yes"
+    with pytest.raises(WorkloadError, match=r"entries\[0\]\.shape\.dropout"):
+        parse_profile({**data, "entries": layers}, "bad")

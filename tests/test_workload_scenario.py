@@ -29,6 +29,12 @@ def test_roofline_keys_change_costs(tmp_path) -> None:
     assert eager.activation_bytes[1] > 2 * roof.activation_bytes[1]
     gqa = _built(tmp_path, BASE % ", cost_model: roofline, kv_heads: 8").costs
     assert gqa.activation_bytes[1] < roof.activation_bytes[1]
+    # dropout keeps a mask byte and the dropped probabilities per s × s element (8 layers per
+    # stage, 32 heads, s = 4096) and a mask byte per residual-branch element
+    drop = _built(tmp_path, BASE % ", cost_model: roofline, attention: eager, dropout: 0.1").costs
+    extra = 8 * (3 * 32 * 4096**2 + 2 * 4096 * 4096)
+    assert drop.activation_bytes[1] - eager.activation_bytes[1] == extra
+    assert drop.forward[1] > eager.forward[1]
 
 
 def test_hardware_profile_overrides(tmp_path) -> None:
@@ -42,5 +48,8 @@ def test_hardware_profile_overrides(tmp_path) -> None:
 def test_bad_keys_name_the_key(tmp_path) -> None:
     with pytest.raises(ScenarioError, match="attention"):
         _built(tmp_path, BASE % ", attention: sparse")
+    for bad in ("1.5", "-0.1", "yes"):
+        with pytest.raises(ScenarioError, match="dropout"):
+            _built(tmp_path, BASE % f", cost_model: roofline, dropout: {bad}")
     with pytest.raises(ScenarioError, match="profile"):
         _built(tmp_path, BASE.replace("{gpu: h200}", "{gpu: h200, profile: nope.json}") % "")

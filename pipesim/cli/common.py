@@ -5,12 +5,38 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from pipesim.budget import Budget
 from pipesim.costs import Costs
 from pipesim.schedule.action import Kind, compute_parts
 from pipesim.schedule.registry import Registry
 from pipesim.schedule.table import Schedule
 from pipesim.units import parse_time
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+
+def plain_console(**options: Any) -> Console:
+    """A rich Console that prints text as given: user text (schedule and link names, paths,
+    error messages) often holds brackets such as ``[p, m]`` that markup would swallow, and
+    figures are not syntax-highlighted. Styles come from ``rich.text.Text`` where wanted."""
+    from rich.console import Console
+
+    return Console(markup=False, highlight=False, soft_wrap=True, **options)
+
+
+def plain_table(*columns: str, **options: Any) -> Table:
+    """A rich Table whose cells wrap instead of ending in an ellipsis: at 80 columns or in a
+    pipe a name is folded onto the next line, never cut."""
+    from rich.table import Table
+
+    table = Table(**options)
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    return table
 
 
 def parse_pairs(text: str | None, *, flag: str, allowed: tuple[str, ...] | None = None) -> dict[str, str]:
@@ -44,6 +70,41 @@ def duration(value: str, *, flag: str) -> float:
     return x
 
 
+def add_budget_arguments(p: argparse.ArgumentParser, *, memory: bool = True) -> None:
+    """--max-events (and --max-memory): raise the work budget a run is checked against before it
+    starts (pipesim.budget; scenario key ``limits``)."""
+    from pipesim.budget import DEFAULT_MAX_EVENTS, DEFAULT_MAX_MEMORY
+
+    p.add_argument("--max-events", metavar="N", default=None,
+                   help=f"refuse runs estimated above N events (default {DEFAULT_MAX_EVENTS:,}: about ten minutes)")
+    if memory:
+        p.add_argument("--max-memory", metavar="SIZE", default=None,
+                       help=f"refuse runs estimated to need more memory (default {DEFAULT_MAX_MEMORY / 2**30:g} GiB)")
+
+
+def budget_overrides(args: argparse.Namespace) -> list[str]:
+    """The budget flags as scenario overrides (``limits.max_events=N``), checked there."""
+    out = []
+    if getattr(args, "max_events", None) is not None:
+        out.append(f"limits.max_events={args.max_events}")
+    if getattr(args, "max_memory", None) is not None:
+        out.append(f"limits.max_memory={args.max_memory}")
+    return out
+
+
+def budget_from_args(args: argparse.Namespace) -> Budget:
+    """A Budget from --max-events (commands without a scenario)."""
+    from pipesim.inputs import InputError, as_whole
+
+    if getattr(args, "max_events", None) is None:
+        return Budget()
+    try:
+        text = str(args.max_events).replace("_", "").replace(",", "")
+        return Budget(max_events=as_whole(int(text) if text.isdigit() else args.max_events, 1))
+    except InputError as exc:
+        raise ValueError(f"--max-events: {exc.message}") from None
+
+
 def add_schedule_arguments(p: argparse.ArgumentParser, *, name_required: bool = True) -> None:
     p.add_argument("name", nargs=None if name_required else "?", help="schedule name (see `pipesim schedules`)")
     p.add_argument("-p", "--devices", type=int, default=4, help="pipeline devices (default 4)")
@@ -53,6 +114,7 @@ def add_schedule_arguments(p: argparse.ArgumentParser, *, name_required: bool = 
                    help="generator option, repeatable (e.g. -o waves=2)")
     p.add_argument("--from-csv", metavar="FILE", default=None,
                    help="read the schedule from a PyTorch pipelining CSV instead of a generator")
+    add_budget_arguments(p, memory=False)
 
 
 def schedule_from_args(args: argparse.Namespace) -> Schedule:
@@ -82,7 +144,7 @@ def schedule_from_args(args: argparse.Namespace) -> Schedule:
         options[key] = args.chunks
     from pipesim.plan import finalize
 
-    return finalize(gen(args.devices, args.microbatches, **options))
+    return finalize(gen(args.devices, args.microbatches, work_budget=budget_from_args(args), **options))
 
 
 def costs_from_args(schedule: Schedule, costs: str | None, split: str | None, per: str = "stage") -> Costs:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
-from typing import Any
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
 
 from pipesim.units import format_size, format_time
 
@@ -23,6 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override a scenario value for every schedule (repeatable)")
     p.add_argument("--table-only", action="store_true", help="skip the simulation (free network only)")
+    p.add_argument("--split", choices=("balanced", "scenario"), default="balanced",
+                   help="layer split of a model-based scenario: balanced (default: each schedule gets the split that "
+                        "balances its devices' costs, embedding and LM head included) or scenario (keep "
+                        "model.layers_per_stage where its length fits the schedule)")
     p.add_argument("--problem", default=None, metavar="NAME",
                    help="also train this problem with each schedule's staleness (quadratic | logistic | mlp | "
                         "charlm) and add time to --target, as `pipesim converge` does with the problem's defaults")
@@ -50,7 +57,9 @@ def _pct(x: float | None) -> str:
 def _memory(r: Any) -> str:
     if r.peak_memory is None:
         return ""
-    return format_size(r.peak_memory) if r.memory_unit == "bytes" else f"{r.peak_memory:.3g} stage-units"
+    if r.memory_unit == "bytes":
+        return format_size(r.peak_memory)
+    return f"{r.peak_memory:.3g} " + ("model-stage units" if r.memory_unit == "model-stage" else "stage-units")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,16 +67,22 @@ def run(args: argparse.Namespace) -> int:
     from pipesim.schedule import Registry
 
     names = parse_schedules(args.schedules, Registry.default())
+    for flag, target in (("--csv", args.csv), ("--plot", args.plot)):
+        if target:  # said before the runs, not after minutes of them
+            try:
+                Path(target).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ValueError(f"{flag}: cannot write '{target}' ({exc.strerror})") from None
     traces: dict[str, Any] | None = {} if args.plot else None
     rows = compare(args.scenario, names, overrides=args.overrides, microbatches=args.microbatches,
-                   simulate=not args.table_only, traces=traces)
+                   simulate=not args.table_only, traces=traces, split=args.split)
     records = _records(rows)
     if args.problem is not None:
         _add_time_to_target(args, rows, records)
     elif args.target is not None:
         raise ValueError("--target: give --problem too (the problem whose loss is the target)")
     if args.csv:
-        with open(args.csv, "w", newline="", encoding="utf-8") as fh:
+        with _writable(args.csv, "--csv") as fh:
             writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(records)
@@ -79,14 +94,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(records, indent=2, default=str))
         return 0
-    from rich.console import Console
-    from rich.table import Table
+    from pipesim.cli.common import plain_console, plain_table
 
-    table = Table(title=f"pipesim compare {args.scenario}: equal work, ranked by iteration time")
-    for head in ("#", "schedule", "iteration", "free net", "samples/s", "peak mem", "bubble: compute",
-                 "comm wait", "collective", "moved", "weights", "note / why infeasible",
-                 *(["time to target"] if args.problem is not None else [])):
-        table.add_column(head)
+    table = plain_table("#", "schedule", "iteration", "free net", "samples/s", "peak mem", "bubble: compute",
+                        "comm wait", "collective", "moved", "weights", "note / why infeasible",
+                        *(["time to target"] if args.problem is not None else []),
+                        title=f"pipesim compare {args.scenario}: equal work, ranked by iteration time")
     for rec, r in zip(records, rows, strict=True):
         why = r.reason if not r.feasible else r.note
         table.add_row(
@@ -99,12 +112,22 @@ def run(args: argparse.Namespace) -> int:
             f"{r.weight_copies:g}" if r.weight_copies is not None else "", why,
             *([format_time(rec["time_to_target_s"]) if rec.get("time_to_target_s") is not None else "-"]
               if args.problem is not None else []))
-    console = Console(width=220)
+    console = plain_console(width=220)
     console.print(table)
     for extra in (args.csv, args.plot):
         if extra:
             console.print(f"wrote {extra}")
     return 0
+
+
+@contextlib.contextmanager
+def _writable(path: str, flag: str) -> Iterator[IO[str]]:
+    try:
+        fh = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise ValueError(f"{flag}: cannot write '{path}' ({exc.strerror})") from None
+    with fh:
+        yield fh
 
 
 def _add_time_to_target(args: argparse.Namespace, rows: list[Any], records: list[dict[str, Any]]) -> None:

@@ -13,6 +13,7 @@ import json
 import sys
 from typing import Any
 
+from pipesim.budget import MAX_SHAPE
 from pipesim.units import format_time
 
 
@@ -83,6 +84,11 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+# Training steps one command may run: the executor keeps per-step arrays, and 10^7 steps of
+# even the smallest problem take hours.
+MAX_ITERATIONS = 10_000_000
+
+
 def run(args: argparse.Namespace) -> int:
     from pipesim.cli.common import parse_pairs
     from pipesim.convergence import make_problem, time_to_target
@@ -92,8 +98,10 @@ def run(args: argparse.Namespace) -> int:
         options.update(parse_pairs(item, flag="--problem-option"))
     problem = make_problem(args.problem, **options)
     iterations = args.iterations if args.iterations is not None else int(problem.defaults["iterations"])
-    if iterations < 1:
-        raise ValueError(f"--iterations: {iterations}; must be >= 1")
+    if not 1 <= iterations <= MAX_ITERATIONS:
+        raise ValueError(f"--iterations: {iterations}; must be in [1, {MAX_ITERATIONS:,}] (each is a real training step)")
+    if args.microbatch_size is not None and not 1 <= args.microbatch_size <= MAX_SHAPE:
+        raise ValueError(f"--microbatch-size: {args.microbatch_size}; must be a whole number in [1, {MAX_SHAPE:,}]")
     if args.stream < 0:
         raise ValueError(f"--stream: {args.stream}; must be >= 1, or 0 to keep the scenario's iterations")
     schedules = [s.strip() for s in args.schedules.split(",") if s.strip()]

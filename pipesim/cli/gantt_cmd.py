@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from pipesim.plot import plot_gantt
 
     window = parse_range(args.range)
+    if args.max_links is not None and args.max_links < 0:
+        raise ValueError(f"--max-links: {args.max_links}; give a number of lanes >= 0")
     trace = load_chrome_trace(args.trace)
     plot_gantt(trace, args.output, links=args.links, time_range=window, title=args.title, max_links=args.max_links)
     print(f"wrote {args.output}")

@@ -11,6 +11,7 @@ import json
 from statistics import fmean
 from typing import Any
 
+from pipesim.cli.common import add_budget_arguments, budget_overrides, plain_console, plain_table
 from pipesim.cli.run_cmd import load_built
 from pipesim.units import format_size, format_time
 
@@ -20,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override a scenario field, repeatable")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_budget_arguments(p)
 
 
 def formula_column(built: Any) -> dict[str, Any]:
@@ -66,13 +68,11 @@ def compare(built: Any) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    built = load_built(args.scenario, args.overrides)
+    built = load_built(args.scenario, [*args.overrides, *budget_overrides(args)])
     doc = compare(built)
     if args.json:
         print(json.dumps(doc, indent=2, default=str))
         return 0
-    from rich.console import Console
-    from rich.table import Table
 
     f, t, s = doc["formula"], doc["table"], doc["sim"]
 
@@ -90,13 +90,11 @@ def run(args: argparse.Namespace) -> int:
         return f"{value:g}"
 
     sched = built.schedule
-    table = Table(title=f"{built.scenario.name}: {sched.name}, p={sched.num_devices}, m={sched.num_microbatches}",
-                  title_justify="left")
-    table.add_column("")
-    table.add_column("formula (uniform costs)", justify="right")
-    table.add_column("table (free network)", justify="right")
-    table.add_column("simulation", justify="right")
-    table.add_column("sim / table", justify="right")
+    table = plain_table("", "formula (uniform costs)", "table (free network)", "simulation", "sim / table",
+                        title=f"{built.scenario.name}: {sched.name}, p={sched.num_devices}, m={sched.num_microbatches}",
+                        title_justify="left")
+    for column in table.columns[1:]:
+        column.justify = "right"
     for label, key, kind in (("makespan", "makespan", "time"), ("bubble ratio", "bubble_ratio", "ratio"),
                              ("activation peak (microbatches)", "peak_activations", "num"),
                              ("bytes moved", "bytes_moved", "bytes"), ("samples/s", "samples_per_s", "rate")):
@@ -104,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         ratio = s[key] / t[key] if t.get(key) else None
         table.add_row(label, fmt(fv, kind), fmt(t[key], kind), fmt(s[key], kind),
                       "" if ratio is None else f"{ratio:.3f}x")
-    console = Console()
+    console = plain_console()
     console.print(table)
     if not f.get("available"):
         console.print(f"formula: {f['why']}")

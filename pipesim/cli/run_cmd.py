@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipesim._version import __version__
+from pipesim.cli.common import add_budget_arguments, budget_overrides, plain_console, plain_table
 from pipesim.units import format_size, format_time
 
 
@@ -22,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-files", action="store_true", help="write nothing, only print")
     p.add_argument("--trace", action=argparse.BooleanOptionalAction, default=None,
                    help="write trace.json for Perfetto (default: the scenario's outputs.trace)")
+    add_budget_arguments(p)
 
 
 def load_built(path: str, overrides: list[str]) -> Any:
@@ -90,23 +92,19 @@ def write_outputs(outcome: Any, built: Any, out: Path, trace: bool | None = None
 def run(args: argparse.Namespace) -> int:
     from pipesim.runner import run_built
 
-    built = load_built(args.scenario, args.overrides)
+    built = load_built(args.scenario, [*args.overrides, *budget_overrides(args)])
     outcome = run_built(built, args.level)
     out = Path(args.out or built.scenario.outputs.dir or Path("out") / built.scenario.name)
     written = [] if args.no_files else write_outputs(outcome, built, out, args.trace)
     if args.json:
         print(json.dumps(outcome.metrics, indent=2, default=str))
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
+    console = plain_console()
     sched = built.schedule
     title = (f"{built.scenario.name}: {sched.name}, pp={sched.num_devices}, dp={built.sim_options.dp}, "
              f"m={sched.num_microbatches} ({args.level} level)")
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
+    table = plain_table("", "", title=title, show_header=False, title_justify="left")
+    table.columns[0].style = "bold"
     for key, value in summary_rows(outcome.metrics):
         table.add_row(key, value)
     console.print(table)

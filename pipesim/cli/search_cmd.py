@@ -78,7 +78,7 @@ def _request(args: argparse.Namespace) -> tuple[Any, Any, tuple[str, ...], bool,
             raise SearchError(f"--split-backward: {split!r}; a scenario takes its costs from the scenario, so give "
                               "the flag alone (on) or 'off'")
         base, axes, space, built = request.from_scenario(path, args.set, space_text=args.space, seed=args.seed)
-        from pipesim.search.problem import uses_split
+        from pipesim.search.variant import uses_split
 
         wants = uses_split(built.schedule) if split is None else split == "on"
         return base, axes, space, wants, built

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,7 +73,12 @@ def run(args: argparse.Namespace) -> int:
     ids = {p.run_id for p in expand(spec)}
     rows = [r for r in rows if r["run_id"] in ids]  # rows of earlier sweeps stay in the file only
     print_summary(spec, rows, path)
-    return 0 if all(r["status"] == "ok" for r in rows) and len(rows) == len(ids) else 1
+    failed = sum(r["status"] != "ok" for r in rows) + len(ids) - len(rows)
+    if failed:
+        # On stderr too, so that a script that keeps only stderr (or --no-progress) learns it.
+        print(f"pipesim sweep: error: {failed} of {len(ids)} runs failed; their errors are in the 'error' column "
+              f"of {path}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def key_metrics(spec: SweepSpec) -> list[str]:
@@ -108,34 +114,32 @@ def column_names(paths: list[str]) -> list[str]:
 
 
 def print_summary(spec: SweepSpec, rows: list[dict[str, str]], path: Path) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from rich.text import Text
 
-    console = Console()
+    from pipesim.cli.common import plain_console, plain_table
+
+    console = plain_console()
     metrics = key_metrics(spec)
     failed = [r for r in rows if r["status"] != "ok"]
     title = (f"sweep {spec.name}: {len(rows)} runs at the {spec.level} level"
              + (f", {len(failed)} failed" if failed else ""))
-    console.print(title, highlight=False)
-    table = Table()
-    for name in column_names(spec.parameters):
-        table.add_column(name)
-    for name in metrics:
-        table.add_column(HEADERS.get(name, name), justify="right")
+    console.print(title)
+    table = plain_table(*column_names(spec.parameters), *(HEADERS.get(name, name) for name in metrics))
+    for column in table.columns[len(spec.parameters):]:
+        column.justify = "right"
     for row in rows[:MAX_ROWS_SHOWN]:
-        cells = [row.get(name, "") for name in spec.parameters]
+        cells: list[str | Text] = [row.get(name, "") for name in spec.parameters]
         if row["status"] == "ok":
             cells += [format_metric(name, row.get(name, "")) for name in metrics]
         else:
-            cells += ["[red]failed[/red]"] + ["" for _ in metrics[1:]]
+            cells += [Text("failed", style="red")] + ["" for _ in metrics[1:]]
         table.add_row(*cells)
     console.print(table)
     if len(rows) > MAX_ROWS_SHOWN:
         console.print(f"... {len(rows) - MAX_ROWS_SHOWN} more rows in {path}")
     for row in failed[:MAX_ROWS_SHOWN]:
         where = ", ".join(f"{name}={row.get(name, '')}" for name in spec.parameters)
-        console.print(f"[red]failed[/red] {row['run_id']} ({where}): {row.get('error', '')}", markup=True,
-                      highlight=False)
+        console.print(Text.assemble(("failed", "red"), f" {row['run_id']} ({where}): {row.get('error', '')}"))
     console.print(f"wrote {path}")
 
 

@@ -60,18 +60,19 @@ def run(args: argparse.Namespace) -> int:
     schedule = schedule_from_args(args)
     costs = costs_from_args(schedule, args.costs, args.split_backward, args.per)
     gen_name = schedule.name
+    delay = duration(args.delay, flag="--delay")
     from pipesim.schedule import Registry
 
     registry = Registry.default()
     if not args.from_csv and gen_name in registry.names() and registry.get(gen_name).cost_aware:
-        # List-scheduled orders depend on the costs: order again with the ones given.
+        # List-scheduled orders depend on the costs and the delay: order again with the ones given
+        # (REDUCE_GRAD goes into the order's bubbles, timed without the delay).
         from pipesim.plan import finalize
 
         options = {k: v for k, v in schedule.options.items() if k in {o.name for o in registry.get(gen_name).options}}
         schedule = finalize(registry.generate(gen_name, schedule.num_devices, schedule.num_microbatches,
-                                              costs=costs, **options), costs)
+                                              costs=costs, message_delay=delay, **options), costs)
 
-    delay = duration(args.delay, flag="--delay")
     result = evaluate(schedule, costs, message_delay=delay)
     if args.plot:
         from pipesim.plot.table import plot_schedule_table
@@ -84,16 +85,16 @@ def run(args: argparse.Namespace) -> int:
 
         print(write_csv(schedule), end="")
     else:
-        from rich.console import Console
-        from rich.table import Table
+        from rich.text import Text
 
+        from pipesim.cli.common import plain_console, plain_table
         from pipesim.textgrid import time_grid
 
-        console = Console()
-        console.print(f"[bold]{schedule.name}[/bold]: p={schedule.num_devices}, m={schedule.num_microbatches}, "
-                      f"{schedule.num_stages} stages")
+        console = plain_console()
+        console.print(Text.assemble((schedule.name, "bold"), f": p={schedule.num_devices}, "
+                                    f"m={schedule.num_microbatches}, {schedule.num_stages} stages"))
         print(time_grid(result))
-        table = Table(show_header=False, box=None)
+        table = plain_table("", "", show_header=False, box=None)
         for key, value in summary_rows(result):
             table.add_row(key, value)
         console.print(table)

@@ -11,6 +11,7 @@ import dataclasses
 import json
 from typing import Any
 
+from pipesim.budget import MAX_SHAPE
 from pipesim.workload import (
     ATTENTIONS,
     COST_MODELS,
@@ -52,8 +53,8 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
     if args.attention is not None:
         changes["attention"] = args.attention
     if args.seq_len is not None:
-        if args.seq_len < 1:
-            raise ValueError(f"--seq-len: {args.seq_len}; must be a whole number >= 1")
+        if not 1 <= args.seq_len <= MAX_SHAPE:
+            raise ValueError(f"--seq-len: {args.seq_len}; must be a whole number in [1, {MAX_SHAPE:,}]")
         changes["seq_len"] = args.seq_len
     model = dataclasses.replace(model, **changes)
     try:
@@ -61,8 +62,8 @@ def report(args: argparse.Namespace) -> dict[str, Any]:
     except WorkloadError as exc:
         raise ValueError(f"--gpu: {exc}") from None
     b = args.microbatch_size
-    if b < 1:
-        raise ValueError(f"--microbatch-size: {b}; must be a whole number >= 1")
+    if not 1 <= b <= MAX_SHAPE:
+        raise ValueError(f"--microbatch-size: {b}; must be a whole number in [1, {MAX_SHAPE:,}] (as model.microbatch_size)")
     profile = load_profile(args.profile) if args.profile else None
     layer = layer_cost(model, gpu, b, args.dtype, args.recompute, profile)
     head = head_cost(model, gpu, b, args.dtype, profile)

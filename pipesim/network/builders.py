@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from pipesim.budget import MAX_DEVICES
 from pipesim.inputs import InputError, as_choice, as_number, as_quantity, as_whole, at
 from pipesim.network.graph import PhysicalLink, Topology
 from pipesim.network.presets import PRESETS, LinkSpec, read_link
@@ -56,7 +57,7 @@ def single_node(num_gpus: int, fabric: str = "nvswitch", link: LinkArg | None = 
 
 
 def _single_node(num_gpus: Any, fabric: Any, link: Any) -> Topology:
-    n = as_whole(num_gpus, key="num_gpus")
+    n = as_whole(num_gpus, maximum=MAX_DEVICES, key="num_gpus")
     fabric = as_choice(fabric, FABRICS, key="fabric")
     spec = read_link(link if link is not None else _FABRIC_DEFAULT[fabric], key="link")
     gpus = tuple(f"n0.gpu{i}" for i in range(n))
@@ -102,8 +103,10 @@ def cluster(
 
 def _cluster(num_nodes: Any, gpus_per_node: Any, intra: Any, inter: Any, gpus_per_nic: Any,
              oversubscription: Any, nodes_per_leaf: Any) -> Topology:
-    nn = as_whole(num_nodes, key="num_nodes")
-    gpn = as_whole(gpus_per_node, key="gpus_per_node")
+    nn = as_whole(num_nodes, maximum=MAX_DEVICES, key="num_nodes")
+    gpn = as_whole(gpus_per_node, maximum=MAX_DEVICES, key="gpus_per_node")
+    if nn * gpn > MAX_DEVICES:
+        raise InputError(f"{nn} nodes x {gpn} GPUs = {nn * gpn:,} devices; at most {MAX_DEVICES:,}", "num_nodes")
     per_nic = as_whole(gpus_per_nic, key="gpus_per_nic")
     if gpn % per_nic:
         raise InputError(f"{per_nic} does not divide gpus_per_node={gpn}; "
@@ -184,7 +187,7 @@ def _access(value: Any, latency: float, name: str) -> LinkSpec:
 
 
 def _internet(num_hosts: Any, up: Any, down: Any, latency: Any, core: Any) -> Topology:
-    n = as_whole(num_hosts, key="num_hosts")
+    n = as_whole(num_hosts, maximum=MAX_DEVICES, key="num_hosts")
     lat = as_quantity(latency, "time", finite=True, key="latency")
     up_spec = _access(up, lat, "up")
     down_spec = _access(down, lat, "down")
@@ -224,7 +227,7 @@ def wan_chain(num_hosts: int, link: LinkArg = "wan") -> Topology:
 
 
 def _wan_chain(num_hosts: Any, link: Any) -> Topology:
-    n = as_whole(num_hosts, key="num_hosts")
+    n = as_whole(num_hosts, maximum=MAX_DEVICES, key="num_hosts")
     spec = read_link(link, key="link")
     hosts = tuple(f"h{i}" for i in range(n))
     links = tuple(PhysicalLink(hosts[i], hosts[i + 1], spec) for i in range(n - 1))
@@ -239,7 +242,7 @@ def free(num_devices: int) -> Topology:
 
 
 def _free(num_devices: Any) -> Topology:
-    n = as_whole(num_devices, key="num_devices")
+    n = as_whole(num_devices, maximum=MAX_DEVICES, key="num_devices")
     devices = tuple(f"gpu{i}" for i in range(n))
     spec = PRESETS["free"]
     links = tuple(PhysicalLink(devices[i], devices[j], spec) for i in range(n) for j in range(i + 1, n))

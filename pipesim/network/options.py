@@ -19,10 +19,10 @@ mode          written as              meaning
                                        forward packets of a few KB cut-through under flow
                                        control, whose limit is the fluid model; the name
                                        stays so scenarios that spell it keep working.
-``fixed``     a size (``1 MiB``)       chunks of that many bytes, stored and forwarded at
-                                       each hop without back-pressure (not max-min on
-                                       multi-hop paths); ``inf`` = whole messages stored
-                                       and forwarded.
+``fixed``     a size (``1 MiB``)       chunks of that many bytes, pipelined hop by hop.
+                                       ``fair``: on credits (back-pressure), converging
+                                       to the max-min model as chunks shrink; ``fifo``:
+                                       unbounded queues. ``inf`` = a message is one chunk.
 ============  ======================  ====================================================
 
 ``DEFAULT_CHUNK_BYTES`` (4 MiB, NCCL's default buffer) is what ``auto`` meant before the

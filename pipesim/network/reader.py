@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from pipesim.budget import MAX_DEVICES
 from pipesim.inputs import (
     InputError,
     PathLike,
@@ -70,9 +71,9 @@ def _build(spec: Any) -> Topology:
     kind = spec["kind"]
     if kind == "graph":
         return _graph(spec)
-    if kind not in _BUILDERS:
-        raise InputError(f"unknown topology kind {show(kind)}{did_you_mean(kind, KINDS)}; known: {', '.join(KINDS)}",
-                         "kind")
+    if not isinstance(kind, str) or kind not in _BUILDERS:  # a list or mapping here is unhashable
+        hint = did_you_mean(kind, KINDS) if isinstance(kind, str) else ""
+        raise InputError(f"unknown topology kind {show(kind)}{hint}; known: {', '.join(KINDS)}", "kind")
     public, implementation = _BUILDERS[kind]
     params = list(inspect.signature(public).parameters.values())
     names = [p.name for p in params]
@@ -131,10 +132,19 @@ def _graph(d: Any) -> Topology:
     if both:
         raise InputError(f"{sorted(both)[0]!r} is also a device; names must be unique", "switches")
     nodes = (*devices, *switches)
+    if len(nodes) > MAX_DEVICES:
+        raise InputError(f"{len(nodes):,} devices and switches; at most {MAX_DEVICES:,}", "devices")
     links = []
+    named: dict[str, int] = {}
     for i, item in enumerate(as_list(data.get("links", []), "links", empty=True, key="links")):
         with at("links", i):
             links.append(_graph_link(item, nodes))
+            # A repeated name would merge two links' lanes in the trace and their rows in the metrics.
+            if isinstance(item, dict) and "name" in item:
+                name = links[-1].spec.name
+                if name in named:
+                    raise InputError(f"{name!r} repeats links[{named[name]}].name; link names must be unique", "name")
+                named[name] = i
     topo = Topology(devices, nodes, tuple(links), name=str(data.get("name", "graph")))
     topo.check_connected(())
     return topo

@@ -259,6 +259,15 @@ def _finish(ax: Axes, title: str, xlabel: str | None, ylabel: str | None, x: str
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
+def _figure_and_axes(ax: Axes | None, width: float, height: float, legend: bool) -> tuple[Figure, Axes]:
+    """A new figure with one Axes (room on the right for an outside legend), or ``ax`` and its figure."""
+    if ax is not None:
+        return ax.figure, ax  # type: ignore[return-value]
+    total = width + (1.4 if legend else 0.0)
+    fig = style.new_figure(total, height)
+    return fig, fig.add_axes((0.12, 0.15, 0.83 * width / total, 0.74))
+
+
 def plot_lines(
     rows: Rows,
     x: str,
@@ -274,13 +283,15 @@ def plot_lines(
     formats: Iterable[str] | None = None,
     width: float = 6.5,
     height: float = 3.8,
+    ax: Axes | None = None,
 ) -> Figure:
-    """One line per ``hue`` value (first-seen order), points sorted by ``x``, with markers."""
+    """One line per ``hue`` value (first-seen order), points sorted by ``x``, with markers.
+    ``ax``: draw into this matplotlib Axes (a panel of a figure of your own) instead of a new
+    figure; ``width``/``height`` are then unused and nothing is saved unless ``path`` is given."""
     _check_columns(rows, x, y, hue)
     groups = _unique(r[hue] for r in rows) if hue else [None]
     with style.style_context():
-        fig = style.new_figure(width + (1.4 if hue else 0.0), height)
-        ax = fig.add_axes((0.12, 0.15, 0.83 * width / (width + (1.4 if hue else 0.0)), 0.74))
+        fig, ax = _figure_and_axes(ax, width, height, bool(hue))
         markers = "osD^vP*X"
         for i, g in enumerate(groups):
             pts = sorted(((r[x], r[y]) for r in rows if hue is None or r[hue] == g), key=lambda p: p[0])
@@ -313,15 +324,16 @@ def plot_bars(
     formats: Iterable[str] | None = None,
     width: float = 6.5,
     height: float = 3.8,
+    ax: Axes | None = None,
 ) -> Figure:
-    """Grouped bars: categories are ``x`` values, one bar per ``hue`` value within each."""
+    """Grouped bars: categories are ``x`` values, one bar per ``hue`` value within each.
+    ``ax`` as in ``plot_lines``."""
     _check_columns(rows, x, y, hue)
     cats = _unique(r[x] for r in rows)
     groups = _unique(r[hue] for r in rows) if hue else [None]
     value = {(r[x], r[hue] if hue else None): r[y] for r in rows}
     with style.style_context():
-        fig = style.new_figure(width + (1.4 if hue else 0.0), height)
-        ax = fig.add_axes((0.12, 0.15, 0.83 * width / (width + (1.4 if hue else 0.0)), 0.74))
+        fig, ax = _figure_and_axes(ax, width, height, bool(hue))
         bw = 0.8 / len(groups)
         for i, g in enumerate(groups):
             pos = [c + (i - (len(groups) - 1) / 2) * bw for c in range(len(cats))]
@@ -368,8 +380,9 @@ def plot_heatmap(
     formats: Iterable[str] | None = None,
     width: float = 7.6,
     height: float = 4.1,
+    ax: Axes | None = None,
 ) -> Figure:
-    """A grid of coloured cells: ``values[i][j]`` is row ``ylabels[i]`` (first row at the
+    """``ax`` as in ``plot_lines`` (the colour bar then takes room from it). A grid of coloured cells: ``values[i][j]`` is row ``ylabels[i]`` (first row at the
     bottom), column ``xlabels[j]``; None leaves a cell blank. ``cell_text`` is written in each
     cell in black or white, whichever reads on its colour. The colour bar's ticks show
     value / ``tick_unit`` through ``tick_format`` (``"{:g}k"`` with 1e3 gives 10k)."""
@@ -382,8 +395,12 @@ def plot_heatmap(
         raise ValueError(f"values are {grid.shape[0]} x {grid.shape[1]}; labels give {len(ylabels)} x {len(xlabels)}")
     lo, hi = float(np.nanmin(grid)), float(vmax if vmax is not None else np.nanmax(grid))
     with style.style_context():
-        fig = style.new_figure(width, height)
-        ax = fig.add_axes((0.12, 0.14, 0.70, 0.70))
+        own = ax is None
+        if ax is None:
+            fig = style.new_figure(width, height)
+            ax = fig.add_axes((0.12, 0.14, 0.70, 0.70))
+        else:
+            fig = ax.figure  # type: ignore[assignment]
         norm = LogNorm(vmin=lo, vmax=hi) if log else Normalize(vmin=lo, vmax=hi)
         im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", norm=norm)
         for i in range(len(ylabels)):
@@ -398,7 +415,7 @@ def plot_heatmap(
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(title, loc="left", fontweight="bold", fontsize=style.FONT_SIZE)
-        cb = fig.colorbar(im, cax=fig.add_axes((0.85, 0.14, 0.025, 0.70)))
+        cb = fig.colorbar(im, cax=fig.add_axes((0.85, 0.14, 0.025, 0.70))) if own else fig.colorbar(im, ax=ax)
         cb.set_label(colorbar)
         if log:
             cb.ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))

@@ -26,6 +26,7 @@ from pipesim.plot import style
 from pipesim.plot.gantt_layout import (
     AXIS_MARGIN,
     BOX_HEIGHT,
+    HEADLINE,
     LANE_PAD,
     LINK_BOX,
     LINK_GAP,
@@ -90,7 +91,7 @@ def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, 
     from matplotlib.collections import LineCollection, PolyCollection
     from matplotlib.patches import Patch
 
-    lay = layout_gantt(trace, links=links, time_range=time_range, width=width, max_links=max_links)
+    lay = layout_gantt(trace, links=links, time_range=time_range, width=width, max_links=max_links, title=title)
     unitless = style.is_unitless(trace, time_unit)
     factor, unit = style.time_scale(lay.t1 - lay.t0, unitless)
     W, H = lay.figsize
@@ -209,10 +210,14 @@ def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, 
             ax.axhline(yl, color="#F0F0F0", linewidth=0.5, zorder=0)
 
     # Title block: schedule (bold) then the key figures.
-    headline = title if title is not None else default_title(trace)
-    fig.text(lay.left / W, 1 - 0.2 / H, headline, ha="left", va="center",
-             fontsize=style.FONT_SIZE + 2.5, fontweight="bold", color="#111111")
-    fig.text(lay.left / W, 1 - 0.44 / H, key_figures(trace, unitless), ha="left", va="center",
+    figures_y = 0.44
+    if lay.headline:
+        headline = title if title is not None else default_title(trace)
+        fig.text(lay.left / W, 1 - 0.2 / H, headline, ha="left", va="center",
+                 fontsize=style.FONT_SIZE + 2.5, fontweight="bold", color="#111111")
+    else:
+        figures_y -= HEADLINE
+    fig.text(lay.left / W, 1 - figures_y / H, key_figures(trace, unitless), ha="left", va="center",
              fontsize=style.FONT_SIZE, color="#333333")
     notes = []
     if time_range is not None:
@@ -220,7 +225,7 @@ def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, 
     if lay.hidden_lanes:
         notes.append(f"{len(lay.lanes)} busiest of {len(lay.lanes) + lay.hidden_lanes} busy links")
     if notes:
-        fig.text(1 - RIGHT_MARGIN / W, 1 - 0.44 / H, "   ".join(notes), ha="right", va="center",
+        fig.text(1 - RIGHT_MARGIN / W, 1 - figures_y / H, "   ".join(notes), ha="right", va="center",
                  fontsize=style.FONT_SIZE - 1, color="#555555")
 
     if legend:

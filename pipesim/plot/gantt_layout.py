@@ -26,6 +26,7 @@ LINK_BOX = 0.84  # of a link sub-row
 LANE_PAD = 0.2  # space between link lanes, in device-row units
 LINK_GAP = 0.7  # between the last device row and the first link lane
 TOP_MARGIN = 0.62  # inches: title and key-figures lines
+HEADLINE = 0.24  # inches of TOP_MARGIN taken by the title line (none with title="")
 AXIS_MARGIN = 0.5  # inches: time ticks and axis label
 LEGEND_ROW = 0.24  # inches per legend row
 RIGHT_MARGIN = 0.25
@@ -88,6 +89,7 @@ class GanttLayout:
     left: float = 0.8
     legend_rows: int = 1
     hidden_lanes: int = 0  # busy link lanes left out by ``max_links``
+    headline: bool = True  # False for ``title=""``: the key figures move up into its place
 
     @property
     def body_units(self) -> float:
@@ -107,7 +109,12 @@ class GanttLayout:
 
     @property
     def height(self) -> float:
-        return TOP_MARGIN + self.body_inches + self.bottom
+        return self.top + self.body_inches + self.bottom
+
+    @property
+    def top(self) -> float:
+        """Inches above the plot: the title line (unless left out) and the key figures."""
+        return TOP_MARGIN if self.headline else TOP_MARGIN - HEADLINE
 
     @property
     def figsize(self) -> tuple[float, float]:
@@ -179,12 +186,14 @@ def layout_gantt(
     time_range: tuple[float, float] | None = None,
     width: float | None = None,
     max_links: int | None = None,
+    title: str | None = None,
 ) -> GanttLayout:
-    """The figure's geometry; ``plot_gantt`` draws exactly this (tests check the PNG size)."""
+    """The figure's geometry; ``plot_gantt`` draws exactly this (tests check the PNG size).
+    ``title=""`` leaves out the title line and its space."""
     if not trace.devices:
         raise ValueError("trace has no devices, so there is nothing to draw; is it a trace from pipesim?")
     t0, t1 = _window(trace, time_range)
-    lay = GanttLayout(t0, t1, list(trace.devices), width=float(width or DEFAULT_WIDTH))
+    lay = GanttLayout(t0, t1, list(trace.devices), width=float(width or DEFAULT_WIDTH), headline=title != "")
     if lay.width < 2.0:
         raise ValueError(f"width={lay.width} inches is too narrow for a Gantt chart; use at least 2")
     if links:

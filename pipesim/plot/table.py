@@ -52,6 +52,12 @@ def plot_schedule_table(
     return fig
 
 
+# Largest schedule table drawn: wider PNGs do not open in common viewers, and every cell is a
+# polygon in memory.
+MAX_PIXELS = 32_768
+MAX_CELLS = 250_000
+
+
 def _draw(trace: Trace, title: str | None, slot_numbers: bool) -> Figure:
     import numpy as np
     from matplotlib.collections import PolyCollection
@@ -75,6 +81,12 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool) -> Figure:
     names = [style.KIND_NAMES.get(k, k) for k in kinds] + (
         [chunk_label(trace, c) for c in range(nchunks)] if nchunks > 1 else [])
     W = max(4.0, left + ncols * cell + 0.3)
+    # Refused before matplotlib is touched: 256 devices x 8,000 slots took 8.5 GB and made a
+    # 78,000-pixel PNG that no viewer opens, while the text and CSV outputs hold every cell.
+    if W * style.DPI > MAX_PIXELS or nrows * ncols > MAX_CELLS:
+        raise ValueError(f"a schedule table of {nrows} devices x {ncols:,} slots would be {W * style.DPI:,.0f} px "
+                         f"wide with {nrows * ncols:,} cells (at most {MAX_PIXELS:,} px and {MAX_CELLS:,} cells); "
+                         "plot fewer microbatches or devices, or use --format csv for the full table")
     legend_rows = count_legend_rows(names, W)
     top, bottom = 0.75 + (0.2 if slot_numbers else 0.0), 0.2 + LEGEND_ROW * legend_rows
     H = top + nrows * row_h + bottom

@@ -7,7 +7,8 @@ scenario's numbers become per-stage values:
 * ``model``: the transformer is split into the schedule's *model parts* (``layout.num_parts``:
   p for 1F1B, p·v for interleaved, 2p for V shapes, p for Chimera/DualPipe whose 2p stages are
   two replicas of p parts), and every stage gets the costs of the part it computes. So Chimera's
-  two replicas of part k cost the same, and ``layers_per_stage`` has one entry per part.
+  two replicas of part k cost the same, and ``layers_per_stage`` has one entry per part (or is
+  ``balanced``: the split that balances the devices' costs, ``pipesim.scenario.split``).
 * ``costs`` with ``per: stage`` (default): a number is every stage's value (the table level's
   convention: ``F: 1`` makes each F one slot); a list has one entry per stage.
 * ``per: part``: a number is every part's value, a list has one entry per model part; replicas
@@ -33,9 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipesim.budget import BudgetError
 from pipesim.costs import Costs
 from pipesim.inputs import InputError, unknown_key_message
 from pipesim.plan import finalize
+from pipesim.scenario.delay import representative_delay
 from pipesim.scenario.located import located, one_line, rebased
 from pipesim.scenario.schema import ROOT, Scenario, ScenarioError
 from pipesim.scenario.stage_costs import expand_parts, explicit_costs, gpu_of, model_of, workload_of
@@ -75,6 +78,9 @@ class Built:
     memory_limit: float | None
     iterations: int
     iterations_in_schedule: int
+    # The representative message delay list-scheduled orders and REDUCE_GRAD placement were
+    # timed with (``pipesim.scenario.delay``); 0.0 on a free network.
+    message_delay: float = 0.0
 
     def describe(self) -> dict[str, Any]:
         """What was built, as JSON-ready plain data (SI units)."""
@@ -124,6 +130,7 @@ class Built:
                 "overhead": sim.overhead,
                 "blocking_send": sim.blocking_send,
                 "grad_sync": sim.grad_sync,
+                "order_message_delay": self.message_delay,
             },
             "iterations": self.iterations,
             "iterations_in_schedule": self.iterations_in_schedule,
@@ -165,9 +172,12 @@ def build(scenario: Scenario, *, registry: Registry | None = None) -> Built:
         costs = expand_parts(workload, schedule)
     else:
         costs = explicit_costs(scenario, schedule)
-    schedule = _timed(scenario, reg, schedule, costs)
+    # The topology and placement depend on the device count only, not on the order, so the
+    # order can be timed on the network they give.
     topology = _topology(scenario, schedule)
     placement = _placement(scenario, schedule, topology)
+    delay = representative_delay(schedule, costs, topology, placement, scenario.network.overhead)
+    schedule = _timed(scenario, reg, schedule, costs, delay)
     memory_limit = gpu.memory_bytes if gpu is not None else None
 
     from pipesim.sim.engine import SimOptions
@@ -202,6 +212,7 @@ def build(scenario: Scenario, *, registry: Registry | None = None) -> Built:
         memory_limit=memory_limit,
         iterations=scenario.iterations,
         iterations_in_schedule=iterations_in_schedule,
+        message_delay=delay,
     )
 
 
@@ -225,7 +236,9 @@ def _schedule(sc: Scenario, registry: Registry) -> tuple[Schedule, int]:
         options["iterations"] = iterations
     assert par.pp is not None and par.microbatches is not None  # the schema requires them without csv
     try:
-        return gen(par.pp, par.microbatches, **options), iterations
+        return gen(par.pp, par.microbatches, work_budget=sc.limits.budget, **options), iterations
+    except BudgetError:
+        raise
     except ScheduleOptionError as exc:
         raise located(str(exc), "schedule", "options") from None
     except ValueError as exc:  # RequirementError, LayoutError, ...
@@ -233,18 +246,21 @@ def _schedule(sc: Scenario, registry: Registry) -> tuple[Schedule, int]:
                      "schedule") from None
 
 
-def _timed(sc: Scenario, registry: Registry, schedule: Schedule, costs: Costs) -> Schedule:
-    """The generated schedule again, ordered with the scenario's per-stage costs when its
-    generator list-schedules (Hanayo, asymmetric Chimera), then the timing passes
-    (``REDUCE_GRAD`` placement) on the same costs. The layout, and so the costs, do not depend
-    on the order, which is why the costs computed from the first generation still fit."""
+def _timed(sc: Scenario, registry: Registry, schedule: Schedule, costs: Costs, message_delay: float) -> Schedule:
+    """The generated schedule again, ordered with the scenario's per-stage costs and its
+    representative message delay (``pipesim.scenario.delay``) when its generator
+    list-schedules (Hanayo, asymmetric Chimera), then the timing passes (``REDUCE_GRAD``
+    placement, into the order's bubbles: on the costs, without the delay, see
+    ``pipesim.plan.insert_reduce_grads``). The layout, and so the costs, do not depend on the
+    order, which is why the costs computed from the first generation still fit."""
     if sc.schedule.csv is not None:
         return schedule
     gen = registry.get(sc.schedule.name or DEFAULT_SCHEDULE)
     if gen.cost_aware:
         options = {k: v for k, v in schedule.options.items() if k in {o.name for o in gen.options}}
         assert sc.parallel.pp is not None and sc.parallel.microbatches is not None
-        schedule = gen(sc.parallel.pp, sc.parallel.microbatches, costs=costs, **options)
+        schedule = gen(sc.parallel.pp, sc.parallel.microbatches, costs=costs, message_delay=message_delay,
+                       work_budget=sc.limits.budget, **options)
     return finalize(schedule, costs)
 
 

@@ -52,21 +52,23 @@ def quantity(kind: str, *, positive: bool = False, finite: bool = False) -> Call
 
 
 def per_stage_quantity(kind: str) -> Callable[[object], float | tuple[float, ...]]:
-    """A single value (uniform) or a list with one value per stage/part/device."""
+    """A single finite value (uniform) or a list with one per stage/part/device. Costs are
+    never infinite: an infinite F or message would never end (or end at inf, which no metric
+    can carry)."""
 
     def check(value: object) -> float | tuple[float, ...]:
         if isinstance(value, list | tuple):
             if not value:
                 raise InputError(f"empty list; give one {kind} or a list with one per stage")
-            return tuple(as_quantity(v, kind, key=i) for i, v in enumerate(value))
-        return as_quantity(value, kind)
+            return tuple(as_quantity(v, kind, finite=True, key=i) for i, v in enumerate(value))
+        return as_quantity(value, kind, finite=True)
 
     return check
 
 
-def whole(minimum: int = 1) -> Callable[[object], int]:
+def whole(minimum: int = 1, maximum: int | None = None) -> Callable[[object], int]:
     def check(value: object) -> int:
-        return as_whole(value, minimum)
+        return as_whole(value, minimum, maximum=maximum)
 
     return check
 
@@ -107,9 +109,9 @@ def each(check: Callable[[object], T], value: Sequence[object]) -> tuple[T, ...]
     return tuple(out)
 
 
-Time = Annotated[float, BeforeValidator(quantity("time"))]
+Time = Annotated[float, BeforeValidator(quantity("time", finite=True))]
 FiniteTime = Annotated[float, BeforeValidator(quantity("time", finite=True))]
-Size = Annotated[float, BeforeValidator(quantity("size"))]
+Size = Annotated[float, BeforeValidator(quantity("size", finite=True))]
 PerStageTime = Annotated[float | tuple[float, ...], BeforeValidator(per_stage_quantity("time"))]
 PerStageSize = Annotated[float | tuple[float, ...], BeforeValidator(per_stage_quantity("size"))]
 Whole = Annotated[int, BeforeValidator(whole(1))]

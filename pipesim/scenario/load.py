@@ -101,10 +101,16 @@ def read_yaml(path: Path) -> Any:
 _TOKEN = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
 
+def _brief(text: str, limit: int = 80) -> str:
+    """``text`` for an error message: a 5,000-character override is not repeated in full."""
+    return text if len(text) <= limit else f"{text[:limit]}...({len(text):,} characters)"
+
+
 def parse_override(item: str) -> tuple[list[PathPart], Any]:
     """``"parallel.placement[2]=5"`` -> ``(["parallel", "placement", 2], 5)``."""
+    shown = _brief(item)
     if "=" not in item:
-        raise ScenarioError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. --set parallel.microbatches=16")
+        raise ScenarioError(f"--set {shown!r}: expected KEY.PATH=VALUE, e.g. --set parallel.microbatches=16")
     key, text = item.split("=", 1)
     key = key.strip()
     parts: list[PathPart] = []
@@ -116,13 +122,13 @@ def parse_override(item: str) -> tuple[list[PathPart], Any]:
         parts.append(int(m.group(1)) if m.group(1) is not None else m.group(2).strip())
         pos = m.end()
     if not parts or pos != len(key) or isinstance(parts[0], int):
-        raise ScenarioError(f"--set {item!r}: cannot read the key path {key!r}; expected e.g. parallel.microbatches "
+        raise ScenarioError(f"--set {shown!r}: cannot read the key path {_brief(key)!r}; expected e.g. parallel.microbatches "
                             "or parallel.placement[2]")
     try:
         value = load_yaml(text) if text.strip() else None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(f"--set {item!r}: cannot read the value {text!r} as YAML ({problem}); "
+        raise ScenarioError(f"--set {shown!r}: cannot read the value {_brief(text)!r} as YAML ({problem}); "
                             "quote strings, write lists as [1, 2]") from None
     return parts, value
 
@@ -216,7 +222,7 @@ def _annotate(problem: InputError, origins: list[tuple[Where, str]]) -> InputErr
         return problem
     for where, item in reversed(origins):
         if problem.path[:len(where)] == where:
-            return problem.with_message(f"{problem.message} (from --set {item})")
+            return problem.with_message(f"{problem.message} (from --set {_brief(item)})")
     return problem
 
 

@@ -75,6 +75,7 @@ from pipesim.scenario.sections import (
     CompressionSection,
     CostsSection,
     HardwareSection,
+    LimitsSection,
     ModelSection,
     NetworkSection,
     OutputsSection,
@@ -87,7 +88,7 @@ ROOT = "scenario"
 
 __all__ = [
     "COST_UNITS", "FORMATS", "POLICIES", "ROOT", "SHAPE_KEYS", "Bool", "CompressionSection", "CostsSection",
-    "HardwareSection", "ModelSection", "NetworkSection", "OutputsSection", "ParallelSection",
+    "HardwareSection", "LimitsSection", "ModelSection", "NetworkSection", "OutputsSection", "ParallelSection",
     "PerStageSize", "PerStageTime", "Scenario", "ScenarioError", "ScheduleSection", "Section", "Size", "Text",
     "Time", "Whole", "boolean", "choice", "error_lines", "error_problems", "join_path", "mapping", "number_in",
     "per_stage_quantity", "quantity", "section_type", "suggest", "text", "unknown_key_message",
@@ -121,6 +122,7 @@ class Scenario(Section):
     compression: CompressionSection | None = None
     iterations: Whole = 1
     outputs: OutputsSection = Field(default_factory=OutputsSection)
+    limits: LimitsSection = Field(default_factory=LimitsSection)
 
     # Folder that relative paths (schedule.csv) are resolved against; set by load_scenario.
     _base_dir: Path | None = PrivateAttr(default=None)

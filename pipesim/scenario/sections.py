@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BeforeValidator, Field, PlainSerializer, PlainValidator, model_validator
 
+from pipesim.budget import DEFAULT_MAX_EVENTS, DEFAULT_MAX_MEMORY, MAX_DEVICES, MAX_SHAPE, Budget
 from pipesim.inputs import InputError, as_text, as_whole, did_you_mean, show
 from pipesim.network.options import Chunking, GradSync, SharingPolicy, parse_grad_sync, parse_policy
 from pipesim.network.placement import Placement
@@ -36,6 +37,7 @@ from pipesim.scenario.fields import (
     quantity,
     whole,
 )
+from pipesim.scenario.split import BALANCED
 from pipesim.units import UnitError
 from pipesim.workload import (
     ATTENTIONS,
@@ -92,14 +94,18 @@ def _check_flops(value: object) -> float:
         x = parse_flops(value)  # type: ignore[arg-type]
     except UnitError as exc:
         raise InputError(str(exc)) from None
-    if not x > 0:
-        raise InputError(f"{show(value)} is not positive; expected a compute rate > 0 such as '312 TFLOP/s'")
+    if not (x > 0 and math.isfinite(x)):
+        raise InputError(f"{show(value)} is not a finite positive rate; expected a compute rate > 0 such as "
+                         "'312 TFLOP/s'")
     return x
 
 
-def _check_layers(value: object) -> tuple[int, ...] | None:
+def _check_layers(value: object) -> tuple[int, ...] | str:
+    if isinstance(value, str) and value.strip().lower() == BALANCED:
+        return BALANCED
     if not isinstance(value, list | tuple) or not value:
-        raise InputError(f"{show(value)} is not a list; expected one layer count per model part, e.g. [6, 6, 6, 6]")
+        raise InputError(f"{show(value)} is not a list; expected one layer count per model part, e.g. [6, 6, 6, 6], "
+                         f"or '{BALANCED}' (a split balanced by cost for the schedule)")
     return each(whole(0), value)
 
 
@@ -117,31 +123,38 @@ def _bits(value: object) -> int:
     return b
 
 
+# Model shape numbers are bounded by MAX_SHAPE (pipesim.budget), pp and dp by MAX_DEVICES.
+Shape = Annotated[int, BeforeValidator(whole(1, MAX_SHAPE))]
+Devices = Annotated[int, BeforeValidator(whole(1, MAX_DEVICES))]
+
+
 class ModelSection(Section):
     """A transformer: a preset (optionally with shape keys overriding it) or a full shape."""
 
     shorthand: ClassVar[str | None] = "preset"
 
     preset: Annotated[str | None, BeforeValidator(optional(_check_preset))] = None
-    layers: Whole | None = None
-    hidden: Whole | None = None
-    heads: Whole | None = None
-    seq_len: Whole | None = None
-    vocab: Whole | None = None
+    layers: Shape | None = None
+    hidden: Shape | None = None
+    heads: Shape | None = None
+    seq_len: Shape | None = None
+    vocab: Shape | None = None
     tied_embeddings: Bool | None = None
     learned_positions: Bool | None = None
-    microbatch_size: Whole = 1
+    microbatch_size: Shape = 1
     dtype: Annotated[str, BeforeValidator(choice(tuple(DTYPES)))] = "bf16"
     recompute: Annotated[str, BeforeValidator(choice(RECOMPUTE_MODES))] = "none"
-    layers_per_stage: Annotated[tuple[int, ...] | None, BeforeValidator(optional(_check_layers))] = None
+    # One layer count per model part; None: the workload's uniform split; 'balanced': by cost.
+    layers_per_stage: Annotated[tuple[int, ...] | str | None, BeforeValidator(optional(_check_layers))] = None
     tensor_parallel: Whole = 1
     optimizer: Annotated[str | float, BeforeValidator(_check_optimizer)] = "adam"
     # Layer details the roofline cost model reads (docs/workload.md); None keeps the preset's.
     cost_model: Annotated[str | None, BeforeValidator(optional(choice(COST_MODELS)))] = None
     attention: Annotated[str | None, BeforeValidator(optional(choice(ATTENTIONS)))] = None
-    kv_heads: Whole | None = None
+    kv_heads: Shape | None = None
     mlp: Annotated[str | None, BeforeValidator(optional(choice(MLPS)))] = None
-    ffn_hidden: Whole | None = None
+    ffn_hidden: Shape | None = None
+    dropout: Annotated[float | None, BeforeValidator(optional(number_in(0, 1)))] = None
 
     @model_validator(mode="after")
     def _shape(self) -> ModelSection:
@@ -178,7 +191,7 @@ class HardwareSection(Section):
     gpu: Annotated[str | None, BeforeValidator(optional(_check_gpu))] = None
     efficiency: Annotated[float | None, BeforeValidator(
         optional(number_in(0, 1, low_open=True, what=" (achieved fraction of peak)")))] = None
-    memory: Annotated[float | None, BeforeValidator(optional(quantity("size", positive=True)))] = None
+    memory: Annotated[float | None, BeforeValidator(optional(quantity("size", positive=True, finite=True)))] = None
     peak_flops: Annotated[float | None, BeforeValidator(optional(_check_flops))] = None
     profile: Text | None = None  # a measured profile file, or a bundled one by name
 
@@ -212,17 +225,24 @@ class NetworkSection(Section):
 
 class ParallelSection(Section):
     # Optional only because a schedule CSV fixes them; Scenario._workload insists otherwise.
-    pp: Whole | None = None  # pipeline devices
-    dp: Whole = 1
+    pp: Devices | None = None  # pipeline devices
+    dp: Devices = 1
     placement: Annotated[Placement | None, PlainValidator(optional(lambda v: Placement.parse(v))),
                          PlainSerializer(lambda p: None if p is None else list(p), when_used="json")] = None
     microbatches: Whole | None = None
 
 
+def _check_schedule_name(value: object) -> str:
+    name = as_text(value)
+    if not name.strip():
+        raise InputError("empty; give a schedule name (see `pipesim schedules`), or csv: FILE")
+    return name
+
+
 class ScheduleSection(Section):
     shorthand: ClassVar[str | None] = "name"
 
-    name: Text | None = None
+    name: Annotated[str | None, BeforeValidator(optional(_check_schedule_name))] = None
     options: Annotated[dict[str, Any], BeforeValidator(mapping)] = Field(default_factory=dict)
     csv: Text | None = None
 
@@ -253,6 +273,18 @@ class CompressionSection(Section):
     def spec(self) -> CompressionSpec:
         return CompressionSpec(rank=self.rank, ratio=self.ratio, bits=self.bits,
                                side_bytes_per_token=self.side_bytes_per_token, projection=self.projection)
+
+
+class LimitsSection(Section):
+    """Work budgets (``pipesim.budget``): a run estimated to need more is refused before it
+    starts. Raise them here or with ``pipesim run --max-events/--max-memory``."""
+
+    max_events: Annotated[int, BeforeValidator(whole(1))] = DEFAULT_MAX_EVENTS
+    max_memory: Annotated[float, BeforeValidator(quantity("size", positive=True, finite=True))] = DEFAULT_MAX_MEMORY
+
+    @property
+    def budget(self) -> Budget:
+        return Budget(max_events=self.max_events, max_memory=self.max_memory)
 
 
 class OutputsSection(Section):

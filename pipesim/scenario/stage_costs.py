@@ -10,6 +10,7 @@ from typing import Any
 from pipesim.costs import Costs
 from pipesim.scenario.located import located, rebased
 from pipesim.scenario.schema import ModelSection, Scenario
+from pipesim.scenario.split import BALANCED, PartCosts, balanced_split
 from pipesim.schedule.table import Schedule
 from pipesim.workload import (
     GPUSpec,
@@ -48,8 +49,8 @@ def model_of(section: ModelSection) -> ModelSpec:
 
 def layer_options(section: ModelSection) -> dict[str, Any]:
     """The roofline model's layer keys (``model.cost_model``, ``attention``, ``kv_heads``,
-    ``mlp``, ``ffn_hidden``); unset ones keep the preset's."""
-    return {k: getattr(section, k) for k in ("cost_model", "attention", "kv_heads", "mlp", "ffn_hidden")}
+    ``mlp``, ``ffn_hidden``, ``dropout``); unset ones keep the preset's."""
+    return {k: getattr(section, k) for k in ("cost_model", "attention", "kv_heads", "mlp", "ffn_hidden", "dropout")}
 
 
 def profile(sc: Scenario) -> Profile | None:
@@ -66,22 +67,54 @@ def profile(sc: Scenario) -> Profile | None:
 
 
 def workload_of(sc: Scenario, model: ModelSpec, gpu: GPUSpec, schedule: Schedule) -> WorkloadSummary:
+    """The model cut into the schedule's parts: ``model.layers_per_stage`` as given, the
+    workload's uniform split when null, or ``balanced`` (``pipesim.scenario.split``)."""
     sec = sc.model
     assert sec is not None
     parts = schedule.layout.num_parts
-    if sec.layers_per_stage is not None and len(sec.layers_per_stage) != parts:
-        raise located(f"{len(sec.layers_per_stage)} values given but schedule '{schedule.name}' cuts the model into "
+    given = sec.layers_per_stage
+    if isinstance(given, tuple) and len(given) != parts:
+        raise located(f"{len(given)} values given but schedule '{schedule.name}' cuts the model into "
                      f"{parts} parts ({schedule.num_stages} stages on {schedule.num_devices} devices); give one layer "
-                     "count per part", "model", "layers_per_stage")
+                     "count per part, or 'balanced'", "model", "layers_per_stage")
     if parts > model.layers:
         raise located(f"schedule '{schedule.name}' cuts the model into {parts} parts but '{model.name}' has only "
                      f"{model.layers} layers; lower parallel.pp or the schedule's chunks", "model")
+    split: tuple[int, ...] | None = given if not isinstance(given, str) else None
+    if given == BALANCED:
+        split = balanced_split(schedule.layout, model.layers, part_costs(sc, model, gpu, parts))
+    return _summarize(sc, model, gpu, parts, split)
+
+
+def part_costs(sc: Scenario, model: ModelSpec, gpu: GPUSpec, parts: int) -> PartCosts:
+    """Per-microbatch F + B of each part as ``base + per_layer x layers``, read off the workload
+    model itself: part costs are affine in the layer count, so two splits that put every layer
+    in part 0, then in part 1 (the rest empty) give every part's base (embedding, head, loss,
+    boundary work) and the per-layer cost."""
+    L = model.layers
+
+    def totals(split: tuple[int, ...]) -> list[float]:
+        c = _summarize(sc, model, gpu, parts, split).to_costs()
+        return [f + b for f, b in zip(c.forward, c.backward, strict=True)]
+
+    if parts == 1:
+        return PartCosts((0.0,), totals((L,))[0] / L)
+    first = totals((L,) + (0,) * (parts - 1))
+    second = totals((0, L) + (0,) * (parts - 2))
+    base = (second[0], *first[1:])
+    return PartCosts(tuple(base), (second[1] - first[1]) / L)
+
+
+def _summarize(sc: Scenario, model: ModelSpec, gpu: GPUSpec, parts: int,
+               split: tuple[int, ...] | None) -> WorkloadSummary:
+    sec = sc.model
+    assert sec is not None
     try:
         return summarize(
             model, gpu, parts,
             microbatch_size=sec.microbatch_size,
             dtype=sec.dtype,
-            layers_per_stage=sec.layers_per_stage,
+            layers_per_stage=split,
             recompute=sec.recompute,
             tensor_parallel=sec.tensor_parallel,
             optimizer=sec.optimizer,
@@ -133,6 +166,9 @@ def explicit_costs(sc: Scenario, schedule: Schedule) -> Costs:
         else:
             values[key] = raw * scale
     sized = sec.activation_bytes is not None
+    if not sized and sec.per == "device":
+        # No sizes: memory in model-stage units, a stage holding 1/v of a device's share counts 1/v.
+        values["activation_bytes"] = share
     try:
         return Costs.make(stages, weight_keep=sec.weight_keep, overlap=sec.overlap, sized=sized, **values)
     except ValueError as exc:

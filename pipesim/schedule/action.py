@@ -57,6 +57,9 @@ class Action(NamedTuple):
     def parse(text: str) -> Action:
         """Inverse of ``str``: ``"0F3"``, ``"1SEND_F0"``, ``"3REDUCE_GRAD"``, ``"(0F3;1B2)OVERLAP_F_B"``."""
         s = text.strip()
+        if len(s) > MAX_ACTION_CHARS:  # bounded before int() sees a number of thousands of digits
+            raise ActionParseError(f"cannot read action {s[:24]!r}... ({len(s):,} characters); an action is at most "
+                                   f"{MAX_ACTION_CHARS} characters, such as '0F3' or '(0F3;1B2)OVERLAP_F_B'")
         if s.startswith("(") and s.endswith(")" + Kind.OVERLAP_F_B.value):
             inner = s[1 : -len(Kind.OVERLAP_F_B.value) - 1]
             subs = tuple(Action.parse(part) for part in inner.split(";"))
@@ -78,6 +81,9 @@ class Action(NamedTuple):
         if not mb:
             raise ActionParseError(f"action {text!r}: {k.value} needs a microbatch number, e.g. '{stage}{k.value}0'")
         return Action(int(stage), k, int(mb))
+
+
+MAX_ACTION_CHARS = 64
 
 
 def overlap(forward: Action, backward: Action, *more: Action) -> Action:

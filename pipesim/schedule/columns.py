@@ -18,15 +18,24 @@ from itertools import chain, compress
 from operator import itemgetter
 
 import numpy as np
-import numpy.typing as npt
 
 from pipesim.schedule.action import Action, Kind
+from pipesim.schedule.order import (
+    CODE_B,
+    CODE_COMM,
+    CODE_F,
+    CODE_I,
+    CODE_OVERLAP,
+    CODE_REDUCE,
+    CODE_W,
+    IntArray,
+    PlainOrder,
+)
 from pipesim.schedule.table import Schedule
 
-IntArray = npt.NDArray[np.int64]
+__all__ = ["CODE_B", "CODE_COMM", "CODE_F", "CODE_I", "CODE_OVERLAP", "CODE_REDUCE", "CODE_W", "KIND_CODE", "Columns",
+           "IntArray", "action_columns", "structure_ok"]
 
-# Kind codes. The four plain kinds come first so that ``code <= CODE_W`` selects them.
-CODE_F, CODE_B, CODE_I, CODE_W, CODE_REDUCE, CODE_OVERLAP, CODE_COMM = range(7)
 KIND_CODE: dict[Kind, int] = {
     Kind.F: CODE_F, Kind.B: CODE_B, Kind.I: CODE_I, Kind.W: CODE_W, Kind.REDUCE_GRAD: CODE_REDUCE,
     Kind.OVERLAP_F_B: CODE_OVERLAP, Kind.SEND_F: CODE_COMM, Kind.RECV_F: CODE_COMM,
@@ -40,15 +49,17 @@ class Columns:
     """Per compute action (gid order: device-major, list order, communication markers dropped):
     ``kind`` (``KIND_CODE``), ``stage``, ``device``, ``step`` (position in the device's original
     list). Per part (plain action performed; REDUCE_GRAD performs none): ``part_gid``,
-    ``part_kind``, ``part_stage``, ``part_mb`` (-1 where the microbatch is None)."""
+    ``part_kind``, ``part_stage``, ``part_mb`` (-1 where the microbatch is None). ``actions``
+    lists the actions themselves, built on first use for a schedule made from columns."""
 
-    actions: list[Action]
+    schedule: Schedule
+    flat: list[Action] | None  # the actions, if already read (None: build on first use)
     kind: IntArray
     stage: IntArray
     device: IntArray
     first: list[int]
     count: list[int]
-    part_gid: IntArray
+    parts: IntArray | None  # part -> gid; None when each action is its own one part
     part_kind: IntArray
     part_stage: IntArray
     part_mb: IntArray
@@ -57,7 +68,23 @@ class Columns:
     kept: IntArray | None  # positions (all devices' lists joined) of the compute actions; None: all
 
     def __len__(self) -> int:
-        return len(self.actions)
+        return len(self.kind)
+
+    @property
+    def one_part_each(self) -> bool:
+        """Part i is action i (no overlapped chunk, no REDUCE_GRAD)."""
+        return self.parts is None
+
+    @cached_property
+    def part_gid(self) -> IntArray:
+        """The action each part belongs to."""
+        return np.arange(len(self), dtype=np.int64) if self.parts is None else self.parts
+
+    @cached_property
+    def actions(self) -> list[Action]:
+        """gid -> action. Only a schedule made from columns (which has no communication markers)
+        leaves this to be built here."""
+        return self.flat if self.flat is not None else list(chain.from_iterable(self.schedule.actions))
 
     @cached_property
     def step(self) -> IntArray:
@@ -92,7 +119,10 @@ def _microbatches(flat: list[Action]) -> IntArray:
 
 
 def action_columns(schedule: Schedule) -> Columns:
-    """Read ``schedule`` into columns: a few C-level passes over its actions, then numpy."""
+    """Read ``schedule`` into columns: a few C-level passes over its actions, then numpy; a
+    schedule made from columns is taken as it is."""
+    if schedule.plain_order is not None:
+        return _plain_columns(schedule, schedule.plain_order)
     rows = schedule.actions
     lens = [len(r) for r in rows]
     flat: list[Action] = list(chain.from_iterable(rows))
@@ -112,12 +142,11 @@ def action_columns(schedule: Schedule) -> Columns:
     count = np.bincount(device, minlength=len(rows)).tolist()
     first = np.concatenate(([0], np.cumsum(count[:-1], dtype=np.int64))).astype(np.int64).tolist()
     with_sub = [g for g, s in enumerate(subs) if s is not None] if subs.count(None) != n else []
-    gids = np.arange(n, dtype=np.int64)
     if not with_sub:
         plain = kind != CODE_REDUCE
         if plain.all():
-            return Columns(flat, kind, stage, device, first, count, gids, kind, stage, mb, [], lens, kept)
-        return Columns(flat, kind, stage, device, first, count, gids[plain], kind[plain], stage[plain], mb[plain],
+            return Columns(schedule, flat, kind, stage, device, first, count, None, kind, stage, mb, [], lens, kept)
+        return Columns(schedule, flat, kind, stage, device, first, count, np.flatnonzero(plain), kind[plain], stage[plain], mb[plain],
                        [], lens, kept)
     # Actions with sub-actions perform those; REDUCE_GRAD performs nothing; the rest themselves.
     per = np.where(kind == CODE_REDUCE, 0, 1)
@@ -127,6 +156,7 @@ def action_columns(schedule: Schedule) -> Columns:
         per[g] = len(parts) if kind[g] != CODE_REDUCE else 0
         if kind[g] != CODE_REDUCE:
             extra.extend((g, KIND_CODE[p.kind], p.stage, -1 if p.microbatch is None else p.microbatch) for p in parts)
+    gids = np.arange(n, dtype=np.int64)
     part_gid = np.repeat(gids, per)
     part_kind, part_stage, part_mb = kind[part_gid], stage[part_gid], mb[part_gid]
     if extra:
@@ -137,8 +167,17 @@ def action_columns(schedule: Schedule) -> Columns:
         run_start = np.repeat(np.cumsum(per)[ws] - n_ws, n_ws)
         pos = run_start + np.arange(len(extra)) - np.repeat(np.cumsum(n_ws) - n_ws, n_ws)
         part_kind[pos], part_stage[pos], part_mb[pos] = ex[:, 1], ex[:, 2], ex[:, 3]
-    return Columns(flat, kind, stage, device, first, count, part_gid, part_kind, part_stage, part_mb, with_sub, lens,
+    return Columns(schedule, flat, kind, stage, device, first, count, part_gid, part_kind, part_stage, part_mb, with_sub, lens,
                    kept)
+
+
+def _plain_columns(schedule: Schedule, order: PlainOrder) -> Columns:
+    """Columns of a schedule made from plain-action columns: every action is its own one part."""
+    lens = list(order.lengths)
+    device = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
+    first = np.concatenate(([0], np.cumsum(lens[:-1], dtype=np.int64))).astype(np.int64).tolist()
+    return Columns(schedule, None, order.kind, order.stage, device, first, lens, None, order.kind, order.stage,
+                   order.microbatch, [], lens, None)
 
 
 def structure_ok(schedule: Schedule, c: Columns) -> bool:
@@ -148,7 +187,7 @@ def structure_ok(schedule: Schedule, c: Columns) -> bool:
     then raises with its exact message (the first bad cell in list order)."""
     lay = schedule.layout
     S, M = lay.num_stages, lay.num_microbatches
-    if len(schedule.actions) != lay.num_devices or S == 0:
+    if len(c.row_lengths) != lay.num_devices or S == 0:
         return False
     stage, kind = c.stage, c.kind
     if len(stage) and (stage.min() < 0 or stage.max() >= S):
@@ -164,13 +203,13 @@ def structure_ok(schedule: Schedule, c: Columns) -> bool:
         return not any(lay.stage_microbatches)
     if M == 0 or pk.max() > CODE_W or ps.min() < 0 or ps.max() >= S or pm.min() < 0 or pm.max() >= M:
         return False
-    if (stage_device[ps] != c.device[c.part_gid]).any():
+    if (stage_device[ps] != (c.device if c.one_part_each else c.device[c.part_gid])).any():
         return False
     on_route = np.zeros((len(lay.routes), S), dtype=bool)
     for r, route in enumerate(lay.routes):
         on_route[r, list(route)] = True
     mb_route = np.asarray(lay.mb_route, dtype=np.int64)
-    if not on_route[mb_route[pm], ps].all():
+    if not on_route.all() and not on_route[mb_route[pm], ps].all():  # all: every route visits every stage
         return False
     SM = S * M
     counts = np.bincount((pk * S + ps) * M + pm, minlength=4 * SM).reshape(4, SM)

@@ -35,7 +35,7 @@ from typing import NamedTuple
 import numpy as np
 
 from pipesim.schedule.action import Action
-from pipesim.schedule.columns import Columns, action_columns
+from pipesim.schedule.columns import Columns, IntArray, action_columns
 from pipesim.schedule.derive import (
     CLS_F,
     CLS_G,
@@ -76,19 +76,22 @@ class Program:
     The loops read each action's prerequisites as two slots: ``local_pred[g]`` (one on the same
     device) and ``remote_pred[g]`` (one that waits for a message), where ``n`` (the number of
     actions) means none and ``remote_pred[g] == n + 1`` means "more than the two slots hold"
-    (``local_pred[g]`` is then ``n``): ``more_preds[g]`` lists them all as ``(pred, kind)``. ``local_order_ok`` is False when some ``local_pred`` comes later
-    in its device's list than the action needing it (which can then never run). ``dep_arrays`` (every prerequisite, with its kind, stage and
-    microbatch) and ``deps`` (the same as ``Dep`` records) are built on first use: messages,
-    error texts and tests need them, the table level's loops do not.
+    (``local_pred[g]`` is then ``n``): ``more_preds[g]`` lists them all as ``(pred, kind)``.
+    ``local_order_ok`` is False when some ``local_pred`` comes later in its device's list than
+    the action needing it (which can then never run). When it is True, a device that runs its
+    list in order with no negative duration has always finished an action's local input by the
+    time the action's turn comes, so the table level's loops read only ``remote_pred``;
+    ``local_pred`` (as a list) is built on first use. ``dep_arrays`` (every prerequisite, with
+    its kind, stage and microbatch) and ``deps`` (the same as ``Dep`` records) are built on
+    first use too: messages, error texts and tests need them, the table level's loops do not.
     """
 
     schedule: Schedule
-    actions: list[Action]  # gid -> action (comm markers removed)
     device: list[int]  # gid -> device
     first: list[int]  # device -> first gid (gids of a device are contiguous)
     count: list[int]  # device -> number of actions
     columns: Columns
-    local_pred: list[int]
+    local_array: IntArray
     remote_pred: list[int]
     more_preds: dict[int, tuple[tuple[int, int], ...]]
     local_order_ok: bool
@@ -107,6 +110,16 @@ class Program:
         return len(self.first)
 
     @property
+    def num_actions(self) -> int:
+        return len(self.device)
+
+    @property
+    def actions(self) -> list[Action]:
+        """gid -> action (communication markers removed); built on first use for a schedule
+        made from columns."""
+        return self.columns.actions
+
+    @property
     def order(self) -> list[int] | None:
         """A valid execution order (action ids), or None before validation's dry run."""
         if self._order is None and self.order_runs is not None:
@@ -120,6 +133,10 @@ class Program:
     @property
     def has_order(self) -> bool:
         return self._order is not None or self.order_runs is not None
+
+    @cached_property
+    def local_pred(self) -> list[int]:
+        return self.local_array.tolist()
 
     @cached_property
     def step(self) -> list[int]:
@@ -164,7 +181,7 @@ def compile_program(schedule: Schedule, columns: Columns | None = None) -> Progr
         local_pred, remote_pred, more = slots(n, arrays)
         build = partial(_given, arrays)
     local_order_ok = not ((local_pred > np.arange(n)) & (local_pred < n)).any()
-    return Program(schedule, c.actions, _device_list(c), c.first, c.count, c, local_pred.tolist(),
+    return Program(schedule, _device_list(c), c.first, c.count, c, local_pred,
                    remote_pred.tolist(), more, local_order_ok, missing, build)
 
 

@@ -121,7 +121,7 @@ def plain_slots(lay: Layout, c: Columns) -> Slots | None:
     n = len(c)
     S, M = lay.num_stages, lay.num_microbatches
     kind, ps, pm, device = c.kind, c.stage, c.part_mb, c.device
-    if len(c.part_gid) != n or c.with_sub:
+    if not c.one_part_each:
         return None
     if n == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), {}

@@ -12,6 +12,7 @@ import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from pipesim.budget import Budget
 from pipesim.costs import Costs
 from pipesim.schedule.table import Schedule
 
@@ -102,6 +103,12 @@ class Generator:
     cost_aware: bool = False
 
     def __call__(self, p: int, m: int, **options: object) -> Schedule:
+        """The schedule for ``p`` devices and ``m`` microbatches. Besides the generator's options,
+        ``work_budget`` (a ``pipesim.budget.Budget``, default the default budget) bounds the
+        actions it may generate, checked before generating."""
+        work_budget = options.pop("work_budget", None)
+        if not isinstance(work_budget, Budget | None):
+            raise TypeError(f"work_budget: {work_budget!r} is not a Budget")
         costs, message_delay = _timing(self.name, options)
         known = {o.name: o for o in self.options}
         values: dict[str, object] = {o.name: o.default for o in self.options}
@@ -116,10 +123,24 @@ class Generator:
         for what, value in (("p", p), ("m", m)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise RequirementError(f"schedule '{self.name}': {what}={value!r}; must be a whole number >= 1")
+        # Refused before generating: building the order is itself work per action.
+        (work_budget or Budget()).check(least_actions(p, m, values), f"schedule '{self.name}' with p={p}, m={m}")
         if self.cost_aware and costs is not None:
             values["costs"] = costs
             values["message_delay"] = message_delay
         return self.func(p, m, **values)
+
+
+def least_actions(p: int, m: int, options: Mapping[str, object]) -> int:
+    """A lower bound on the compute actions of any generator with these options: every
+    microbatch runs a forward and a backward on each of at least p stages, v chunks make p·v
+    stages, W waves 2·W·p, and PipeDream repeats the iteration."""
+    factor = 1
+    for key, per in (("v", 1), ("waves", 2), ("iterations", 1)):
+        value = options.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            factor *= per * value
+    return 2 * p * m * factor
 
 
 class Registry:

@@ -55,7 +55,8 @@ def _parse_rows(text: str) -> list[list[Cell]]:
             try:
                 row.append((c, cell, Action.parse(cell)))
             except ActionParseError as exc:
-                raise CsvScheduleError(f"row {r} (rank {r}), column {c}, cell {cell!r}: {exc}") from None
+                shown = cell if len(cell) <= 40 else f"{cell[:40]}..."
+                raise CsvScheduleError(f"row {r} (rank {r}), column {c}, cell {shown!r}: {exc}") from None
         rows.append(row)
     while rows and not rows[-1]:
         rows.pop()  # trailing blank lines are not ranks
@@ -122,6 +123,17 @@ def read_csv(
         m = num_microbatches
     if m < 1:
         raise CsvScheduleError("the CSV names no microbatch; pass num_microbatches=")
+    # Stages and microbatches are numbered from 0 and every (stage, microbatch) needs a forward,
+    # so a file with fewer actions than stages x microbatches misses some. Said here, from the
+    # largest numbers, before anything is sized by them (a cell "0F1000000000" would otherwise
+    # make the validator build a billion-entry table).
+    if num_stages * seen_m > len(all_parts):
+        top_stage = max(all_parts, key=lambda t: t[0].stage)
+        top_mb = max(all_parts, key=lambda t: -1 if t[0].microbatch is None else t[0].microbatch)
+        raise CsvScheduleError(
+            f"the CSV has {len(all_parts)} actions but names stage {num_stages - 1} ({top_stage[2]} on row "
+            f"{top_stage[1]}) and microbatch {seen_m - 1} ({top_mb[2]} on row {top_mb[1]}): {num_stages} stages x {seen_m} "
+            "microbatches need at least that many forwards; stages and microbatches are numbered from 0")
     if stage_to_device is None:
         devices = infer_stage_devices(cells, num_stages)
     elif isinstance(stage_to_device, Mapping):

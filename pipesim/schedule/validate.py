@@ -115,7 +115,7 @@ def finish_validation(program: Program) -> None:
 
 
 def _dry_run(program: Program) -> list[int]:
-    walked = walk(program, [0.0] * len(program.actions))
+    walked = walk(program, [0.0] * program.num_actions)
     if walked is None:
         raise deadlock_error(program)
     return walked[2]

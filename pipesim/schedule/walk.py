@@ -13,12 +13,14 @@ such blockers reaches a device that can make progress within one hop per device;
 more hops without progress has revisited a device, so its actions wait for each other: a
 deadlock, reported as ``None`` (``stuck_state`` then gives the state the error describes).
 
-The loop reads each action's two prerequisite slots (``Program.local_pred``/``remote_pred``);
-an action that has not run yet ends at +inf and "no prerequisite" reads -inf, so the usual
-``if e > t`` comparison also tells that an input is pending. A same-device input has always
-run (``Program.local_order_ok``; otherwise the program deadlocks before any walk), so only the
-remote slot is checked. Actions with more prerequisites than the slots hold, and legitimately
-infinite times, take a general path over all of an action's prerequisites.
+The loop reads each action's remote prerequisite slot (``Program.remote_pred``); an action
+that has not run yet ends at +inf and "no prerequisite" reads -inf, so the usual ``if e > t``
+comparison also tells that an input is pending. The local slot is never read: a same-device
+input comes earlier in the device's list (``Program.local_order_ok``; otherwise the program
+deadlocks before any walk), and with no negative duration a device's end times never decrease
+along its list, so that input ended no later than the device's previous action, i.e. no later
+than the time ``t`` the device is free. Actions with more prerequisites than the slots hold,
+and legitimately infinite times, take a general path over all of an action's prerequisites.
 """
 
 from __future__ import annotations
@@ -32,35 +34,36 @@ INF = math.inf
 
 def walk(program: Program, durations: list[float], delay: float = 0.0
          ) -> tuple[list[float], list[float], list[int]] | None:
-    """``(start, end, runs)`` of every action, or None when the program deadlocks.
+    """``(start, end, runs)`` of every action, or None when the program deadlocks. No duration
+    may be negative (``pipesim.timeline.compile_schedule`` checks; see the module docstring).
 
     ``runs`` is the order found, as the end (exclusive) of each stretch one device ran
     (``Program.order_runs``; ``deps.order_from_runs`` expands it). Recording one number per
     stretch instead of one per action keeps the walk close to the cost of timing alone."""
-    n = len(program.actions)
+    n = program.num_actions
     ndev = program.num_devices
     if n == 0:
         return [], [], []
     if not program.local_order_ok:  # an action needs one later in its own list: it never runs
         return None
-    local, remote, device, first = program.local_pred, program.remote_pred, program.device, program.first
+    remote, device, first = program.remote_pred, program.device, program.first
     stops = [f + c for f, c in zip(first, program.count, strict=True)]
     pos = list(first)  # next action of each device not running now
     free = [0.0] * ndev  # when that device is free, or later (max with inputs already known)
     start = [0.0] * n
-    end = [INF] * n + [-INF, INF]  # not run yet; slot values "none" and "more than the slots hold"
+    end = [INF] * (n + 2)  # not run yet; then the slot values "none" (below) and "more than the slots hold"
+    end[n] = -INF
     # With finite durations and delay no time is infinite, so an infinite end means "not run".
     finite = math.isfinite(2.0 * (sum(durations) + delay * n))
     runs: list[int] = []
-    d = scan = idle = q = 0
+    record = runs.append
+    d = scan = q = 0
+    idle = mark = 0  # hops without progress since ``runs`` had ``mark`` entries
     while True:
         g = g0 = pos[d]
         stop = stops[d]
         t = free[d]
         while g < stop:
-            e = end[local[g]]  # has run: local_order_ok
-            if e > t:
-                t = e
             e = end[remote[g]] + delay
             if e > t:
                 if e == INF:  # not run yet, more prerequisites than the slots, or really infinite
@@ -75,27 +78,30 @@ def walk(program: Program, durations: list[float], delay: float = 0.0
             t += durations[g]
             end[g] = t
             g += 1
-        pos[d] = g
-        if g < stop:  # blocked on q: go to its device
-            free[d] = t  # max(free, local input): the same start once the rest arrives
+        else:  # the device ran to the end of its list: go to the first one that has not
+            pos[d] = g
             if g > g0:
-                runs.append(g)
-                idle = 0
-            else:
-                idle += 1
-                if idle > ndev:
-                    return None
-            d = device[q]
-        else:
-            if g > g0:
-                runs.append(g)
-                idle = 0
+                record(g)
             while scan < ndev and pos[scan] == stops[scan]:
                 scan += 1
             if scan == ndev:
                 del end[n:]
                 return start, end, runs
             d = scan
+            continue
+        # Blocked on q: go to its device. More hops without progress than there are devices
+        # have come back to a device that is still blocked: a cycle of waits.
+        pos[d] = g
+        free[d] = t  # when its last action ran ends
+        if g > g0:
+            record(g)
+        else:
+            if len(runs) != mark:
+                mark, idle = len(runs), 0
+            idle += 1
+            if idle > ndev:
+                return None
+        d = device[q]
 
 
 def _all_preds(program: Program, g: int) -> tuple[tuple[int, int], ...]:
@@ -148,7 +154,7 @@ def stuck_state(program: Program) -> tuple[list[int], list[int], list[bool]]:
     ndev = len(first)
     ptr = list(first)
     stop = [f + c for f, c in zip(first, count, strict=True)]
-    done = [False] * len(program.actions)
+    done = [False] * program.num_actions
     waiters: dict[int, list[int]] = {}
     stack = list(range(ndev - 1, -1, -1))
     while stack:

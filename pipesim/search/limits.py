@@ -1,11 +1,10 @@
 """The search's two bounds, parsed once: the memory limit per device and the budget.
 
-Memory limit. ``kp`` is k times the activation memory 1F1B holds on a device: p microbatches
-of that device's share of one model copy (the Zero Bubble paper's 1p and 2p, where M_B is a
-device's activations of one microbatch). A device's share is the sum of its stages' stashes
-divided by the number of model copies in the layout (Chimera's two replicas share one
-device's share between them), so ``1p`` is the same bytes for 1F1B, interleaved and V shapes
-at equal work. ``BYTES`` ("40 GB", "3e10") bounds each device's stashed activations directly;
+Memory limit. ``kp`` is k times the activation memory 1F1B holds on a device: k x p
+microbatches of one microbatch's stash on that device along a route (the Zero Bubble paper's
+1p and 2p, M_B its per-microbatch activations; ``pipesim.search.problem.activation_limit``, the
+order search's own unit), so ``1p`` is the same bytes for 1F1B, interleaved and V shapes at
+equal work, and Chimera's two replicas on a device count once. ``BYTES`` ("40 GB", "3e10") bounds each device's stashed activations directly;
 it needs activation sizes (a model scenario, or ``costs.activation_bytes``).
 
 Budget. ``30s`` / ``2 min`` is wall-clock seconds; a bare whole number (``2000``) is candidate
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from pipesim.costs import Costs
 from pipesim.schedule.layout import Layout
 from pipesim.search.errors import SearchError
+from pipesim.search.problem import activation_limit, build_problem
+from pipesim.search.problem import least_memory as order_least_memory
 from pipesim.units import parse_size, parse_time
 
 _PER_P = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*p\s*$")
@@ -40,8 +41,7 @@ class MemoryLimit:
                 raise SearchError(f"--memory-limit: {self.text!r} is a size but these costs carry no activation "
                                   "sizes; give a model scenario (or costs.activation_bytes), or use 1p, 2p, ...")
             return (self.nbytes,) * layout.num_devices
-        k = self.per_p or 0.0
-        return tuple(k * layout.num_devices * s for s in device_share(layout, costs))
+        return tuple(activation_limit(layout, costs, (self.per_p or 0.0) * layout.num_devices))
 
 
 def parse_memory_limit(text: str | None) -> MemoryLimit | None:
@@ -64,38 +64,22 @@ def parse_memory_limit(text: str | None) -> MemoryLimit | None:
     return MemoryLimit(text.strip(), nbytes=nbytes)
 
 
-def device_share(layout: Layout, costs: Costs) -> tuple[float, ...]:
-    """Per device, the activations one microbatch stashes on its share of one model copy."""
-    copies = layout.num_stages / max(layout.num_parts, 1)
-    out = [0.0] * layout.num_devices
-    for s, d in enumerate(layout.stage_device):
-        out[d] += costs.activation_bytes[s]
-    return tuple(x / copies for x in out)
-
-
 def least_memory(layout: Layout, costs: Costs) -> tuple[float, ...]:
-    """Per device, what any order must be able to stash: one microbatch's activations on every
-    stage of its route that the device holds (its forwards there all run before its first
-    backward there can), for the worst route."""
-    out = [0.0] * layout.num_devices
-    dev = layout.stage_device
-    for route in layout.routes:
-        held = [0.0] * layout.num_devices
-        for s in route:
-            held[dev[s]] += costs.activation_bytes[s]
-        out = [max(a, b) for a, b in zip(out, held, strict=True)]
-    return tuple(out)
+    """Per device, what any order must be able to stash (the order search's own bound,
+    ``pipesim.search.problem.least_memory``: one microbatch's activations on the device)."""
+    problem = build_problem(layout, costs, split_backward=False, message_delay=0.0, edge_delay=None)
+    return tuple(order_least_memory(problem))
 
 
 def check_fits(limit: MemoryLimit, layout: Layout, costs: Costs, label: str) -> tuple[float, ...]:
     """The per-device bound, or a ``SearchError`` naming the device and the least that fits."""
     bound = limit.per_device(layout, costs)
     need = least_memory(layout, costs)
+    share = activation_limit(layout, costs, layout.num_devices)  # 1p
     for d, (b, n) in enumerate(zip(bound, need, strict=True)):
         if b < n * (1 - 1e-9):
             if limit.per_p is not None:
-                share = device_share(layout, costs)[d] * layout.num_devices
-                least = f"{n / share:.3g}p" if share > 0 else "more"
+                least = f"{n / share[d]:.3g}p" if share[d] > 0 else "more"
             else:
                 least = f"{n:.4g} bytes"
             raise SearchError(f"--memory-limit: {limit.text} is below what any order of {label} needs on device {d} "

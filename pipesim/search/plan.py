@@ -26,9 +26,9 @@ from pipesim.schedule.table import Schedule
 from pipesim.search.errors import SearchError
 from pipesim.search.limits import Budget, MemoryLimit, check_fits
 from pipesim.search.order import search_order
-from pipesim.search.problem import Base, fits, make_problem, without_reduce
 from pipesim.search.score import Scored, refine
 from pipesim.search.space import Axes, Plan, bounded
+from pipesim.search.variant import Base, fits, make_problem, without_reduce
 
 TABLE_SHARE = 0.7  # of the budget, for the table-level searches (the rest: network rounds)
 

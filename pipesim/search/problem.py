@@ -1,205 +1,209 @@
-"""One plan made concrete: its layout, per-stage costs, the named orders that fit it, and (for
-a scenario) everything the simulation needs.
+"""The fixed part of an order search: every action of a layout, its duration, its inputs and its
+memory step, as flat integer-indexed lists built once.
 
-A ``Base`` is plain data (it travels to pool and Dask workers): either a scenario (a mapping,
-the folder its relative paths start from, and ``--set`` overrides) or the table form
-(``-p/-m/--costs``: costs of one device's share of one model copy, divided among a layout's
-stages so that every layout does the same work, and a constant message delay).
+An order search only permutes each device's list; the set of actions, their durations and who
+needs whose output never change. So the dependencies are derived here once, from the layout
+(the same rule as ``pipesim.schedule.deps``: F needs the F of the stage before it on the
+microbatch's route; B/I need their own F and the input gradient of the next stage; W needs its
+own I), and the inner loop only re-times orders (``pipesim.search.timing``).
 
-A plan becomes a scenario variant through overrides, built by ``pipesim.scenario.build`` like
-any run: the family's generator lays out the stages, the workload model gives the costs of the
-plan's microbatch size and layer split, and the placement goes to ``parallel.placement``.
+Every action has at most two inputs, ``pred1``/``pred2`` (``NONE`` = none), each with the
+delay its message adds (0 for a hand-over on the same device). ``edge_delay[(src, dst)]``
+overrides the constant delay for the hand-over from stage ``src`` to stage ``dst`` (the
+activation for ``src`` before ``dst`` on a route, the gradient for ``src`` after it).
+
+Memory follows ``pipesim.timeline.memory`` exactly: F adds the stage's ``activation_bytes`` at
+its start, B frees it, I frees all but the ``weight_keep`` share and W frees that share; each
+step is computed with the same floating-point expression, so a running sum here equals the
+table level's bit for bit.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
 
 from pipesim.costs import Costs
-from pipesim.plan import finalize, insert_reduce_grads
-from pipesim.schedule.action import Kind, compute_parts
+from pipesim.schedule.action import Action, Kind
 from pipesim.schedule.layout import Layout
-from pipesim.schedule.registry import Registry
 from pipesim.schedule.table import Schedule
-from pipesim.search.space import Plan, balanced_split, family, shifted
+from pipesim.search.errors import SearchError
 
-SPLIT_KINDS = frozenset({Kind.I, Kind.W})
-
-
-@dataclass(frozen=True)
-class Base:
-    scenario: dict[str, Any] | None = None
-    base_dir: str | None = None
-    overrides: tuple[str, ...] = ()
-    # Table form: p, and the costs of one device's share ({"F": 1.0, "B": 2.0, ...}).
-    devices: int | None = None
-    costs: dict[str, float] = field(default_factory=dict)
-    delay: float = 0.0  # table form: every cross-device message
+F, B, I, W = 0, 1, 2, 3  # noqa: E741 - the literature's names
+KINDS = (Kind.F, Kind.B, Kind.I, Kind.W)
+NONE = -1  # "no input": the timing loops index a sentinel slot
 
 
-@dataclass
+@dataclass(eq=False)
 class Problem:
-    plan: Plan
+    """Every action of ``layout`` (ids stage-major: F, then B or I and W, per microbatch)."""
+
     layout: Layout
     costs: Costs
-    generated: Schedule  # the family generator's own order
-    built: Any = None  # pipesim.scenario.Built (scenario form)
-    delay: float = 0.0  # the table level's constant message delay
+    split_backward: bool
+    kind: list[int]
+    stage: list[int]
+    mb: list[int]
+    device: list[int]
+    dur: list[float]
+    pred1: list[int]
+    delay1: list[float]
+    pred2: list[int]
+    delay2: list[float]
+    mem: list[float]  # change of the device's stash when the action runs
+    f_id: dict[tuple[int, int], int]  # (stage, mb) -> F id
+    g_id: dict[tuple[int, int], int]  # (stage, mb) -> B or I id
+    w_id: dict[tuple[int, int], int]  # (stage, mb) -> W id (split backward only)
+    succ: list[list[int]]  # id -> actions needing its output
 
-    def named(self, split_backward: bool, registry: Registry | None = None) -> list[Schedule]:
-        """The registry's orders for this exact layout (the family's seeds) that run the backward
-        the way the search does (I and W split, or whole B), each finalized with the costs."""
-        reg = registry or Registry.default()
-        fam = family(self.plan.family)
-        out: list[Schedule] = []
-        p, m = self.layout.num_devices, self.layout.num_microbatches
-        for name, opts in fam.seeds:
-            options = dict(opts)
-            gen = reg.get(name)
-            if fam.degree_option is not None and fam.degree_option in {o.name for o in gen.options}:
-                options[fam.degree_option] = self.plan.degree
-            try:
-                timed = {"costs": self.costs} if gen.cost_aware else {}
-                sched = finalize(reg.generate(name, p, m, **timed, **options), self.costs)
-            except ValueError:  # the generator's regime excludes this p, m: not a seed here
-                continue
-            if sched.layout != self.layout or uses_split(sched) != split_backward:
-                continue
-            if any(s.actions == sched.actions for s in out):
-                continue
-            out.append(Schedule.build(_label(name, dict(opts), fam.degree_option, self.plan.degree), sched.layout,
-                                      sched.actions, **sched.options))
+    @property
+    def size(self) -> int:
+        return len(self.kind)
+
+    @property
+    def num_devices(self) -> int:
+        return self.layout.num_devices
+
+    def action(self, g: int) -> Action:
+        return Action(self.stage[g], KINDS[self.kind[g]], self.mb[g])
+
+    def schedule(self, orders: Sequence[Sequence[int]], name: str = "search") -> Schedule:
+        return Schedule.build(name, self.layout, [[self.action(g) for g in row] for row in orders])
+
+    def orders_of(self, schedule: Schedule, what: str) -> list[list[int]]:
+        """Per-device id lists of ``schedule``; SearchError unless it holds exactly this
+        problem's actions on the right devices."""
+        ids: dict[tuple[int, Kind, int | None], int] = {**{(s, Kind.F, m): g for (s, m), g in self.f_id.items()},
+               **{(s, KINDS[self.kind[g]], m): g for (s, m), g in self.g_id.items()},
+               **{(s, Kind.W, m): g for (s, m), g in self.w_id.items()}}
+        if schedule.layout.stage_device != self.layout.stage_device or schedule.layout.routes != self.layout.routes \
+                or schedule.layout.mb_route != self.layout.mb_route:
+            raise SearchError(f"{what}: schedule '{schedule.name}' has another layout than the one searched")
+        out: list[list[int]] = []
+        seen = 0
+        for d, row in enumerate(schedule.actions):
+            got = []
+            for a in row:
+                g = ids.get((a.stage, a.kind, a.microbatch))
+                if g is None or self.device[g] != d:
+                    raise SearchError(f"{what}: schedule '{schedule.name}' has action {a} on device {d}, which this "
+                                      f"search does not place there (F/{'I/W' if self.split_backward else 'B'} only)")
+                got.append(g)
+            seen += len(got)
+            out.append(got)
+        if seen != self.size or len({g for row in out for g in row}) != self.size:
+            raise SearchError(f"{what}: schedule '{schedule.name}' has {seen} actions; the layout needs each of its "
+                              f"{self.size} exactly once")
         return out
 
-    def finish(self, schedule: Schedule) -> Schedule:
-        """A searched order made runnable: replicated model parts get their gradient
-        all-reduce (``REDUCE_GRAD``) in the first idle slot, as the named generators do (no
-        change for a layout without replicas)."""
-        return insert_reduce_grads(schedule, self.costs)
+
+def build_problem(layout: Layout, costs: Costs, *, split_backward: bool, message_delay: float,
+                  edge_delay: Mapping[tuple[int, int], float] | None) -> Problem:
+    if costs.num_stages != layout.num_stages:
+        raise SearchError(f"costs: given for {costs.num_stages} stages but the layout has {layout.num_stages}; "
+                          "give one cost per stage")
+    _check_delay("message_delay", message_delay)
+    dev = layout.stage_device
+    edges = _edge_delays(layout, message_delay, edge_delay)
+    S = layout.num_stages
+    keep = costs.weight_keep
+    act = costs.activation_bytes
+    kind: list[int] = []
+    stage: list[int] = []
+    mb: list[int] = []
+    dur: list[float] = []
+    mem: list[float] = []
+    f_id: dict[tuple[int, int], int] = {}
+    g_id: dict[tuple[int, int], int] = {}
+    w_id: dict[tuple[int, int], int] = {}
+    bk = I if split_backward else B
+    times = (costs.forward, costs.backward, costs.backward_input, costs.backward_weight)
+    # Stash changes written as ``pipesim.timeline.memory`` computes them (act * sign).
+    signs = (1.0, -1.0, -(1.0 - keep), -keep)
+    for s in range(S):
+        for m in layout.stage_microbatches[s]:
+            for k in ((F, bk, W) if split_backward else (F, bk)):
+                g = len(kind)
+                (f_id if k == F else w_id if k == W else g_id)[(s, m)] = g
+                kind.append(k)
+                stage.append(s)
+                mb.append(m)
+                dur.append(times[k][s])
+                mem.append(act[s] * signs[k])
+    n = len(kind)
+    pred1, pred2 = [NONE] * n, [NONE] * n
+    delay1, delay2 = [0.0] * n, [0.0] * n
+    for g in range(n):
+        s, m, k = stage[g], mb[g], kind[g]
+        r = layout.mb_route[m]
+        if k == F:
+            prev = layout.route_prev[r][s]
+            if prev >= 0:
+                pred1[g], delay1[g] = f_id[(prev, m)], edges.get((prev, s), 0.0)
+        elif k == W:
+            pred1[g] = g_id[(s, m)]
+        else:
+            pred1[g] = f_id[(s, m)]
+            nxt = layout.route_next[r][s]
+            if nxt >= 0:
+                pred2[g], delay2[g] = g_id[(nxt, m)], edges.get((nxt, s), 0.0)
+    succ: list[list[int]] = [[] for _ in range(n)]
+    for g in range(n):
+        for q in (pred1[g], pred2[g]):
+            if q != NONE:
+                succ[q].append(g)
+    return Problem(layout, costs, split_backward, kind, stage, mb, [dev[s] for s in stage], dur, pred1, delay1,
+                   pred2, delay2, mem, f_id, g_id, w_id, succ)
 
 
-def _label(name: str, opts: dict[str, Any], degree_option: str | None, degree: int) -> str:
-    shown = {k: v for k, v in opts.items() if k not in ("strict", "overlap_chunks")}
-    if degree_option is not None and degree_option in ("v", "waves") and name in ("interleaved", "looped-bfs", "hanayo"):
-        shown[degree_option] = degree
-    return name + "".join(f" {k}={v}" for k, v in shown.items())
+def _check_delay(key: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise SearchError(f"{key}: {value!r}; must be a finite number of seconds >= 0")
 
 
-def peak(schedule: Schedule, costs: Costs) -> tuple[float, ...]:
-    """Per device, the most activations the order stashes (``costs.activation_bytes`` units)."""
-    from pipesim.timeline import compile_schedule
-
-    return tuple(compile_schedule(schedule, costs, dry_run=False).activation.peaks_b)
-
-
-def fits(schedule: Schedule, costs: Costs, limit: Sequence[float] | None) -> bool:
-    return limit is None or all(x <= b * (1 + 1e-9) for x, b in zip(peak(schedule, costs), limit, strict=True))
-
-
-def uses_split(schedule: Schedule) -> bool:
-    return any(part.kind in SPLIT_KINDS for row in schedule.actions for a in row for part in compute_parts(a))
-
-
-def without_reduce(schedule: Schedule) -> Schedule:
-    """The order without its ``REDUCE_GRAD`` actions (the search places compute only)."""
-    rows = [[a for a in row if a.kind is not Kind.REDUCE_GRAD] for row in schedule.actions]
-    return Schedule.build(schedule.name, schedule.layout, rows, **schedule.options)
-
-
-def plan_overrides(plan: Plan, split: Sequence[int] | None = None) -> list[str]:
-    """The ``--set`` overrides that turn the base scenario into ``plan`` (``split``: layers
-    per model part, already resolved)."""
-    fam = family(plan.family)
-    out = [f"schedule.name={fam.generator}", f"schedule.options={json.dumps(plan.generator_options())}",
-           f"parallel.microbatches={plan.microbatches}"]
-    if plan.microbatch_size is not None:
-        out.append(f"model.microbatch_size={plan.microbatch_size}")
-    if split is not None:
-        out.append(f"model.layers_per_stage={json.dumps(list(split))}")
-    if plan.placement is not None:
-        out.append(f"parallel.placement={json.dumps(list(plan.placement))}")
+def _edge_delays(layout: Layout, constant: float, given: Mapping[tuple[int, int], float] | None
+                 ) -> dict[tuple[int, int], float]:
+    """(src stage, dst stage) -> delay of every cross-device hand-over of the layout."""
+    dev = layout.stage_device
+    out: dict[tuple[int, int], float] = {}
+    for route in layout.routes:
+        for a, b in pairwise(route):
+            if dev[a] != dev[b]:
+                out[(a, b)] = out[(b, a)] = float(constant)
+    for key, value in (given or {}).items():
+        _check_delay(f"edge_delay[{key!r}]", value)
+        if key not in out:
+            raise SearchError(f"edge_delay: key {key!r} is not a cross-device hand-over (src stage, dst stage) of "
+                              "this layout; only messages between devices take a delay")
+        out[key] = float(value)
     return out
 
 
-def _build(base: Base, overrides: Sequence[str]) -> Any:
-    from pipesim.scenario import build, load_scenario
-
-    return build(load_scenario(base.scenario or {}, list(overrides), base_dir=base.base_dir))
-
-
-def make_problem(base: Base, plan: Plan, registry: Registry | None = None) -> Problem:
-    """``plan`` on ``base``; a plan that cannot be built raises ``ValueError`` (one line)."""
-    if base.scenario is None:
-        return _table_problem(base, plan, registry or Registry.default())
-    split = resolve_split(base, plan) if plan.split != "scenario" else None
-    overrides = [*base.overrides, *plan_overrides(plan, split)]
-    try:
-        built = _build(base, overrides)
-    except ValueError as exc:
-        if "layers_per_stage" not in str(exc) or split is not None:
-            raise
-        # The scenario's split was written for another part count: the automatic one.
-        built = _build(base, [*overrides, "model.layers_per_stage=null"])
-    return Problem(plan, built.schedule.layout, built.costs, built.schedule, built=built)
-
-
-def resolve_split(base: Base, plan: Plan) -> tuple[int, ...]:
-    """Layers per model part for the plan's split rule:
-
-    * ``uniform``: the workload model's automatic split (equal counts, the remainder in the
-      middle);
-    * ``balanced``: the split that minimises the slowest part's F + B, the first part carrying
-      the embedding and the last the LM head and loss (``space.balanced_split``);
-    * ``head-1`` / ``head+1``: the balanced split with one layer moved off / onto the last part.
-
-    Part costs are linear in their layer count, so two builds of the workload model (the
-    uniform split, and the same with one layer moved) give every part's fixed cost and the
-    cost of one layer."""
-    from pipesim.workload.transformer import split_layers
-
-    probe = [*base.overrides, *plan_overrides(plan), "model.layers_per_stage=null"]
-    first = _build(base, probe)
-    work = first.workload
-    if work is None:
-        raise ValueError("split: this scenario has no model; the layer split needs one")
-    layers = sum(st.layers for st in work.stages)
-    parts = len(work.stages)
-    uniform = split_layers(layers, parts)
-    if plan.split == "uniform":
-        return uniform
-    if parts == 1:
-        return uniform
-    give = max(range(parts), key=lambda i: (uniform[i], -i))
-    take = 1 if give == 0 else give - 1
-    moved = list(uniform)
-    moved[give] -= 1
-    moved[take] += 1
-    if moved[give] < 1:
-        return uniform
-    second = _build(base, [*base.overrides, *plan_overrides(plan, moved)]).workload
-    cost = [st.time.F + st.time.B for st in work.stages]
-    per_layer = second.stages[take].time.F + second.stages[take].time.B - cost[take]
-    fixed = [c - n * per_layer for c, n in zip(cost, uniform, strict=True)]
-    balanced = balanced_split(fixed, per_layer, layers)
-    if plan.split == "balanced":
-        return balanced
-    out = shifted(balanced, -1 if plan.split == "head-1" else 1)
-    if out is None:
-        raise ValueError(f"split {plan.split}: the balanced split {list(balanced)} leaves no layer to move")
+def least_memory(problem: Problem) -> list[float]:
+    """Per device, the stash any valid order needs: one microbatch's activations on that device
+    (all its forwards there run before its first backward there). Running the microbatches one
+    after another, each backward right after the forwards, needs exactly this."""
+    lay = problem.layout
+    act = problem.costs.activation_bytes
+    out = [0.0] * lay.num_devices
+    for r, route in enumerate(lay.routes):
+        if r not in lay.mb_route:
+            continue
+        per = [0.0] * lay.num_devices
+        for s in route:
+            per[lay.stage_device[s]] += act[s]
+        out = [max(a, b) for a, b in zip(out, per, strict=True)]
     return out
 
 
-def _table_problem(base: Base, plan: Plan, registry: Registry) -> Problem:
-    fam = family(plan.family)
-    p = base.devices or 1
-    sched = finalize(registry.generate(fam.generator, p, plan.microbatches, **plan.generator_options()))
-    lay = sched.layout
-    scale = p / max(lay.num_parts, 1)  # a stage computes p / parts of one device's share
-    def get(key: str) -> float | None:
-        return base.costs[key] * scale if key in base.costs else None
-
-    costs = Costs.make(lay.num_stages, F=get("F") or 0.0, B=get("B"), I=get("I"), W=get("W"))
-    return Problem(plan, lay, costs, finalize(sched, costs), delay=base.delay)
+def activation_limit(layout: Layout, costs: Costs, microbatches: float) -> list[float]:
+    """Per device, the stash of ``microbatches`` whole microbatches on that device, in
+    ``costs.activation_bytes`` units: the Zero Bubble paper's limits "1p" and "2p" are
+    ``activation_limit(layout, costs, p)`` and ``(..., 2 * p)`` (one microbatch's activations on
+    a device, M_B in the paper, summed over the device's stages on the first route)."""
+    per = [0.0] * layout.num_devices
+    for s in layout.routes[layout.mb_route[0] if layout.mb_route else 0]:
+        per[layout.stage_device[s]] += costs.activation_bytes[s]
+    return [microbatches * x for x in per]

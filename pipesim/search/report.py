@@ -19,7 +19,7 @@ from typing import Any
 from pipesim.schedule.layout import Layout
 from pipesim.schedule.table import Schedule
 from pipesim.search.plan import PlanResult, describe
-from pipesim.search.problem import Base
+from pipesim.search.variant import Base
 
 COLUMNS = ("rank", "what", "source", "plan", "table_time", "sim_time", "bubble_ratio", "peak_memory", "status",
            "reason")

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from pipesim.search.errors import SearchError
-from pipesim.search.problem import Base
 from pipesim.search.space import (
     SPACE_ITEMS,
     SPLITS,
@@ -25,6 +24,7 @@ from pipesim.search.space import (
     parse_space,
     placement_axis,
 )
+from pipesim.search.variant import Base
 
 
 def from_scenario(source: str | Path | Mapping[str, Any], overrides: Sequence[str] = (), *,

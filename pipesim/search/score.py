@@ -21,7 +21,7 @@ from typing import Any
 from pipesim.schedule.action import Action, compute_parts
 from pipesim.schedule.table import Schedule
 from pipesim.search.order import search_order
-from pipesim.search.problem import Problem, fits, without_reduce
+from pipesim.search.variant import Variant, fits, without_reduce
 from pipesim.trace import Trace
 
 EdgeDelays = dict[tuple[int, int], float]
@@ -68,7 +68,7 @@ def edge_delays(trace: Trace) -> EdgeDelays:
     return {edge: total / n for edge, (total, n) in sorted(sums.items())}
 
 
-def simulate(problem: Problem, schedule: Schedule, source: str = "table") -> Scored:
+def simulate(problem: Variant, schedule: Schedule, source: str = "table") -> Scored:
     """``schedule`` on the problem's scenario network (the table form has no network: it is
     timed at the table level with its constant delay)."""
     if problem.built is None:
@@ -86,7 +86,7 @@ def simulate(problem: Problem, schedule: Schedule, source: str = "table") -> Sco
 def simulate_trace(base: Any, plan: Any, schedule: Schedule) -> Trace:
     """The trace of ``schedule`` for ``plan`` on ``base`` (simulated on the scenario's network;
     the table form's table level, in slots when its costs are abstract)."""
-    from pipesim.search.problem import make_problem
+    from pipesim.search.variant import make_problem
 
     problem = make_problem(base, plan)
     if problem.built is None:
@@ -101,7 +101,7 @@ def simulate_trace(base: Any, plan: Any, schedule: Schedule) -> Trace:
     return trace
 
 
-def refine(problem: Problem, start: Schedule, *, rounds: int, split_backward: bool,
+def refine(problem: Variant, start: Schedule, *, rounds: int, split_backward: bool,
            memory_limit: Sequence[float] | None, seed: int, max_evals: int | None, max_seconds: float | None,
            seeds: Sequence[Schedule] = ()) -> list[Scored]:
     """``start`` and the named ``seeds`` simulated, then up to ``rounds`` orders searched with

@@ -220,24 +220,6 @@ def bounded(axes: Axes, limit: int, seed: int) -> tuple[list[Plan], str]:
     return keep, f"{len(plans):,} plans in the space; tried a seeded sample of {limit} (raise --max-plans for more)"
 
 
-def balanced_split(fixed: Sequence[float], per_layer: float, layers: int) -> tuple[int, ...]:
-    """Layers per part minimising the slowest part's time ``fixed[i] + n_i * per_layer``
-    (``fixed``: what a part costs beyond its layers: embedding on the first, the head and loss
-    on the last), every part at least one layer. Adding layers one at a time to the part that
-    stays fastest is optimal here because every layer costs the same: any split with a lower
-    maximum would have to give some part fewer layers and another more, which the greedy order
-    only does when it lowers the maximum (ties: the part nearer the middle, then the earlier)."""
-    parts = len(fixed)
-    if parts > layers:
-        raise SearchError(f"split: {parts} parts but only {layers} layers; every part needs a layer")
-    n = [1] * parts
-    centre = (parts - 1) / 2
-    for _ in range(layers - parts):
-        i = min(range(parts), key=lambda k: (fixed[k] + (n[k] + 1) * per_layer, abs(k - centre), k))
-        n[i] += 1
-    return tuple(n)
-
-
 def shifted(split: Sequence[int], delta: int) -> tuple[int, ...] | None:
     """``split`` with ``delta`` layers moved onto the last part (the one carrying the head) from
     the part before it; None where a part would be left without layers."""

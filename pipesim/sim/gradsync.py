@@ -9,8 +9,10 @@ Two modes (``network.grad_sync``):
   the last all-reduce lands (the optimizer step needs every gradient).
 * ``blocking``: a device waits at its REDUCE_GRAD until the part's all-reduce has completed,
   and after its last weight-gradient action of a stage until that stage's data-parallel
-  all-reduce has completed. The table level models REDUCE_GRAD this way (a rendezvous), so
-  table == simulation on a free network holds exactly in this mode.
+  all-reduce has completed.
+
+The table level models both modes the same way (``pipesim.timeline.gradsync``), so table ==
+simulation on a free network holds in either.
 """
 
 from __future__ import annotations
@@ -110,8 +112,10 @@ class GradientSync:
                         sim.start[rr][m] = t0
             nbytes = sim.compiled.costs.param_bytes[stage]
             done = ring_allreduce(sim.network, devices, nbytes, label=f"reduce part {part}")
-            extra = sim.compiled.durations[g]
-            if extra > 0:  # an explicit reduce time (e.g. the table level's) adds to the transfer
+            # An explicit reduce time (the table level's) adds to the transfer: the longest of
+            # the copies', whichever arrived last (pipesim.timeline.gradsync does the same).
+            extra = max(sim.compiled.durations[m] for m in members)
+            if extra > 0:
                 done = sim.env.process(_after(sim.env, done, extra))
             if not self.blocking:
                 self._track(done, f"reduce:part{part}", t0, stage, nbytes, f"all-reduce part {part}")

@@ -2,7 +2,8 @@
 
 A link owns its timing: bandwidth, latency and the order in which it serves what waits for it.
 Devices never compute transfer times. The unit of service is a *hop*: one message crossing one
-link. A hop's chunks arrive over time (store-and-forward from the previous link), wait in the
+link. A hop's chunks arrive over time (each chunk is forwarded as soon as it has crossed the
+previous link, while later chunks are still on their way: the message is pipelined), wait in the
 link's queue, are transmitted, and are handed on ``latency`` seconds after their last bit left
 (propagation), or at once when the link was held for the latency (``occupy_latency``).
 
@@ -16,7 +17,10 @@ Policies:
   reference).
 * ``FairLink`` - processor sharing: the bandwidth is split equally among the hops that have a
   chunk on the link (one chunk per message at a time, so a long message does not get more
-  share than a short one), recomputed whenever one starts or finishes. Implemented with a
+  share than a short one), recomputed whenever one starts or finishes. Chunks move on
+  *credits* (``link_credits``): a hop may start a chunk only while few enough of its chunks
+  wait in the next hop's buffer, so a message held back downstream stops taking its share
+  upstream (back-pressure) and the rates approach max-min fairness as chunks shrink. Implemented with a
   virtual clock V that advances at ``bandwidth / n`` bytes per second; a chunk that starts at
   V0 finishes when V reaches V0 + size. Completion times are computed, not stepped, so the
   only floating-point error is that of a few additions.
@@ -95,9 +99,11 @@ class Msg:
 
 
 class Hop:
-    """One message on one link: how many of its chunks are here, taken, and when it started."""
+    """One message on one link: how many of its chunks are here, taken, done, and when it
+    started; under ``fair`` with chunks, the hops it exchanges credits with."""
 
-    __slots__ = ("active", "arrival", "avail", "link", "msg", "nb", "next", "start", "taken")
+    __slots__ = ("active", "arrival", "avail", "cap", "done", "down", "link", "msg", "nb", "next", "start",
+                 "taken", "unit", "up")
 
     def __init__(self, msg: Msg, link: Link, nxt: Hop | None) -> None:
         self.msg = msg
@@ -105,10 +111,41 @@ class Hop:
         self.next = nxt
         self.avail = 0  # chunks here, not yet taken
         self.taken = 0  # chunks taken for transmission
+        self.done = 0  # chunks whose transmission has ended (their buffer slot is free again)
+        self.unit = 0  # chunks in the unit being transmitted
         self.arrival = 0.0  # first chunk's arrival
         self.start = 0.0  # first chunk's start
         self.nb = 0.0  # cut-through: the message's last bit reaches this link no earlier than this
         self.active = False  # FairLink: a chunk of this hop is being served
+        # Credits (FairLink with chunks; see ``link_credits``): this hop may take a chunk only
+        # while ``taken - down.done < cap``; ``up`` is the hop that waits for this one's credits.
+        self.down: Hop | None = None
+        self.up: Hop | None = None
+        self.cap = 0
+
+
+def link_credits(first: Hop, buffer_chunks: int) -> None:
+    """Give the hops of one message, ``first`` onwards, their credits: each processor-sharing
+    hop may have at most ``buffer_chunks`` chunks, plus those that fit in the bandwidth-delay
+    product of the wires to it, committed to the next processor-sharing hop and not yet sent on
+    from there. A sender that is held back downstream therefore stops taking bandwidth upstream
+    (back-pressure), as credit-based fabrics do; links of infinite bandwidth in between never
+    queue, so they pass the credits through."""
+    up: Hop | None = None
+    wire = 0.0  # latency between ``up``'s link and the current hop's
+    hop: Hop | None = first
+    while hop is not None:
+        if isinstance(hop.link, FairLink):
+            if up is not None:
+                up.down = hop
+                hop.up = up
+                bdp = math.ceil(wire * up.link.bandwidth / up.msg.chunk - 1e-9) if wire > 0.0 else 0
+                up.cap = buffer_chunks + bdp
+            up = hop
+            wire = hop.link.latency
+        else:
+            wire += hop.link.latency
+        hop = hop.next
 
 
 class Link:
@@ -227,6 +264,7 @@ class Link:
         if k == 0:
             hop.start = self.env._now
         m = hop.avail if hop.next is None else 1
+        hop.unit = m
         hop.avail -= m
         k += m
         hop.taken = k
@@ -391,6 +429,13 @@ class FairLink(Link):
         if hop.taken == 0 and hop.avail == 0:
             hop.arrival = now
         hop.avail += n
+        down = hop.down
+        if down is None or hop.taken - down.done < hop.cap:
+            self._start(hop, now)
+        # else: no credit; the next hop's ``_run`` starts it when a slot frees downstream.
+
+    def _start(self, hop: Hop, now: float) -> None:
+        """Put the next unit of ``hop`` (here, with credit) into service."""
         heap = self._heap
         if heap:
             v = self._v + (now - self._t) * self.bandwidth / len(heap)
@@ -399,7 +444,7 @@ class FairLink(Link):
             self._busy_since = now
         self._v = v
         self._t = now
-        heappush(heap, (v + self._take(hop), msg.id, hop))
+        heappush(heap, (v + self._take(hop), hop.msg.id, hop))
         hop.active = True
         wake = self._wake
         if wake is not None:
@@ -437,10 +482,18 @@ class FairLink(Link):
             while heap and heap[0][0] <= limit:
                 hop = heappop(heap)[2]
                 last = hop.taken == hop.msg.nchunks
-                if hop.avail:  # the message's next chunk is already here: it keeps its share
+                hop.done += hop.unit
+                down = hop.down
+                if hop.avail and (down is None or hop.taken - down.done < hop.cap):
+                    # The message's next chunk is already here, with credit: it keeps its share.
                     heappush(heap, (finish + self._take(hop), hop.msg.id, hop))
                 else:
                     hop.active = False
+                up = hop.up
+                if up is not None and up.avail and not up.active and up.taken - hop.done < up.cap:
+                    # A buffer slot freed here: the previous hop, held back for want of credit,
+                    # goes on.
+                    up.link._start(up, now)  # type: ignore[attr-defined]
                 if hop.next is not None or last:
                     # The chunk leaves: it lands ``latency`` later, or at once if the link was
                     # held for the latency.

@@ -11,13 +11,16 @@ Other modes:
 * ``fifo`` without chunks (``auto`` or off): each link serves whole messages in arrival order,
   cut-through (a hop may start when the head of the message arrives but ends no earlier than
   its tail);
-* a fixed chunk size (``chunk_bytes: 1 MiB``) under either policy: the message is split into
-  chunks that are stored and forwarded whole at every hop (``inf``: the whole message is one
-  chunk). Each link shares (``fair``: processor sharing among the messages with a chunk there)
-  or serializes (``fifo``) its chunks, with unbounded queues and no back-pressure, so a flow
-  bottlenecked downstream keeps its full share upstream: this mode is *not* max-min on
-  multi-hop paths and adds one chunk time per extra hop. It is kept for the FIFO reference
-  cases and for studying chunk granularity.
+* a fixed chunk size (``chunk_bytes: 1 MiB``), the packet mode: the message is split into
+  chunks, each forwarded as soon as it has crossed a link while the next ones are still
+  arriving (pipelined; ``inf``: the whole message is one chunk). ``fair`` links share
+  (processor sharing among the messages with a chunk there) and hand chunks on *credits*: a
+  hop may have at most ``BUFFER_CHUNKS`` chunks, plus the bandwidth-delay product of the wires
+  in between, sent to the next hop and not yet sent on from there, so a flow held back
+  downstream cannot keep its share upstream. Its finish times converge to the max-min model's
+  as chunks shrink (about one chunk time per hop is what remains). ``fifo`` links serialize
+  whole chunks with unbounded queues and no credits: the legacy model its exact reference
+  pins (``tests/test_link_reference.py``).
 
 Zero time: a message whose route is free (every hop infinite bandwidth and zero latency, or
 src == dst) completes at the current simulated time when ``overhead`` is 0; this is what makes
@@ -39,12 +42,16 @@ from simpy.events import Event, Timeout
 
 from pipesim.network import Topology
 from pipesim.network.options import Chunking
-from pipesim.sim.link import FairLink, FifoLink, Hop, Link, Msg, PassLink, Wiring
+from pipesim.sim.link import FairLink, FifoLink, Hop, Link, Msg, PassLink, Wiring, link_credits
 from pipesim.sim.maxmin import MaxMinLink, MaxMinSharing
 from pipesim.sim.records import TransferLog
 from pipesim.units import parse_time
 
 POLICIES = ("fair", "fifo")
+# Per-hop buffer of a chunked fair message, in chunks, beyond its wires' bandwidth-delay
+# product: two is double buffering (one chunk sent on while the next arrives), the least that
+# lets an unshared path run at its bottleneck rate; see docs/network.md.
+BUFFER_CHUNKS = 2
 # A cached route: its links; whether it takes zero time; the links that take time (a message's
 # hops), but the last, reversed (the order in which its hop chain is built); and the links that
 # take none (e.g. NIC attachments), which only count the message as it passes.
@@ -56,7 +63,7 @@ class Network:
 
     ``policy`` "fair" (max-min fair sharing) or "fifo" (one message at a time);
     ``chunking`` fluid/auto (whole messages: max-min fluid flows, or FIFO cut-through) or a
-    fixed store-and-forward chunk (inf: whole messages stored and forwarded; see module doc);
+    fixed chunk (the packet mode; inf: whole messages as one chunk; see module doc);
     ``overhead`` seconds of software overhead at the sender per message; ``log``, if given,
     receives compact transfer records from which a trace gets one
     track per directed link (``"link:" + name``), one ``Message`` per send and one "xfer" span
@@ -108,6 +115,9 @@ class Network:
             self._posted = log.posted.extend
             self._finished = log.finished.extend
         self._chunk = self.chunk_bytes or 0.0
+        # Chunks under processor sharing travel on credits (back-pressure); FIFO's chunks keep
+        # the unbounded queues its exact reference pins.
+        self._credits = policy == "fair" and self.chunk_bytes is not None
         self._next_id = 0
         self.delivered = 0  # messages that have arrived, and their bytes (added in arrival order)
         self.bytes_delivered = 0.0
@@ -183,6 +193,8 @@ class Network:
             for link in timed_reversed:
                 hop = Hop(msg, link, hop)
             assert hop is not None  # a route that takes time has a timed link
+            if self._credits and msg.nchunks > 1 and hop.next is not None:  # one chunk fits any buffer
+                link_credits(hop, BUFFER_CHUNKS)
             hop.link.arrive(hop, msg.nchunks, 0.0)
 
     def _land(self, hop: Hop, n: int, nb: float) -> None:

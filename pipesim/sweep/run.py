@@ -75,7 +75,7 @@ def _run_locked(spec: SweepSpec, out: Path, jobs: int | None, executor: str, add
     if progress and len(todo) < len(points):
         from rich.console import Console
 
-        Console(stderr=True).print(f"resuming: {len(points) - len(todo)} of {len(points)} runs already in "
+        Console(stderr=True, markup=False, highlight=False).print(f"resuming: {len(points) - len(todo)} of {len(points)} runs already in "
                                    f"{results}, {len(todo)} to run")
     scenario = spec.scenario
     base_dir = str(spec.scenario_dir)

@@ -13,6 +13,7 @@ A sweep file (YAML, see ``scenarios/sweeps/``)::
     metrics: [makespan, samples_per_s] # optional column selection (default: every scalar metric)
     base_dir: ..                      # optional, inline base only: folder for its relative paths
     description: free text
+    max_runs: 100000                  # optional: a larger expansion is refused before anything runs
 
 Keys under ``grid``/``zip`` are ``--set`` key paths; every run is ``load_scenario(base,
 ["path=value", ...])``, so a value is checked exactly as on the command line. Every swept path
@@ -38,9 +39,10 @@ from pydantic import (
     model_validator,
 )
 
+from pipesim.budget import DEFAULT_MAX_RUNS
 from pipesim.inputs import InputError, suggest, unknown_key_message
 from pipesim.scenario.load import apply_override, parse_override, plain_data, read_yaml
-from pipesim.scenario.schema import ScenarioError, choice, error_problems, text
+from pipesim.scenario.schema import ScenarioError, choice, error_problems, text, whole
 from pipesim.sweep.columns import LEVELS, METRICS
 
 
@@ -81,13 +83,13 @@ def _axes(distinct: bool) -> Callable[[object], dict[str, tuple[Any, ...]]]:
                                  where)
             if not values:
                 raise InputError("empty list; give at least one value (or remove the key)", where)
-            seen: list[str] = []
+            seen: dict[str, int] = {}  # a dict, not a list: 10^5 values must not cost 10^10 comparisons
             for i, v in enumerate(values if distinct else ()):
                 canon = canonical(v)
                 if canon in seen:
-                    raise InputError(f"{_show(v)} appears twice (positions {seen.index(canon)} and {i}); "
+                    raise InputError(f"{_show(v)} appears twice (positions {seen[canon]} and {i}); "
                                      "every value gives a different run", where)
-                seen.append(canon)
+                seen[canon] = i
             out[key] = tuple(values)
         return out
 
@@ -132,6 +134,9 @@ class SweepSpec(BaseModel):
     metrics: Annotated[tuple[str, ...] | None, BeforeValidator(_check_metrics)] = None
     base_dir: Annotated[str | None, BeforeValidator(lambda v: None if v is None else text(v))] = None
     description: Annotated[str, BeforeValidator(text)] = ""
+    # Runs one sweep may expand to (pipesim.budget): a grid is a product, and a few lists of
+    # ten values already make 10^9 runs that would take years and a CSV no one can open.
+    max_runs: Annotated[int, BeforeValidator(whole(1))] = DEFAULT_MAX_RUNS
 
     _scenario: dict[str, Any] = PrivateAttr(default_factory=dict)
     _scenario_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -156,11 +161,16 @@ class SweepSpec(BaseModel):
             shown = ", ".join(f"{k}: {n}" for k, n in lengths.items())
             raise InputError(f"lists of different lengths ({shown}); zip advances them together, so give "
                              "each the same number of values (or move one to grid)", ("zip",))
-        positions = [canonical(list(t)) for t in zip(*self.zip.values(), strict=False)]
-        for i, p in enumerate(positions):
-            if p in positions[:i]:
-                raise InputError(f"positions {positions.index(p)} and {i} hold the same values; every "
+        if self.num_runs > self.max_runs:
+            raise InputError(f"{self.num_runs:,} runs, over the budget of {self.max_runs:,}; raise it with max_runs: N "
+                             "in the sweep file if you mean it, or split the sweep", ("grid",))
+        first: dict[str, int] = {}
+        for i, t in enumerate(zip(*self.zip.values(), strict=False)):
+            p = canonical(list(t))
+            if p in first:
+                raise InputError(f"positions {first[p]} and {i} hold the same values; every "
                                  "position gives a different run", ("zip",))
+            first[p] = i
         if self.metrics is not None:
             known = METRICS[self.level]
             for i, name in enumerate(self.metrics):

@@ -80,20 +80,24 @@ def activation_steps(program: Program, costs: Costs) -> ActivationSteps:
     sign_n = np.zeros(CODE_COMM + 1, dtype=np.int64)
     sign_n[[CODE_F, CODE_B, CODE_W]] = 1, -1, -1
     act = np.asarray(costs.activation_bytes, dtype=np.float64)
-    delta_b = act[ps] * sign_b[pk] if len(ps) else np.zeros(0)
+    delta_b = act[ps]
+    delta_b *= sign_b[pk]
     # Parts of device d: those of its actions (gids are device-major, parts in gid order).
-    cut = np.searchsorted(c.part_gid, np.asarray([*program.first, len(c)], dtype=np.int64))
+    ends = np.asarray([*program.first, len(c)], dtype=np.int64)
+    cut = ends if c.one_part_each else np.searchsorted(c.part_gid, ends)
     lo = cut[:-1][cut[:-1] < cut[1:]]  # first part of each device that has parts
     delta_b[lo] += 0.0  # the loop's first addition is 0.0 + change (a -0.0 change gives 0.0)
-    cum_b = np.empty_like(delta_b)
+    cum_b = delta_b  # summed in place: each sum reads a change before it overwrites it
     bounds = cut.tolist()
     for a, b in pairwise(bounds):
-        np.cumsum(delta_b[a:b], out=cum_b[a:b])
-    cum_n = np.cumsum(sign_n[pk])  # integers: one running sum, less each device's start
-    start_n = np.concatenate(([0], cum_n))[cut[:-1]]
-    cum_n = cum_n - np.repeat(start_n, np.diff(cut))
+        np.cumsum(cum_b[a:b], out=cum_b[a:b])
+    # Integers: one running sum over all devices; device d's own is that less its value before
+    # d's first part, so d's peak is the global peak over its parts less the same number.
+    cum_all = sign_n[pk]
+    np.cumsum(cum_all, out=cum_all)
+    start_n = np.concatenate(([0], cum_all))[cut[:-1]]
     top_b = np.maximum.reduceat(cum_b, lo).tolist() if len(lo) else []
-    top_n = np.maximum.reduceat(cum_n, lo).tolist() if len(lo) else []
+    top_n = (np.maximum.reduceat(cum_all, lo) - start_n[cut[:-1] < cut[1:]]).tolist() if len(lo) else []
     busy = (cut[:-1] < cut[1:]).tolist()
     peaks_b: list[float] = []
     peaks_n: list[int] = []
@@ -103,7 +107,7 @@ def activation_steps(program: Program, costs: Costs) -> ActivationSteps:
         k += has
         peaks_b.append(tb if tb > 0.0 else 0.0)
         peaks_n.append(tn if tn > 0 else 0)
-    return ActivationSteps(peaks_n, peaks_b, lambda: _steps(c, bounds, cum_b, cum_n))
+    return ActivationSteps(peaks_n, peaks_b, lambda: _steps(c, bounds, cum_b, cum_all - np.repeat(start_n, np.diff(cut))))
 
 
 def _steps(c: Columns, cut: list[int], cum_b: np.ndarray, cum_n: np.ndarray) -> list[list[Step]]:

@@ -145,9 +145,6 @@ class Compiled:
     durations: list[float]
     activation: ActivationSteps
     static_memory: list[float]
-    # No duration is negative, so at the table level (an action starts once its device is free)
-    # each device's start and end times never decrease along its list.
-    monotone: bool = False
 
     @cached_property
     def messages(self) -> Messages:
@@ -219,28 +216,34 @@ def compile_schedule(
             program.order_pending = True
     elif program.order_pending and check and dry_run:  # a program whose dry run was left for later
         finish_validation(program)
-    durations, monotone = _durations(program, costs, _reduce_function(reduce_time))
-    return Compiled(program, costs, durations, activation_steps(program, costs), static_memory(schedule, costs),
-                    monotone)
+    durations = _durations(program, costs, _reduce_function(reduce_time))
+    return Compiled(program, costs, durations, activation_steps(program, costs), static_memory(schedule, costs))
 
 
-def _durations(program: Program, costs: Costs, reduce: Callable[[int], float]) -> tuple[list[float], bool]:
-    """Every action's duration, and whether none is negative: the four plain kinds by table
-    lookup (tens of thousands of actions, one numpy gather), the rest by ``action_duration``."""
+def _durations(program: Program, costs: Costs, reduce: Callable[[int], float]) -> list[float]:
+    """Every action's duration: the four plain kinds by table lookup (tens of thousands of
+    actions, one numpy gather), the rest by ``action_duration``.
+
+    None may be negative or NaN: both levels rely on a device's end times never decreasing
+    along its list (``pipesim.schedule.walk``), and no real action takes negative time."""
     c = program.columns
     table = np.array([costs.forward, costs.backward, costs.backward_input, costs.backward_weight], dtype=np.float64)
-    nonnegative = bool((table >= 0.0).all())
+    if not (table >= 0.0).all():
+        raise ValueError("costs: every F, B, I and W duration must be >= 0")
     plain = c.kind <= CODE_W
+    flat = table.ravel()  # [kind * S + stage]
     if plain.all():
-        return table[c.kind, c.stage].tolist(), nonnegative
+        return flat.take(c.kind * costs.num_stages + c.stage).tolist()
     out = np.zeros(len(c), dtype=np.float64)
-    out[plain] = table[c.kind[plain], c.stage[plain]]
+    out[plain] = flat.take(c.kind[plain] * costs.num_stages + c.stage[plain])
     durations = out.tolist()
     for g in np.flatnonzero(~plain).tolist():
         a = program.actions[g]
         durations[g] = x = action_duration(a, costs, reduce(a.stage) if a.kind is Kind.REDUCE_GRAD else 0.0)
-        nonnegative = nonnegative and x >= 0.0
-    return durations, nonnegative
+        if not x >= 0.0:
+            what = "reduce_time" if a.kind is Kind.REDUCE_GRAD else "duration"
+            raise ValueError(f"{what} of action {a}: {x}; durations must be >= 0")
+    return durations
 
 
 def _compile_unvalidated(schedule: Schedule) -> Program:

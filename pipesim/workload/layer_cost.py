@@ -18,6 +18,7 @@ from pipesim.workload.roofline import (
     layer_stash_bytes,
     layer_time,
     linear_input_bytes,
+    scores_stash_bytes,
 )
 from pipesim.workload.transformer import (
     ModelSpec,
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 def layer_shape(model: ModelSpec, microbatch_size: int, dtype: str = "bf16") -> LayerShape:
     return LayerShape(b=microbatch_size, s=model.seq_len, h=model.hidden, heads=model.heads,
                       kv_heads=model.kv_groups, ffn=model.ffn, mlp=model.mlp, attention=model.attention,
-                      dtype=dtype.lower(), rotary=not model.learned_positions)
+                      dtype=dtype.lower(), rotary=not model.learned_positions, dropout=model.dropout > 0)
 
 
 def layer_cost(model: ModelSpec, gpu: GPUSpec, microbatch_size: int = 1, dtype: str = "bf16",
@@ -63,10 +64,11 @@ def layer_cost(model: ModelSpec, gpu: GPUSpec, microbatch_size: int = 1, dtype: 
 
 def _recompute(cost: PieceCost, mode: str, model: ModelSpec, b: int, dtype: str) -> PieceCost:
     """Recomputation on top of a roofline or measured layer: ``full`` keeps only the layer
-    input and runs the forward again before I; ``selective`` drops the s×s softmax that eager
-    attention keeps and runs the attention core again, costed as the forward's attention share
-    of FLOPs, 4bs²h / (24bsh² + 4bs²h), of the forward time. Flash attention keeps nothing
-    s×s, so there selective equals none."""
+    input and runs the forward again before I; ``selective`` drops the s×s tensors that eager
+    attention keeps (softmax output, and with dropout its mask and output) and runs the
+    attention core again, costed as the forward's attention share of FLOPs,
+    4bs²h / (24bsh² + 4bs²h), of the forward time. Flash attention keeps nothing s×s, so there
+    selective equals none."""
     if mode == "none":
         return cost
     if mode == "full":
@@ -76,7 +78,7 @@ def _recompute(cost: PieceCost, mode: str, model: ModelSpec, b: int, dtype: str)
         return cost
     s, h = model.seq_len, model.hidden
     share = 4 * s / (24 * h + 4 * s)
-    scores = dtype_bytes(dtype) * b * model.heads * s * s
+    scores = scores_stash_bytes(layer_shape(model, b, dtype))
     act = max(cost.activation_bytes - scores, 0.0)
     keep = min(1.0, cost.weight_keep * cost.activation_bytes / act) if act else 1.0
     return PieceCost(cost.forward_s, cost.input_grad_s + share * cost.forward_s, cost.weight_grad_s,

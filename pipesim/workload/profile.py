@@ -56,7 +56,7 @@ def _norm(name: str) -> str:
 
 def layer_key(model: ModelSpec) -> tuple[Any, ...]:
     return (model.hidden, model.heads, model.kv_groups, model.seq_len, model.ffn, model.mlp, model.attention,
-            not model.learned_positions)
+            not model.learned_positions, model.dropout > 0)
 
 
 def head_key(model: ModelSpec) -> tuple[Any, ...]:
@@ -139,6 +139,11 @@ def parse_profile(data: Any, name: str = "profile") -> Profile:
             nums.append(float(v))
         keep = float(e.get("weight_keep_bytes", nums[-1]))
         shape_key = tuple(shape[k] for k in keys)
+        if e["kind"] == "layer":  # optional: measured with dropout (absent: without)
+            dropout = shape.get("dropout", False)
+            if not isinstance(dropout, bool):
+                raise WorkloadError(f"{where}.shape.dropout: {dropout!r}; must be true or false")
+            shape_key += (dropout,)
         tables.setdefault((e["kind"], shape_key), []).append(Point(b, nums[0], nums[1], nums[2], nums[3], keep))
     sorted_tables = {k: tuple(sorted(v, key=lambda p: p.microbatch_size)) for k, v in tables.items()}
     return Profile(name, data["gpu"], data["dtype"].lower(), sorted_tables)

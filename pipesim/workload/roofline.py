@@ -1,20 +1,26 @@
 """Per-op roofline cost model of one transformer layer and of the LM head.
 
 A layer is a list of ops (norms, the QKV/projection/MLP matmuls, rotary embedding, the
-attention core, activations, residual adds). Each op is costed as
+attention core, activations, residual adds). Each op's GPU time is
 
-    time = max(FLOPs / rate(op), bytes / (bandwidth · memory efficiency)) + kernels · gap
+    max(FLOPs / rate(op), bytes / (bandwidth · memory efficiency)) + kernels · gap
 
-and never less than ``kernels · launch`` (the host cannot issue kernels faster than that).
-``rate`` is, for matmuls, the GPU's fitted GEMM curve ``FLOPs / (e_max · peak) + t0`` per
-matmul (a fixed per-GEMM overhead: wave quantisation and tails), and for the fused attention
-kernels a fraction of peak. Forward (F), input gradient (I) and weight gradient (W) are three
-op lists built from the same layer description, so B = I + W is not forced to be 2F.
+where ``rate`` is, for matmuls, the GPU's fitted GEMM curve ``FLOPs / (e · peak) + t0`` per
+matmul (a fixed per-GEMM overhead: wave quantisation and tails; ``e`` drops to the GPU's
+unaligned-GEMM fraction when a dimension is not a whole number of 16-byte vectors), and for
+the fused attention kernels a fraction of peak. A pass (F, I or W) takes
 
-Stored activations are counted tensor by tensor from what autograd keeps in a PyTorch block
-(no dropout): flash attention (``scaled_dot_product_attention``) keeps q, k, v, its output and a
+    max(sum of its ops' GPU times, kernels issued · host time per kernel)
+
+because an eager framework issues kernels from one host thread: in a stack of layers the host
+runs ahead while kernels are long, and the GPU waits for it when they are short (small layers
+at microbatch 1). Forward (F), input gradient (I) and weight gradient (W) are three op lists
+built from the same layer description, so B = I + W is not forced to be 2F.
+
+Stored activations are counted tensor by tensor from what autograd keeps in a PyTorch block:
+flash attention (``scaled_dot_product_attention``) keeps q, k, v, its output and a
 log-sum-exp, eager attention additionally the s×s softmax. docs/workload.md lists every op and
-every stored tensor, and how the model compares with the committed H200 measurements.
+every stored tensor, and how the model compares with the committed measurements.
 """
 
 from __future__ import annotations
@@ -55,26 +61,41 @@ class PieceCost:
 
 @dataclass(frozen=True)
 class Op:
-    """One kernel (or a few fused ones): ``kind`` picks how FLOPs turn into time."""
+    """One kernel (or a few fused ones): ``kind`` picks how FLOPs turn into time. A matmul
+    with ``aligned=False`` has a dimension that is not a whole number of 16-byte vectors."""
 
     name: str
     kind: Literal["matmul", "attention_fwd", "attention_bwd", "memory"]
     flops: float = 0.0
     bytes: float = 0.0
     kernels: int = 1
+    aligned: bool = True
 
     def seconds(self, gpu: GPUSpec, dtype: str) -> float:
+        """GPU time of the op (host issue time is accounted per pass, see ``pass_time``)."""
         peak = gpu.flops_for(dtype)
         compute = 0.0
         if self.kind == "matmul" and self.flops:
-            compute = self.flops / (gpu.matmul_efficiency * peak) + self.kernels * gpu.matmul_overhead_s
+            eff = gpu.matmul_efficiency if self.aligned else gpu.unaligned_matmul_efficiency
+            compute = self.flops / (eff * peak) + self.kernels * gpu.matmul_overhead_s
         elif self.kind == "attention_fwd":
             compute = self.flops / (gpu.attention_efficiency[0] * peak)
         elif self.kind == "attention_bwd":
             compute = self.flops / (gpu.attention_efficiency[1] * peak)
         memory = self.bytes / (gpu.bandwidth() * gpu.memory_efficiency)
-        busy = max(compute, memory) + self.kernels * gpu.kernel_gap_s
-        return max(busy, self.kernels * gpu.launch_s)
+        return max(compute, memory) + self.kernels * gpu.kernel_gap_s
+
+
+def pass_time(ops: list[Op], gpu: GPUSpec, dtype: str) -> float:
+    """One pass: its kernels' GPU time, or the host's time to issue them if that is longer.
+
+    The sum (not a per-op maximum) because the host issues asynchronously: while kernels are
+    longer than their issue time it runs ahead and the GPU never waits; when they are
+    shorter, the GPU drains the queue and then runs at the host's pace.
+    """
+    gpu_s = sum(op.seconds(gpu, dtype) for op in ops)
+    host_s = sum(op.kernels for op in ops) * gpu.host_op_s
+    return max(gpu_s, host_s)
 
 
 @dataclass(frozen=True)
@@ -93,6 +114,7 @@ class LayerShape:
     attention: str
     dtype: str = "bf16"
     rotary: bool = False
+    dropout: bool = False  # dropout on the attention probabilities and both residual branches
 
     def __post_init__(self) -> None:
         if self.attention not in ATTENTIONS:
@@ -130,7 +152,11 @@ class LayerShape:
 
 
 def _matmul(name: str, m: int, n: int, k: int, d: int) -> Op:
-    return Op(name, "matmul", 2.0 * m * n * k, float(d * (m * k + k * n + m * n)))
+    # Hopper's tensor-memory accelerator and the 128-bit vector loads of earlier GPUs need
+    # every row of A, B and C to start on a 16-byte boundary; a dimension that is not a
+    # multiple of 16 / d elements forces cuBLAS onto slower kernels (docs/workload.md).
+    aligned = all((dim * d) % 16 == 0 for dim in (m, n, k))
+    return Op(name, "matmul", 2.0 * m * n * k, float(d * (m * k + k * n + m * n)), aligned=aligned)
 
 
 def _pass(name: str, elements: float, passes: float, d: float, kernels: int = 1) -> Op:
@@ -140,13 +166,10 @@ def _pass(name: str, elements: float, passes: float, d: float, kernels: int = 1)
 
 def layer_ops(x: LayerShape, phase: Phase) -> list[Op]:
     """The ops of one layer's forward (F), input-gradient (I) or weight-gradient (W) pass."""
-    if phase == "W":
-        w_ops = [_matmul(f"{n}.dW", o, i, x.tokens, x.d) for n, i, o in x.linears()]
-        if x.mlp == "gelu":  # GPT biases: db = Σ dY
-            w_ops += [_pass(f"{n}.db", x.tokens * o, 1, x.d) for n, _, o in x.linears()]
-        return w_ops
     t, d, s, b = x.tokens, x.d, x.s, x.b
     bsh = t * x.h
+    if phase == "W":  # only the weight-gradient GEMMs: dW = dYᵀX per linear layer
+        return [_matmul(f"{n}.dW", o, i, t, d) for n, i, o in x.linears()]
     scores = b * x.heads * s * s
     bwd = phase == "I"
     # Element-wise ops read and write their tensors; a backward reads the saved input and the
@@ -174,19 +197,22 @@ def layer_ops(x: LayerShape, phase: Phase) -> list[Op]:
             ops.append(Op("attention.fwd", "attention_fwd", attn_flops, 0.0, 1))
     else:
         full = 2.0 * attn_flops  # eager kernels compute the whole s × s
-        gqa = x.kv_heads != x.heads
-        ops.append(_pass("q.scale", bsh, 2 * grow, d))
-        if gqa:
+        if x.kv_heads != x.heads:
             ops.append(_pass("kv.repeat", 2 * bsh, 2 * grow, d, kernels=2))
-        n_mm = 4 if bwd else 2
-        for i in range(n_mm):
+        ops.append(_pass("q.scale", bsh, 2 * grow, d))
+        for i in range(4 if bwd else 2):
             ops.append(Op(f"attention.mm{i}", "matmul", full / 2, d * (scores + 2 * bsh)))
         ops.append(_pass("mask", scores, 2 * grow, d))
         # softmax reads its input for the maximum, the sum and the result, and writes once;
         # its backward reads y and dy and writes dx.
         ops.append(_pass("softmax", scores, 3 if bwd else 4, d))
+        if x.dropout:  # on the probabilities: writes them and a one-byte mask; the backward
+            # reads the gradient and the mask and writes one
+            ops.append(_pass("attention.dropout", scores, 2 + 1 / d, d))
         ops.append(_pass("o.transpose", bsh, 2, d))
     lin("proj", x.h, x.h)
+    if x.dropout:  # on each residual branch, as attention's
+        ops.append(_pass("dropout1", bsh, 2 + 1 / d, d))
     ops.append(_pass("residual1", bsh, 3, d))  # forward: x + attention; backward: the two grads summed
     ops.append(_pass("norm2", bsh, 2 * grow, d))
     lin("fc1", x.h, x.fc1_width)
@@ -195,12 +221,22 @@ def layer_ops(x: LayerShape, phase: Phase) -> list[Op]:
     else:  # silu(gate) then · up; the backward of both plus the gradient concatenation
         ops.append(_pass("swiglu", t * x.ffn, (7 if bwd else 5), d, kernels=3 if bwd else 2))
     lin("fc2", x.ffn, x.h)
+    if x.dropout:
+        ops.append(_pass("dropout2", bsh, 2 + 1 / d, d))
     ops.append(_pass("residual2", bsh, 3, d))
+    if bwd:
+        # The parameter gradients that are not GEMMs stay in the backward pass when W is
+        # deferred (Zero Bubble's implementation defers only the weight GEMMs): the norms'
+        # scale (and LayerNorm's shift) gradients, Σ dY·x̂ over the tokens, and with biases
+        # db = Σ dY.
+        ops += [_pass(f"{n}.dweight", bsh, 2, d) for n in ("norm1", "norm2")]
+        if x.mlp == "gelu":
+            ops += [_pass(f"{n}.db", t * o, 1, d) for n, _, o in x.linears()]
     return [op for op in ops if op.kernels]
 
 
 def layer_time(x: LayerShape, gpu: GPUSpec, phase: Phase) -> float:
-    return sum(op.seconds(gpu, x.dtype) for op in layer_ops(x, phase))
+    return pass_time(layer_ops(x, phase), gpu, x.dtype)
 
 
 def layer_stash_bytes(x: LayerShape) -> float:
@@ -213,6 +249,10 @@ def layer_stash_bytes(x: LayerShape) -> float:
     layer output; rotary adds the rotated q and k; norms keep fp32 statistics and flash
     attention an fp32 log-sum-exp per query. Eager attention adds the s×s softmax output in the
     training dtype (and, with grouped KV heads, the K and V repeated to every query head).
+    Dropout keeps a one-byte mask per residual branch element and, with eager attention, the
+    mask and the dropped-out probabilities (flash kernels regenerate the mask from the seed):
+    for a GPT layer with eager attention that is Korthikanti et al.'s 34·s·b·h + 5·a·s²·b
+    plus the norms' fp32 statistics.
     """
     t, d = x.tokens, x.d
     mlp = 2 * x.ffn if x.mlp == "gelu" else 4 * x.ffn
@@ -220,13 +260,21 @@ def layer_stash_bytes(x: LayerShape) -> float:
     if x.rotary:
         widths += x.h + x.kv_width
     stats = 4.0 * t * 2 * (2 if x.mlp == "gelu" else 1)  # mean and rstd (LayerNorm) or rstd
-    stash = d * t * widths + stats
+    stash = d * t * widths + stats + (2.0 * t * x.h if x.dropout else 0.0)
     if x.attention == "flash":
         return stash + 4.0 * x.b * x.heads * x.s
-    extra = d * x.b * x.heads * x.s * x.s
+    extra = scores_stash_bytes(x)
     if x.kv_heads != x.heads:
         extra += 2 * d * t * (x.h - x.kv_width)
     return stash + extra
+
+
+def scores_stash_bytes(x: LayerShape) -> float:
+    """The s × s tensors eager attention keeps: the softmax output in the training dtype, and
+    with dropout its mask (one byte) and the dropped-out probabilities. Flash keeps none."""
+    if x.attention == "flash":
+        return 0.0
+    return (x.d + (1 + x.d if x.dropout else 0)) * x.b * x.heads * x.s * x.s
 
 
 def linear_input_bytes(x: LayerShape) -> float:
@@ -252,7 +300,7 @@ def head_ops(b: int, s: int, h: int, vocab: int, dtype: str, phase: Phase) -> li
 
 
 def head_time(b: int, s: int, h: int, vocab: int, dtype: str, gpu: GPUSpec, phase: Phase) -> float:
-    return sum(op.seconds(gpu, dtype) for op in head_ops(b, s, h, vocab, dtype, phase))
+    return pass_time(head_ops(b, s, h, vocab, dtype, phase), gpu, dtype)
 
 
 def head_stash_bytes(b: int, s: int, h: int, vocab: int, dtype: str) -> float:

@@ -67,11 +67,13 @@ class ModelSpec:
     # Used by the roofline cost model only (the closed form assumes a GELU MLP of width 4h and
     # one KV head per query head): key/value heads (None = heads), MLP kind and width
     # (None = 4h for GELU, LLaMA's 8h/3 rounded up to a multiple of 256 for SwiGLU), attention
-    # implementation, and which model turns the layer into times and bytes.
+    # implementation, dropout probability (only whether it is > 0 matters: the kernels and
+    # masks exist or not), and which model turns the layer into times and bytes.
     kv_heads: int | None = None
     mlp: str = "gelu"
     ffn_hidden: int | None = None
     attention: str = "flash"
+    dropout: float = 0.0
     cost_model: str = "closed-form"
 
     def __post_init__(self) -> None:
@@ -87,6 +89,8 @@ class ModelSpec:
                 raise WorkloadError(f"model.{key}: {v!r}; must be a whole number >= 1")
         if self.heads % self.kv_groups:
             raise WorkloadError(f"model.kv_heads: {self.kv_heads} does not divide the {self.heads} attention heads")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise WorkloadError(f"model.dropout: {self.dropout!r}; must be a probability in [0, 1)")
         for key, valid in (("mlp", MLPS), ("attention", ATTENTIONS), ("cost_model", COST_MODELS)):
             if getattr(self, key) not in valid:
                 raise WorkloadError(f"model.{key}: {getattr(self, key)!r}; valid: {', '.join(valid)}")

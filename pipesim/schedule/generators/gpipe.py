@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipesim.schedule.action import Action, Kind
 from pipesim.schedule.layout import linear_layout
+from pipesim.schedule.order import CODE_B, CODE_F, PlainOrder
 from pipesim.schedule.registry import Generator
 from pipesim.schedule.table import Schedule
 
@@ -13,11 +13,8 @@ def gpipe(p: int, m: int) -> Schedule:
 
     Uniform costs give makespan (m+p-1)(F+B) and an activation peak of m on every stage.
     """
-    rows = [
-        [Action(d, Kind.F, mb) for mb in range(m)] + [Action(d, Kind.B, mb) for mb in range(m)]
-        for d in range(p)
-    ]
-    return Schedule.build("gpipe", linear_layout(p, m), rows)
+    rows = [[(d, CODE_F, mb) for mb in range(m)] + [(d, CODE_B, mb) for mb in range(m)] for d in range(p)]
+    return Schedule.from_order("gpipe", linear_layout(p, m), PlainOrder.of_rows(rows))
 
 
 GENERATORS = (

@@ -27,8 +27,8 @@ per-chunk F and B, i.e. the literature's bubble (p-1)(F+B)/v in whole-device uni
 
 from __future__ import annotations
 
-from pipesim.schedule.action import Action, Kind
 from pipesim.schedule.layout import linear_layout
+from pipesim.schedule.order import CODE_B, CODE_F, PlainOrder
 from pipesim.schedule.registry import Generator, Option, RequirementError
 from pipesim.schedule.table import Schedule
 
@@ -91,8 +91,8 @@ def interleaved(p: int, m: int, v: int = 2, group: int = 0) -> Schedule:
     total = m * v
     rows = []
     for r in range(p):
-        fwd = [Action(c * p + r, Kind.F, mb) for mb, c in table]
-        bwd = [Action((v - 1 - c) * p + r, Kind.B, mb) for mb, c in table]
+        fwd = [(c * p + r, CODE_F, mb) for mb, c in table]
+        bwd = [((v - 1 - c) * p + r, CODE_B, mb) for mb, c in table]
         warm = warmup_forwards(p, m, v, g, r)
         row = fwd[:warm]
         for i in range(total - warm):
@@ -100,7 +100,7 @@ def interleaved(p: int, m: int, v: int = 2, group: int = 0) -> Schedule:
             row.append(bwd[i])
         row.extend(bwd[total - warm:])
         rows.append(row)
-    return Schedule.build("interleaved", layout, rows, v=v, group=g)
+    return Schedule.from_order("interleaved", layout, PlainOrder.of_rows(rows), v=v, group=g)
 
 
 GENERATORS = (

@@ -14,8 +14,8 @@ each round trip costs p slots. Makespan = (F+B)·max(v·m + p - 1, v·p + m - 1)
 
 from __future__ import annotations
 
-from pipesim.schedule.action import Action, Kind
 from pipesim.schedule.layout import linear_layout
+from pipesim.schedule.order import CODE_B, CODE_F, PlainOrder
 from pipesim.schedule.registry import Generator, Option, RequirementError
 from pipesim.schedule.table import Schedule
 
@@ -27,10 +27,10 @@ def looped_bfs(p: int, m: int, v: int = 2) -> Schedule:
     layout.notes.update({"chunks_per_device": v})
     rows = []
     for d in range(p):
-        row = [Action(c * p + d, Kind.F, mb) for c in range(v) for mb in range(m)]
-        row += [Action(c * p + d, Kind.B, mb) for c in reversed(range(v)) for mb in range(m)]
+        row = [(c * p + d, CODE_F, mb) for c in range(v) for mb in range(m)]
+        row += [(c * p + d, CODE_B, mb) for c in reversed(range(v)) for mb in range(m)]
         rows.append(row)
-    return Schedule.build("looped-bfs", layout, rows, v=v)
+    return Schedule.from_order("looped-bfs", layout, PlainOrder.of_rows(rows), v=v)
 
 
 GENERATORS = (

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from pipesim.schedule.action import Action, Kind
+import numpy as np
+
+from pipesim.schedule.action import Kind
 from pipesim.schedule.layout import linear_layout
+from pipesim.schedule.order import PLAIN_CODE, PlainOrder
 from pipesim.schedule.registry import Generator
 from pipesim.schedule.table import Schedule
 
@@ -23,8 +26,19 @@ def one_f_one_b_order(p: int, m: int, rank: int) -> list[tuple[Kind, int]]:
 
 
 def one_f_one_b(p: int, m: int) -> Schedule:
-    rows = [[Action(d, k, mb) for k, mb in one_f_one_b_order(p, m, d)] for d in range(p)]
-    return Schedule.build("1f1b", linear_layout(p, m), rows)
+    """``one_f_one_b_order`` on every rank, written straight into columns (2m actions per rank)."""
+    kind = np.empty((p, 2 * m), dtype=np.int64)
+    mb = np.empty((p, 2 * m), dtype=np.int64)
+    for rank in range(p):
+        w = min(p - rank - 1, m)
+        k, b = kind[rank], mb[rank]
+        k[:w], b[:w] = PLAIN_CODE[Kind.F], np.arange(w)  # warm-up
+        k[w : 2 * m - w : 2], b[w : 2 * m - w : 2] = PLAIN_CODE[Kind.F], np.arange(w, m)  # steady: F, then B
+        k[w + 1 : 2 * m - w : 2], b[w + 1 : 2 * m - w : 2] = PLAIN_CODE[Kind.B], np.arange(m - w)
+        k[2 * m - w :], b[2 * m - w :] = PLAIN_CODE[Kind.B], np.arange(m - w, m)  # cool-down
+    stage = np.repeat(np.arange(p, dtype=np.int64), 2 * m)
+    order = PlainOrder(kind.ravel(), stage, mb.ravel(), (2 * m,) * p)
+    return Schedule.from_order("1f1b", linear_layout(p, m), order)
 
 
 GENERATORS = (

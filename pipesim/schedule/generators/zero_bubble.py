@@ -46,25 +46,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pipesim.schedule.action import Action, Kind
 from pipesim.schedule.layout import linear_layout
+from pipesim.schedule.order import CODE_F, CODE_I, CODE_W, Entry, PlainOrder
 from pipesim.schedule.registry import Generator
 from pipesim.schedule.table import Schedule
 
 
-def split_1f1b_row(stage: int, m: int, warmup: int, defer: int) -> list[Action]:
+def split_1f1b_row(stage: int, m: int, warmup: int, defer: int) -> list[Entry]:
     """One device's list: ``warmup`` forwards, then (I_j, W_{j-defer}, next F), then the W tail."""
-    row = [Action(stage, Kind.F, j) for j in range(warmup)]
+    row = [(stage, CODE_F, j) for j in range(warmup)]
     next_f, next_w = warmup, 0
     for j in range(m):
-        row.append(Action(stage, Kind.I, j))
+        row.append((stage, CODE_I, j))
         if j >= defer:
-            row.append(Action(stage, Kind.W, j - defer))
+            row.append((stage, CODE_W, j - defer))
             next_w = j - defer + 1
         if next_f < m:
-            row.append(Action(stage, Kind.F, next_f))
+            row.append((stage, CODE_F, next_f))
             next_f += 1
-    row.extend(Action(stage, Kind.W, j) for j in range(next_w, m))
+    row.extend((stage, CODE_W, j) for j in range(next_w, m))
     return row
 
 
@@ -74,7 +74,7 @@ def _zb_h(name: str, p: int, m: int, rule: Callable[[int], tuple[int, int]]) -> 
     for i in range(p):
         warm, defer = rule(i)
         rows.append(split_1f1b_row(i, m, warm, defer))
-    return Schedule.build(name, layout, rows)
+    return Schedule.from_order(name, layout, PlainOrder.of_rows(rows))
 
 
 def zb_h1(p: int, m: int) -> Schedule:
@@ -101,18 +101,18 @@ def zb_v(p: int, m: int) -> Schedule:
     rows = []
     for r in range(p):
         stages = (r, 2 * p - 1 - r)  # chunk A (down), chunk B (up)
-        row: list[Action] = []
+        row: list[Entry] = []
         fwd, inp = [0, 0], [0, 0]
 
-        def f(c: int, _row: list[Action] = row, _st: tuple[int, int] = stages, _n: list[int] = fwd) -> None:
-            _row.append(Action(_st[c], Kind.F, _n[c]))
+        def f(c: int, _row: list[Entry] = row, _st: tuple[int, int] = stages, _n: list[int] = fwd) -> None:
+            _row.append((_st[c], CODE_F, _n[c]))
             _n[c] += 1
 
-        def i_w(c: int, with_w: bool, _row: list[Action] = row, _st: tuple[int, int] = stages,
+        def i_w(c: int, with_w: bool, _row: list[Entry] = row, _st: tuple[int, int] = stages,
                 _n: list[int] = inp) -> None:
-            _row.append(Action(_st[c], Kind.I, _n[c]))
+            _row.append((_st[c], CODE_I, _n[c]))
             if with_w:
-                _row.append(Action(_st[c], Kind.W, _n[c]))
+                _row.append((_st[c], CODE_W, _n[c]))
             _n[c] += 1
 
         for _ in range(2 * (p - r) - 1):
@@ -135,12 +135,12 @@ def zb_v(p: int, m: int) -> Schedule:
             i_w(1, False)
         for _ in range(p - r):
             i_w(0, False)
-            row.append(Action(stages[0], Kind.W, done_w[0]))
+            row.append((stages[0], CODE_W, done_w[0]))
             done_w[0] += 1
-        row.extend(Action(stages[1], Kind.W, j) for j in range(done_w[1], inp[1]))
-        row.extend(Action(stages[0], Kind.W, j) for j in range(done_w[0], inp[0]))
-        rows.append([a for a in row if a.microbatch is not None and a.microbatch < m])
-    return Schedule.build("zb-v", layout, rows)
+        row.extend((stages[1], CODE_W, j) for j in range(done_w[1], inp[1]))
+        row.extend((stages[0], CODE_W, j) for j in range(done_w[0], inp[0]))
+        rows.append([e for e in row if e[2] < m])
+    return Schedule.from_order("zb-v", layout, PlainOrder.of_rows(rows))
 
 
 GENERATORS = (
