@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(doc, indent=2))
     else:
-        _print_text(result, doc, args)
+        _print_text(result, doc, args, split)
     return 0
 
 
@@ -182,7 +182,7 @@ def _write_out(out: Path, args: argparse.Namespace, result: Any, doc: dict[str, 
                      f"bubble {100 * m['bubble_ratio']:.1f}%")
 
 
-def _print_text(result: Any, doc: dict[str, Any], args: argparse.Namespace) -> None:
+def _print_text(result: Any, doc: dict[str, Any], args: argparse.Namespace, split: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -199,6 +199,8 @@ def _print_text(result: Any, doc: dict[str, Any], args: argparse.Namespace) -> N
         free_sim = doc["free_network"]["sim_time"]
         table.add_row("without the network", f"{free.plan.label()}: {free.table_time:.6g} at the table level, "
                       f"{free_sim:.6g} on this network ({same})")
+    table.add_row("backward", "split into I and W" if split else
+                  "whole B (--split-backward searches I and W)")
     table.add_row("bubble ratio", f"{m['bubble_ratio']:.4f}")
     table.add_row("peak activations per device", " ".join(str(x) for x in m.get("peak_activations", [])))
     ok = sum(1 for t in result.tried if t.status == "ok")

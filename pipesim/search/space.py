@@ -212,7 +212,7 @@ def bounded(axes: Axes, limit: int, seed: int) -> tuple[list[Plan], str]:
     of ``limit`` that always keeps the base plan (the first), with a note saying so."""
     plans = axes.plans()
     if len(plans) <= limit:
-        return plans, f"{len(plans)} plans"
+        return plans, f"{len(plans)} plan{'s' if len(plans) != 1 else ''}"
     rng = random.Random(seed)
     keep = [plans[0], *rng.sample(plans[1:], limit - 1)]
     order = {id(p): i for i, p in enumerate(plans)}
