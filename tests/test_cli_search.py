@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pipesim.cli import main
+from pipesim.schedule.layout_file import read_layout
 from pipesim.schedule.torch_csv import read_csv
-from pipesim.search.report import read_layout
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = str(ROOT / "scenarios" / "quickstart.yaml")
@@ -74,6 +74,38 @@ def test_chimera_layout_file_round_trip(tmp_path: Path, capsys: pytest.CaptureFi
     back = read_csv(out / "best.csv", layout=read_layout(out / "layout.json"))
     assert back.as_strings() == doc["schedule"]["actions"]
     assert back.layout.routes == tuple(tuple(r) for r in doc["schedule"]["layout"]["routes"])
+    # ... and re-evaluates through the table command to the makespan the search reported.
+    assert main(["table", "--from-csv", str(out / "best.csv"), "--layout", str(out / "layout.json"),
+                 "--format", "json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert table["metrics"]["makespan"] == pytest.approx(doc["metrics"]["makespan"], rel=1e-12)
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    ("{", "not JSON"),
+    ('{"num_devices": 2}', "missing key(s) stage_device"),
+    ('{"num_devices": 2, "stage_device": [0, 5], "stage_part": [0, 1], "routes": [[0, 1]], "mb_route": [0]}',
+     "stage 1 placed on device 5"),
+    ('{"num_devices": 2, "stage_device": [0, 1], "stage_part": [0, 1], "routes": [[0, "x"]], "mb_route": [0]}',
+     "routes[0][1]"),
+    ('{"num_devices": 1e9, "stage_device": [0], "stage_part": [0], "routes": [[0]], "mb_route": [0]}', "too large"),
+    ("[" * 100000, "layout file"),
+])
+def test_bad_layout_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str,
+                                     needle: str) -> None:
+    csv_file = tmp_path / "s.csv"
+    assert main(["table", "1f1b", "-p", "2", "-m", "2", "--format", "csv"]) == 0
+    csv_file.write_text(capsys.readouterr().out)
+    bad = tmp_path / "layout.json"
+    bad.write_text(content)
+    assert main(["table", "--from-csv", str(csv_file), "--layout", str(bad)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err and "Traceback" not in err, err
+
+
+def test_layout_needs_a_csv(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["table", "1f1b", "--layout", "x.json"]) != 0
+    assert "only used with --from-csv" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("argv", "needle"), [

@@ -10,13 +10,12 @@ model part, the routes and each microbatch's route (``pipesim.schedule.Layout``'
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipesim.schedule.layout import Layout
+from pipesim.schedule.layout_file import layout_document, write_layout
 from pipesim.schedule.table import Schedule
 from pipesim.search.plan import PlanResult, describe
 from pipesim.search.variant import Base
@@ -127,20 +126,6 @@ def _cells(rank: int, r: Row) -> list[str]:
             "" if r.bubble_ratio is None else f"{r.bubble_ratio:.4f}", _num(r.peak), r.status, r.reason]
 
 
-def layout_document(layout: Layout) -> dict[str, Any]:
-    return {"num_devices": layout.num_devices, "stage_device": list(layout.stage_device),
-            "stage_part": list(layout.stage_part), "routes": [list(r) for r in layout.routes],
-            "mb_route": list(layout.mb_route)}
-
-
-def read_layout(path: str | Path) -> Layout:
-    """A ``layout.json`` written by ``write_best`` back into a ``Layout``."""
-    doc = json.loads(Path(path).read_text())
-    return Layout(num_devices=int(doc["num_devices"]), stage_device=tuple(doc["stage_device"]),
-                  stage_part=tuple(doc["stage_part"]), routes=tuple(tuple(r) for r in doc["routes"]),
-                  mb_route=tuple(doc["mb_route"]))
-
-
 def needs_layout_file(schedule: Schedule) -> bool:
     """Whether the CSV alone reads back into another layout (several routes, replicas)."""
     from pipesim.schedule.torch_csv import read_csv, write_csv
@@ -159,7 +144,7 @@ def write_best(schedule: Schedule, folder: Path) -> list[Path]:
     write_csv(schedule, out[0])
     if needs_layout_file(schedule):
         out.append(folder / "layout.json")
-        out[1].write_text(json.dumps(layout_document(schedule.layout), indent=1) + "\n")
+        write_layout(schedule.layout, out[1])
     return out
 
 
