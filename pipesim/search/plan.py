@@ -209,7 +209,7 @@ def search_plan(base: Base, axes: Axes, settings: Settings, *, budget: Budget | 
     winner.source = best_scored.source if best_scored.source != "table" else winner.source
     free_hist = histories[top.index(free_best) * len(axes.placements)]
     level = "table" if base.scenario is None else "sim"
-    floor = named_floor(base, settings.memory)
+    floor = named_floor(base, axes, settings.memory)
     fastest = min((n for n in floor if n.fits), key=lambda n: n.sim_time, default=None)
     if fastest is not None and fastest.sim_time < best_scored.makespan:
         # A named schedule on the base scenario beats every re-scored plan: it is the answer.
