@@ -135,6 +135,9 @@ def test_layout_needs_a_csv(capsys: pytest.CaptureFixture[str]) -> None:
     (["search", "-p", "4", "-m", "8", "--memory-limit", "40 GB"], "carry no activation sizes"),
     (["search", "nosuch.yaml"], "scenario: file 'nosuch.yaml' not found"),
     (["search", QUICK, "--jobs", "0"], "--jobs: 0; must be a whole number >= 1"),
+    (["search", QUICK, "--space", "order,backward", "--no-split-backward"],
+     "--space: 'backward' cannot be searched here: it needs the costs of the backward's halves I and W"),
+    (["search", "-p", "4", "-m", "8", "--space", "backward"], "'backward' cannot be searched here"),
 ])
 def test_bad_input_is_one_line(argv: list[str], needle: str | None, capsys: pytest.CaptureFixture[str]) -> None:
     if needle is None:  # an argparse usage error (exit 2 with usage), not ours
@@ -146,6 +149,21 @@ def test_bad_input_is_one_line(argv: list[str], needle: str | None, capsys: pyte
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
     assert err.startswith("pipesim search: error: ") and needle in err, err
+
+
+def test_table_form_searches_both_backwards_when_i_and_w_have_costs(capsys: pytest.CaptureFixture[str]) -> None:
+    # F = I = W = 1 on p = 4, m = 8, no delay. With a whole backward 1F1B's (m + p - 1)(F + B) =
+    # 33 is optimal; a split backward can fill the bubbles with W. A lower bound for any order:
+    # the last device does m (F + I + W) = 24 of work and cannot start before p - 1 forwards, 3.
+    doc = _json(capsys, ["search", "-p", "4", "-m", "8", "--costs", "F=1,I=1,W=1", "--space", "order,backward",
+                         "--budget", "60", "--format", "json"])
+    assert sorted(t["plan"] for t in doc["tried"]) == ["1f1b m=8", "1f1b m=8 backward=I+W"]
+    assert doc["plan"]["backward"] == "split"
+    assert 27.0 - 1e-9 <= doc["metrics"]["makespan"] < 33.0
+    pinned = _json(capsys, ["search", "-p", "4", "-m", "8", "--costs", "F=1,I=1,W=1", "--space", "order",
+                            "--no-split-backward", "--budget", "60", "--format", "json"])
+    assert pinned["plan"]["backward"] == "whole"
+    assert pinned["metrics"]["makespan"] == pytest.approx(33.0)
 
 
 def test_same_answer_with_one_worker_or_a_pool(capsys: pytest.CaptureFixture[str]) -> None:
