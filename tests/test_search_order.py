@@ -41,6 +41,13 @@ def _generate(name, p, m, options):
         return None
 
 
+def _valid(sizes):
+    """(family, options, split, p, m) for every family that runs at these sizes: generators
+    refuse some p, m (e.g. Chimera wants an even p); those combinations are never asked."""
+    return [(name, options, split, p, m) for name, options, split in FAMILIES for p, m in sizes
+            if _generate(name, p, m, options) is not None]
+
+
 def _random_orders(problem, rng):
     """A random valid order, built independently of the search: repeatedly append to its
     device's list a random action whose inputs are already placed."""
@@ -56,12 +63,9 @@ def _random_orders(problem, rng):
     return rows
 
 
-@pytest.mark.parametrize("name,options,split", FAMILIES)
-@pytest.mark.parametrize("p,m", [(2, 3), (4, 8)])
+@pytest.mark.parametrize("name,options,split,p,m", _valid([(2, 3), (4, 8)]))
 def test_retiming_equals_the_table_level_on_random_orders(name, options, split, p, m):
     s = _generate(name, p, m, options)
-    if s is None:
-        pytest.skip(f"{name} does not run p={p}, m={m}")
     rng = random.Random(p * 100 + m)
     for k, cost in enumerate(COSTS):
         per_stage = {key: [v * (1 + 0.1 * i) for i in range(s.num_stages)] for key, v in cost.items()}
@@ -96,13 +100,10 @@ def test_retiming_equals_the_table_level_on_random_orders(name, options, split, 
                 assert not fresh.time(changed)
 
 
-@pytest.mark.parametrize("name,options,split", FAMILIES)
-@pytest.mark.parametrize("p,m", [(2, 4), (4, 4), (4, 10)])
+@pytest.mark.parametrize("name,options,split,p,m", _valid([(2, 4), (4, 4), (4, 10)]))
 @pytest.mark.parametrize("cost", COSTS)
 def test_never_slower_than_the_best_named_generator(name, options, split, p, m, cost):
     s = _generate(name, p, m, options)
-    if s is None:
-        pytest.skip(f"{name} does not run p={p}, m={m}")
     costs = Costs.make(s.num_stages, **cost)
     # Every named generator producing this very layout, judged by the table level directly.
     # Cost-aware generators (list-scheduled orders) are asked both with and without the costs.
@@ -133,22 +134,25 @@ def test_never_slower_than_the_best_named_generator(name, options, split, p, m, 
 
 # Zero Bubble (Qi et al., ICLR 2024): Table 9 times and Table 5's ZB-1p / ZB-2p bubble rates
 # (docs/reference.md); the twelve configurations run in benchmarks/bench_search.py.
+# The p = 32 cases need few evaluations: the chain's raced warm-up is the first construction.
 ZB_SUBSET = [
-    ("1.5B", 8, 24, 18.522, 18.086, 9.337, 0.601, 1, 0.1585),
-    ("6.2B", 8, 24, 29.718, 29.444, 19.927, 0.527, 1, 0.1323),
-    ("6.2B", 8, 24, 29.718, 29.444, 19.927, 0.527, 2, 0.0029),
-    ("6.2B", 8, 64, 29.935, 29.621, 19.388, 0.535, 2, 0.0010),
+    ("1.5B", 8, 24, 18.522, 18.086, 9.337, 0.601, 1, 0.1585, 500),
+    ("6.2B", 8, 24, 29.718, 29.444, 19.927, 0.527, 1, 0.1323, 500),
+    ("6.2B", 8, 24, 29.718, 29.444, 19.927, 0.527, 2, 0.0029, 500),
+    ("6.2B", 8, 64, 29.935, 29.621, 19.388, 0.535, 2, 0.0010, 500),
+    ("28.3B", 32, 96, 10.419, 10.207, 7.715, 0.408, 2, 0.0038, 12),
+    ("28.3B", 32, 256, 10.402, 10.248, 7.698, 0.460, 2, 0.0018, 12),
 ]
 
 
-@pytest.mark.parametrize("model,p,m,tf,tb,tw,tcomm,k,paper", ZB_SUBSET)
-def test_reaches_zero_bubble_automatic_schedules(model, p, m, tf, tb, tw, tcomm, k, paper):
+@pytest.mark.parametrize("model,p,m,tf,tb,tw,tcomm,k,paper,evals", ZB_SUBSET)
+def test_reaches_zero_bubble_automatic_schedules(model, p, m, tf, tb, tw, tcomm, k, paper, evals):
     costs = Costs.make(p, F=tf, I=tb, W=tw)
     layout = REGISTRY.generate("1f1b", p, m).layout
     limit = activation_limit(layout, costs, k * p)
     assert limit == [k * p] * p  # one stage per device, one unit per microbatch
     res = search_order(layout, costs, split_backward=True, message_delay=tcomm, memory_limit=limit,
-                       max_evals=500, objective="span")
+                       max_evals=evals, objective="span")
     r = evaluate(res.schedule, costs, message_delay=tcomm)
     cost = max(end - start for start, end in r.spans)  # the paper's cost: the longest own span
     rate = 1.0 - m * (tf + tb + tw) / cost

@@ -18,6 +18,9 @@ scheduling heuristic, Qi et al., ICLR 2024, with tunable knobs in ``Rule``):
    gradient.
 4. Otherwise the device waits for the next arrival (or the estimated one, to look again).
 
+``Rule.warmup`` (``pipesim.search.race``) fixes, per stage, how many forwards run before its
+first backward: exactly that many, whatever arrives meanwhile and whatever the cap says.
+
 Memory admission reserves, when a microbatch first reaches a device, the stash of all its
 stages on that device (a V shape comes back to the device it started on): the reservation is
 at least the real stash, so the real stash never exceeds the limit, and a microbatch once
@@ -46,9 +49,12 @@ class Rule:
     guard: float = 0.0  # decline a forward when a backward arrives within guard * T_F
     gap: float = 0.0  # run a deferred W only into an idle gap of at least gap * T_W
     deep_first: bool = True  # among ready forwards of one device, the one deeper on its route
+    # Per stage, the forwards run before its first backward (``pipesim.search.race``); None: the cap alone.
+    warmup: tuple[int, ...] | None = None
 
     def __str__(self) -> str:
-        return f"cap={self.cap:g},guard={self.guard:g},gap={self.gap:g},{'deep' if self.deep_first else 'shallow'}"
+        race = ",race" if self.warmup is not None else ""
+        return f"cap={self.cap:g},guard={self.guard:g},gap={self.gap:g},{'deep' if self.deep_first else 'shallow'}{race}"
 
 
 def list_order(problem: Problem, rule: Rule, limit: Sequence[float]) -> list[list[int]] | None:
@@ -90,6 +96,7 @@ def list_order(problem: Problem, rule: Rule, limit: Sequence[float]) -> list[lis
     route_of = lay.mb_route
 
     routes = lay.routes
+    warm = rule.warmup
 
     def estimate(s: int, m: int) -> float:
         """Earliest the gradient into stage s for microbatch m can arrive (no contention)."""
@@ -133,7 +140,7 @@ def list_order(problem: Problem, rule: Rule, limit: Sequence[float]) -> list[lis
         mem_blocked = False
         for s in dev_stages[d]:
             ms = mbs[s]
-            if nb[s] < nf[s]:
+            if nb[s] < nf[s] and not (warm is not None and nb[s] == 0 and nf[s] < warm[s]):
                 g = g_id[(s, ms[nb[s]])]
                 r = ready(g)
                 if r <= t:
@@ -145,7 +152,7 @@ def list_order(problem: Problem, rule: Rule, limit: Sequence[float]) -> list[lis
                     arrival = min(arrival, r)
                 else:
                     arrival = min(arrival, estimate(s, ms[nb[s]]))
-            if nf[s] < len(ms) and nf[s] - nb[s] < caps[s]:
+            if nf[s] < len(ms) and (nf[s] - nb[s] < caps[s] if warm is None or nb[s] else nf[s] < warm[s]):
                 m = ms[nf[s]]
                 g = f_id[(s, m)]
                 if m not in entered[d] and commit[d] + future[d][route_of[m]] > limit[d]:

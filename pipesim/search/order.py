@@ -5,7 +5,9 @@
 1. the orders of the named generators for the layout's family (``pipesim.search.seeds``) and
    any orders the caller passes in ``seeds_from``;
 2. the list scheduler of ``pipesim.search.construct`` under a grid of rules (in-flight cap,
-   forward guard, W gap, depth-first or not), each run on the real costs and delays;
+   forward guard, W gap, depth-first or not), each run on the real costs and delays; on a
+   chain, first with the warm-up lengths of ``pipesim.search.race`` that let the first
+   gradient race back up;
 3. local search (``pipesim.search.local``) from the best few, restarting from the next one
    when it stalls.
 
@@ -34,6 +36,7 @@ from pipesim.search.construct import Rule, list_order, sequential_order
 from pipesim.search.errors import SearchError
 from pipesim.search.local import Budget, directed, improve, makespan, span
 from pipesim.search.problem import Problem, build_problem, least_memory
+from pipesim.search.race import race_warmup
 from pipesim.search.seeds import convert_backward, generator_seeds
 from pipesim.search.timing import Timer, peaks
 
@@ -111,7 +114,7 @@ def search_order(
     # Constructions take at most half the evaluations and a third of the time: on a large
     # program one costs as much as dozens of local-search moves.
     build_until = time.perf_counter() + (max_seconds / 3 if max_seconds is not None else math.inf)
-    for k, rule in enumerate(_rules(problem)):
+    for k, rule in enumerate(_rules(problem, limit)):
         if k and (budget.used >= budget.max_evals // 2 or time.perf_counter() > build_until):
             break
         if not budget.spend():
@@ -136,10 +139,15 @@ def search_order(
                        timer.span())
 
 
-def _rules(problem: Problem) -> list[Rule]:
-    """The constructions tried, the ones that do well on common layouts first."""
+def _rules(problem: Problem, limit: Sequence[float]) -> list[Rule]:
+    """The constructions tried, the ones that do well on common layouts first: on a chain, the
+    warm-up that races the first gradient (``pipesim.search.race``) leads; on a long chain it
+    alone reaches the Zero Bubble paper's ZB-2p, where the rest of the grid and local search
+    within a minute do not."""
     multi = any(len(st) > 1 for st in problem.layout.device_stages)
-    out = []
+    warmup = race_warmup(problem, limit)
+    out = [Rule(cap, 0.0, gap, True, warmup) for cap, gap in ((2.0, 0.0), (math.inf, 0.0), (2.0, 1.0))] \
+        if warmup is not None else []
     for cap in (2.0, 1.0, math.inf, 1.5, 3.0):
         for guard in (0.0, 0.5, 1.0):
             for gap in (0.0, 1.0):
