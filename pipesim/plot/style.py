@@ -290,3 +290,47 @@ def save_figure(fig: Figure, path: PathArg, formats: Iterable[str] | None = None
             fig.savefig(p, format=fmt, metadata=meta, facecolor="white")
             written.append(p)
     return written
+
+
+# --- schedules --------------------------------------------------------------------------------
+# One display name and one colour per registered schedule, used by every figure (CLI plots,
+# comparisons, studies), so a schedule looks the same wherever it appears. Colours come from
+# Paul Tol's bright, muted and vibrant schemes (colour-blind safe); the schedules that are
+# usually plotted together (GPipe / 1F1B / Chimera; 1F1B / ZB-H1 / PipeDream / PipeDream-2BW;
+# 1F1B / interleaved / Hanayo) get hues that differ in lightness as well as hue.
+SCHEDULE_STYLES = MappingProxyType({
+    "gpipe": ("GPipe", "#4477AA"),  # blue
+    "1f1b": ("1F1B", "#EE6677"),  # red
+    "interleaved": ("Interleaved 1F1B", "#228833"),  # green
+    "looped-bfs": ("Looped BFS", "#DDCC77"),  # sand
+    "zb-h1": ("ZB-H1", "#CCBB44"),  # yellow
+    "zb-h2": ("ZB-H2", "#EE7733"),  # orange
+    "zb-v": ("ZB-V", "#882255"),  # wine
+    "chimera": ("Chimera", "#AA3377"),  # purple
+    "hanayo": ("Hanayo", "#66CCEE"),  # cyan
+    "dualpipe": ("DualPipe", "#332288"),  # indigo
+    "dualpipev": ("DualPipeV", "#44AA99"),  # teal
+    "pipedream": ("PipeDream", "#117733"),  # dark green
+    "pipedream-2bw": ("PipeDream-2BW", "#999933"),  # olive
+})
+
+
+def schedule_label(name: str, variant: str = "") -> str:
+    """Display name of schedule ``name`` ('zb-v' -> 'ZB-V'), with an optional variant suffix
+    ('Hanayo, W = 2'). Unknown names (a CSV or searched schedule) are shown as given."""
+    entry = SCHEDULE_STYLES.get(name.strip().lower())
+    base = entry[0] if entry else name
+    return f"{base}, {variant}" if variant else base
+
+
+def schedule_color(name: str, variant: int = 0, variants: int = 1) -> str:
+    """Colour of schedule ``name``; variant ``k`` of ``variants`` of the same schedule (e.g.
+    Hanayo with 1 and 2 waves) is the same hue, lighter for the first and darker for the last,
+    so a family reads as one schedule. Unknown names get grey."""
+    entry = SCHEDULE_STYLES.get(name.strip().lower())
+    base = entry[1] if entry else OTHER_COLOR
+    if variants <= 1:
+        return base
+    tint = 0.6 * chunk_tint(variants, variant)
+    r, g, b = shade(base, tint)
+    return "#{:02X}{:02X}{:02X}".format(round(r * 255), round(g * 255), round(b * 255))
