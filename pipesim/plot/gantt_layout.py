@@ -276,7 +276,7 @@ def _legend_entries(trace: Trace, lay: GanttLayout) -> list[str]:
     out = [style.KIND_NAMES.get(k, k) for k in kinds]
     n = num_chunks(trace)
     if n > 1:
-        out += [chunk_label(trace, c) for c in range(n)]
+        out += [chunk_label(trace, c) + " shade" for c in range(n)]
     out += [style.MESSAGE_NAMES.get(k, k) for k in msgs]
     if any(s.queued > 0 for lane in lay.lanes for s in lane.spans):
         out.append("queued")

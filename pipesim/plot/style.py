@@ -46,6 +46,9 @@ KIND_NAMES = MappingProxyType({
 })
 KIND_ORDER = ("F", "B", "I", "W", "F&B", "REDUCE_GRAD", "allreduce")
 OTHER_COLOR = "#BBBBBB"
+# Base of the chunk legend swatches: chunks shade every kind lighter-to-darker, so their key is
+# a neutral grey ramp rather than one kind's colour (which would read as "only forwards").
+CHUNK_SWATCH = "#888888"
 
 # Message kinds (trace.Message.kind) -> colour of the transfers that carry them on link lanes.
 MESSAGE_COLORS = MappingProxyType({
@@ -325,12 +328,12 @@ def schedule_label(name: str, variant: str = "") -> str:
 
 def schedule_color(name: str, variant: int = 0, variants: int = 1) -> str:
     """Colour of schedule ``name``; variant ``k`` of ``variants`` of the same schedule (e.g.
-    Hanayo with 1 and 2 waves) is the same hue, lighter for the first and darker for the last,
-    so a family reads as one schedule. Unknown names get grey."""
+    Hanayo with 1 and 2 waves) is the same hue, the base colour for the first and darker for
+    later ones, so a family reads as one schedule. Unknown names get grey."""
     entry = SCHEDULE_STYLES.get(name.strip().lower())
     base = entry[1] if entry else OTHER_COLOR
     if variants <= 1:
         return base
-    tint = 0.6 * chunk_tint(variants, variant)
-    r, g, b = shade(base, tint)
+    k = min(max(variant, 0), variants - 1)
+    r, g, b = shade(base, 0.4 * k / (variants - 1))
     return "#{:02X}{:02X}{:02X}".format(round(r * 255), round(g * 255), round(b * 255))

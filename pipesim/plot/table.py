@@ -25,6 +25,7 @@ from pipesim.plot.gantt_layout import (
 from pipesim.trace import Span, Trace
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 MAX_WIDTH = 18.0  # inches; wider tables get narrower cells
@@ -43,11 +44,14 @@ def plot_schedule_table(
     title: str | None = None,
     formats: Iterable[str] | None = None,
     slot_numbers: bool = True,
+    ax: Axes | None = None,
 ) -> Figure:
     """Draw the schedule table of a table-level trace (``pipesim.ideal.unit_trace`` gives one
-    with every action one slot long); write it to ``path`` (PNG/SVG/PDF by suffix) and return it."""
+    with every action one slot long); write it to ``path`` (PNG/SVG/PDF by suffix) and return it.
+    ``ax`` draws into that axes of a figure the caller composes (title on the axes, legend to
+    its right) and returns that figure."""
     with style.style_context():
-        fig = _draw(trace, title, slot_numbers)
+        fig = _draw(trace, title, slot_numbers, ax)
     style.save_figure(fig, path, formats)
     return fig
 
@@ -58,7 +62,7 @@ MAX_PIXELS = 32_768
 MAX_CELLS = 250_000
 
 
-def _draw(trace: Trace, title: str | None, slot_numbers: bool) -> Figure:
+def _draw(trace: Trace, title: str | None, slot_numbers: bool, ax: Axes | None = None) -> Figure:
     import numpy as np
     from matplotlib.collections import PolyCollection
     from matplotlib.patches import Patch
@@ -79,7 +83,7 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool) -> Figure:
     kinds = [k for k in style.KIND_ORDER if any(s.kind == k for s in spans)]
     kinds += sorted({s.kind for s in spans} - set(style.KIND_ORDER))
     names = [style.KIND_NAMES.get(k, k) for k in kinds] + (
-        [chunk_label(trace, c) for c in range(nchunks)] if nchunks > 1 else [])
+        [chunk_label(trace, c) + " shade" for c in range(nchunks)] if nchunks > 1 else [])
     W = max(4.0, left + ncols * cell + 0.3)
     # Refused before matplotlib is touched: 256 devices x 8,000 slots took 8.5 GB and made a
     # 78,000-pixel PNG that no viewer opens, while the text and CSV outputs hold every cell.
@@ -90,8 +94,15 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool) -> Figure:
     legend_rows = count_legend_rows(names, W)
     top, bottom = 0.75 + (0.2 if slot_numbers else 0.0), 0.2 + LEGEND_ROW * legend_rows
     H = top + nrows * row_h + bottom
-    fig = style.new_figure(W, H)
-    ax = fig.add_axes((left / W, bottom / H, ncols * cell / W, nrows * row_h / H))
+    own = ax is None
+    if ax is None:
+        fig = style.new_figure(W, H)
+        ax = fig.add_axes((left / W, bottom / H, ncols * cell / W, nrows * row_h / H))
+    else:
+        fig = ax.get_figure(root=True)  # type: ignore[assignment]  # an axes of a figure
+        fw, fh = (float(v) for v in fig.get_size_inches())
+        box = ax.get_position()
+        cell, row_h = box.width * fw / ncols, box.height * fh / nrows  # text fits the given axes
 
     # Empty grid first (every slot of every device), then the actions over it.
     grid = [((c, r), (c, r + 1), (c + 1, r + 1), (c + 1, r)) for r in range(nrows) for c in range(ncols)]
@@ -145,16 +156,23 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool) -> Figure:
     if "microbatches" in meta:
         figures.append(f"m={meta['microbatches']}")
     figures.append(f"{ncols} {unit_note}")
+    handles = [Patch(facecolor=style.KIND_COLORS.get(k, style.OTHER_COLOR), label=style.KIND_NAMES.get(k, k))
+               for k in kinds]
+    if nchunks > 1:
+        handles += [Patch(facecolor=style.shade(style.CHUNK_SWATCH, style.chunk_tint(nchunks, c)),
+                          label=chunk_label(trace, c) + " shade") for c in range(nchunks)]
+    if not own:
+        if headline:
+            ax.set_title(headline, loc="left", fontweight="bold", fontsize=style.FONT_SIZE, pad=14 if slot_numbers else 4)
+        if handles:
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+                      handlelength=1.2, handleheight=0.9)
+        return fig
     fig.text(left / W, 1 - 0.2 / H, headline, ha="left", va="center", fontsize=style.FONT_SIZE + 2.5,
              fontweight="bold", color="#111111")
     fig.text(left / W, 1 - 0.44 / H, "   ".join(figures), ha="left", va="center", fontsize=style.FONT_SIZE,
              color="#333333")
 
-    handles = [Patch(facecolor=style.KIND_COLORS.get(k, style.OTHER_COLOR), label=style.KIND_NAMES.get(k, k))
-               for k in kinds]
-    if nchunks > 1:
-        handles += [Patch(facecolor=style.shade(style.KIND_COLORS["F"], style.chunk_tint(nchunks, c)), label=chunk_label(trace, c))
-                    for c in range(nchunks)]
     if handles:
         fig.legend(handles=handles, loc="upper center", ncol=math.ceil(len(handles) / legend_rows),
                    bbox_to_anchor=(0.5, (bottom - 0.12) / H),
