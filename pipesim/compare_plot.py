@@ -12,6 +12,7 @@ from pipesim.plot.style import (
     KIND_COLORS,
     KIND_NAMES,
     new_figure,
+    scale_fonts,
     schedule_color,
     schedule_label,
     style_context,
@@ -20,8 +21,12 @@ from pipesim.plot.style import (
 from pipesim.units import format_time
 
 
-def plot_compare(rows: Sequence[Any], traces: Mapping[str, Any], path: str | Path) -> Path:
-    """Draw the feasible rows' traces (ranked order, best on top) and the bar panel to ``path``."""
+def plot_compare(rows: Sequence[Any], traces: Mapping[str, Any], path: str | Path, *, width: float = 11.0,
+                 font_size: float | None = None, title: str | None = None) -> Path:
+    """Draw the feasible rows' traces (ranked order, best on top) and the bar panel to ``path``;
+    ``width`` in inches, ``font_size`` in points, ``title`` above the figure ("" or None: none)."""
+    if not (isinstance(width, int | float) and 4.0 <= width <= 60.0):
+        raise ValueError(f"width={width!r} inches; give 4 to 60")
     shown = [r for r in rows if r.feasible and r.schedule in traces]
     if not shown:
         raise ValueError("--plot: no feasible schedule to draw")
@@ -30,7 +35,7 @@ def plot_compare(rows: Sequence[Any], traces: Mapping[str, Any], path: str | Pat
     heights = [len(traces[r.schedule].devices) for r in shown]
     total = sum(heights) + 2 * len(shown)
     with style_context():
-        fig = new_figure(11.0, 0.12 * total + 1.0 + 2.2)
+        fig = new_figure(float(width), 0.12 * total + 1.0 + 2.2)
         grid = fig.add_gridspec(2, 2, height_ratios=[0.12 * total + 1.0, 2.2], width_ratios=[1, 1], hspace=0.12)
         ax = fig.add_subplot(grid[0, :])
         y, ticks, labels = 0.0, [], []
@@ -79,6 +84,9 @@ def plot_compare(rows: Sequence[Any], traces: Mapping[str, Any], path: str | Pat
         bar_m.invert_yaxis()
         bar_m.set_yticks(range(len(names)), [""] * len(names))
         bar_m.set_xlabel("peak memory (GB)" if sized else "peak memory (model-stage units)")
+        if title:
+            fig.suptitle(title, x=0.02, ha="left", fontweight="bold")
+        scale_fonts(fig, font_size)
         out = Path(path)
         fig.savefig(out, bbox_inches="tight")
     return out

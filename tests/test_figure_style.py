@@ -191,3 +191,70 @@ def test_heatmap_colour_bar_spans_the_data():
     fig = plot_heatmap(grid, ["a", "b"], ["x", "y"], colorbar="v")
     image = fig.axes[0].get_images()[0]
     assert image.norm.vmin == 1.0e3 and image.norm.vmax == 11.5e3
+
+
+# --- link lanes condensed by default ------------------------------------------------------------
+
+def _two_node_trace() -> Trace:
+    """Node 0: two GPUs talking over NVLink and GPU 1 sending to its NIC; one transfer between
+    nodes; one link of node 1 idle."""
+    links = ["link:n0.gpu0->n0.nvsw", "link:n0.nvsw->n0.gpu1", "link:n0.gpu1->n0.nic0.tx",
+             "link:n0.nic0.tx->leaf0", "link:n1.gpu0->n1.nvsw"]
+    tr = Trace(devices=["n0.gpu0", "n0.gpu1", "n1.gpu0"], links=links, meta={"schedule": "synthetic"})
+    tr.spans.append(Span("n0.gpu0", "F", 0.0, 1.0, stage=0, microbatch=0))
+    for k, (link, t0) in enumerate(zip(links[:4], (1.0, 1.1, 2.0, 2.1), strict=True)):
+        tr.messages.append(Message(k, 0, 1, 1e6, t0, t0 + 0.5, "act", 0, 0))
+        tr.spans.append(Span(link, "xfer", t0, t0 + 0.5, nbytes=1e6, message=k))
+    tr.spans.append(Span("n1.gpu0", "F", 3.0, 4.0, stage=1, microbatch=0))
+    return tr
+
+
+def test_link_lanes_fold_intra_node_links_and_drop_idle_ones():
+    from pipesim.plot.gantt_layout import layout_gantt, node_of_link
+
+    assert node_of_link("link:n0.gpu0->n0.nvsw") == "n0"
+    assert node_of_link("link:n0.gpu1->n0.nic0.tx") == "n0"
+    assert node_of_link("link:n0.nic0.tx->leaf0") is None
+    assert node_of_link("link:n0.gpu0->n1.gpu0") is None
+    tr = _two_node_trace()
+    condensed = layout_gantt(tr, links=True)
+    assert [lane.name for lane in condensed.lanes] == ["n0 intra-node (3 links)", "link:n0.nic0.tx->leaf0"]
+    # the folded lane stacks the overlapping NVLink transfers (1.0-1.5 and 1.1-1.6) in two sub-rows
+    assert condensed.lanes[0].depth == 2 and len(condensed.lanes[0].spans) == 3
+    assert [lane.name for lane in layout_gantt(tr, links="busy").lanes] == tr.links[:4]
+    assert [lane.name for lane in layout_gantt(tr, links="all").lanes] == tr.links
+    assert condensed.height < layout_gantt(tr, links="busy").height
+    with pytest.raises(ValueError, match="links='some'"):
+        layout_gantt(tr, links="some")
+
+
+def test_cli_figure_controls(tmp_path, capsys):
+    import json
+    import struct
+
+    from pipesim.cli import main
+    from pipesim.export import write_chrome_trace
+
+    write_chrome_trace(_two_node_trace(), tmp_path / "trace.json")
+    out = tmp_path / "g.png"
+    assert main(["gantt", str(tmp_path / "trace.json"), "-o", str(out), "--links", "all", "--width", "6",
+                 "--font-size", "12", "--title", ""]) == 0
+    with open(out, "rb") as fh:
+        width, height = struct.unpack(">II", fh.read(24)[16:24])
+    assert width == 6 * style.DPI
+    for bad, needle in ((["--font-size", "0"], "font size 0.0"), (["--width", "1"], "width=1 inches")):
+        capsys.readouterr()
+        assert main(["gantt", str(tmp_path / "trace.json"), "-o", str(out), *bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert needle in err and len(err.splitlines()) == 1
+    assert json.loads((tmp_path / "trace.json").read_text())  # the trace itself is untouched
+
+
+def test_font_size_scales_text_but_not_box_labels():
+    sched = REGISTRY.generate("1f1b", 2, 2)
+    trace = evaluate(sched, Costs.make(2, F=1.0, B=2.0)).trace()
+    base, big = plot_gantt(trace), plot_gantt(trace, font_size=2 * style.FONT_SIZE)
+    ticks = [t.get_fontsize() for t in base.axes[0].get_xticklabels()]
+    assert [t.get_fontsize() for t in big.axes[0].get_xticklabels()] == [2 * s for s in ticks]
+    boxes = sorted(t.get_fontsize() for t in base.axes[0].texts if t.get_gid() == "box-label")
+    assert boxes and boxes == sorted(t.get_fontsize() for t in big.axes[0].texts if t.get_gid() == "box-label")

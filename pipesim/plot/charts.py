@@ -58,6 +58,7 @@ def plot_memory(
     memory_unit: str | None = None,
     width: float = 8.0,
     ax: Axes | None = None,
+    font_size: float | None = None,
 ) -> Figure:
     """Memory over time per device as step lines, each device's peak marked, the highest peak
     labelled, and ``trace.meta["memory_limit"]`` (bytes) drawn as a limit line when present.
@@ -66,6 +67,7 @@ def plot_memory(
         raise ValueError(f"field={field!r}; choose 'total' or 'activations'")
     with style.style_context():
         fig = _draw_memory(trace, field, title, memory_unit, width, ax)
+        style.scale_fonts(fig, font_size)
     style.save_figure(fig, path, formats)
     return fig
 

@@ -43,7 +43,7 @@ def plot_loss_curves(series: Sequence[LossSeries], path: style.PathArg = None, *
             fig = style.new_figure(width, height)
             ax = fig.add_axes((0.1, 0.13, 0.62, 0.75))
         else:
-            fig = ax.get_figure(root=True)
+            fig = ax.get_figure(root=True)  # type: ignore[assignment]  # an axes of a figure
         for i, s in enumerate(series):
             color = s.color or style.SERIES_COLORS[i % len(style.SERIES_COLORS)]
             x, y = np.asarray(s.x, dtype=float), np.asarray(s.y, dtype=float)

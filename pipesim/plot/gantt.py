@@ -60,7 +60,7 @@ def plot_gantt(
     trace: Trace,
     path: style.PathArg = None,
     *,
-    links: bool = False,
+    links: bool | str = False,
     time_range: tuple[float, float] | None = None,
     title: str | None = None,
     width: float | None = None,
@@ -70,25 +70,30 @@ def plot_gantt(
     legend: bool = True,
     max_links: int | None = None,
     ax: Axes | None = None,
+    font_size: float | None = None,
 ) -> Figure:
     """Draw ``trace`` as a Gantt chart; write it to ``path`` (suffix picks PNG/SVG/PDF; a list of
     paths or ``formats=("png", "svg")`` writes several) and return the matplotlib Figure.
 
-    ``links=True`` adds one lane per link direction that carried traffic (``max_links=N``: only
-    the N busiest, in trace order, for big topologies). ``time_range=(t0,
+    ``links=True`` (or ``"condensed"``) adds link lanes: each link between nodes that carried
+    traffic, and one folded lane per node for its intra-node links; ``"busy"`` one lane per
+    link direction that carried traffic; ``"all"`` every link, idle ones too (``max_links=N``:
+    only the N busiest lanes, in trace order, for big topologies). ``time_range=(t0,
     t1)`` zooms (trace time units). ``width`` is in inches (height follows the rows).
     ``time_unit="slot"`` overrides ``trace.meta["time_unit"]`` for abstract-cost traces.
     ``ax`` draws into that axes of a figure the caller composes (title on the axes, legend to
-    its right) and returns that figure.
+    its right) and returns that figure. ``font_size`` (points) rescales the text, not the boxes'
+    labels (they are sized to fit their boxes).
     """
     with style.style_context():
         fig = _draw(trace, links=links, time_range=time_range, title=title, width=width,
                     time_unit=time_unit, labels=labels, legend=legend, max_links=max_links, ax=ax)
+        style.scale_fonts(fig, font_size)
     style.save_figure(fig, path, formats)
     return fig
 
 
-def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, title: str | None,
+def _draw(trace: Trace, *, links: bool | str, time_range: tuple[float, float] | None, title: str | None,
           width: float | None, time_unit: str | None, labels: bool, legend: bool,
           max_links: int | None, ax: Axes | None = None) -> Figure:
     import numpy as np
@@ -322,4 +327,4 @@ def _place_text(ax, x0, x1, y0, y1, w_px, h_px, faces, texts, fonts) -> None:
         return
     for i in fits:
         ax.text((x0[i] + x1[i]) / 2, (y0[i] + y1[i]) / 2, texts[i], ha="center", va="center_baseline",
-                fontsize=fonts[i], color=style.text_color(faces[i]), zorder=4, clip_on=True)
+                fontsize=fonts[i], color=style.text_color(faces[i]), zorder=4, clip_on=True, gid="box-label")

@@ -36,8 +36,7 @@ def renderer_of(ax: Axes) -> Any:
     if get is None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-        FigureCanvasAgg(fig)
-        get = fig.canvas.get_renderer
+        get = FigureCanvasAgg(fig).get_renderer
     return get()
 
 
@@ -47,6 +46,7 @@ def data_paths(ax: Axes) -> list[tuple[Any, float]]:
     Full-span rules (``axhline``/``axvline``) are included: a legend over a reference line hides
     it as much as one over a curve. Invisible lines and legend-only proxies (no points) are not.
     """
+    import numpy as np
     from matplotlib.path import Path
 
     fig = ax.get_figure(root=True)
@@ -55,15 +55,15 @@ def data_paths(ax: Axes) -> list[tuple[Any, float]]:
     for line in ax.lines:
         if not line.get_visible():
             continue
-        path = line.get_transform().transform_path(line.get_path())
-        if len(path.vertices) == 0:
+        vertices = np.asarray(line.get_transform().transform_path(line.get_path()).vertices, dtype=float)
+        if len(vertices) == 0:
             continue
         has_line = line.get_linestyle() not in ("None", "none", "", " ")
         radius = line.get_markersize() * dpi / 72.0 / 2 if line.get_marker() not in (None, "None", "none", "") else 0.0
         if has_line:
-            out.append((Path(path.vertices), radius))
+            out.append((Path(vertices), radius))
         else:
-            out.extend((Path([v, v]), max(radius, 1.0)) for v in path.vertices)
+            out.extend((Path(np.array([v, v])), max(radius, 1.0)) for v in vertices)
     for patch in ax.patches:
         if not patch.get_visible():
             continue
@@ -91,7 +91,7 @@ def place_legend(ax: Axes, preferred: str | None = None, **kwargs: Any) -> Legen
     paths = data_paths(ax)
     order = ([preferred] if preferred in CORNERS else []) + [c for c in CORNERS if c != preferred]
     for loc in order:
-        legend = ax.legend(loc=loc, **kwargs)
+        legend = ax.legend(loc=loc, **kwargs)  # type: ignore[call-overload]  # loc is one of CORNERS
         if overlaps(legend.get_window_extent(renderer), paths) == 0:
             return legend
     outside = {k: v for k, v in kwargs.items() if k not in ("frameon", "facecolor", "edgecolor", "framealpha")}
@@ -107,7 +107,7 @@ def move_off_lines(ax: Axes, labels: Sequence[Annotation]) -> None:
     renderer = renderer_of(ax)
     paths = data_paths(ax)
     for label in labels:
-        start = tuple(label.xyann)
+        start: tuple[float, float] = (float(label.xyann[0]), float(label.xyann[1]))
         best, best_hits = start, overlaps(label.get_window_extent(renderer), paths)
         if best_hits:
             for dx, dy in _OFFSETS:

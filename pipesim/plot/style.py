@@ -117,6 +117,26 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), dpi=DPI)
 
 
+FONT_SIZE_RANGE = (4.0, 32.0)
+
+
+def scale_fonts(fig: Figure, font_size: float | None) -> None:
+    """Rescale every text of ``fig`` so the base size is ``font_size`` points (titles, ticks and
+    legends keep their size relative to it). Labels inside Gantt and table boxes (gid
+    ``"box-label"``) keep theirs: they were sized to fit their box."""
+    if font_size is None:
+        return
+    lo, hi = FONT_SIZE_RANGE
+    if not (isinstance(font_size, int | float) and lo <= font_size <= hi):
+        raise ValueError(f"font size {font_size!r}: give points between {lo:g} and {hi:g}")
+    from matplotlib.text import Text
+
+    factor = float(font_size) / FONT_SIZE
+    for text in fig.findobj(Text):
+        if text.get_gid() != "box-label":
+            text.set_fontsize(float(text.get_fontsize()) * factor)
+
+
 # --- colour arithmetic --------------------------------------------------------------------
 
 def to_rgb(color: str) -> tuple[float, float, float]:
@@ -336,4 +356,4 @@ def schedule_color(name: str, variant: int = 0, variants: int = 1) -> str:
         return base
     k = min(max(variant, 0), variants - 1)
     r, g, b = shade(base, 0.4 * k / (variants - 1))
-    return "#{:02X}{:02X}{:02X}".format(round(r * 255), round(g * 255), round(b * 255))
+    return f"#{round(r * 255):02X}{round(g * 255):02X}{round(b * 255):02X}"

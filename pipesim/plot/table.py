@@ -45,13 +45,19 @@ def plot_schedule_table(
     formats: Iterable[str] | None = None,
     slot_numbers: bool = True,
     ax: Axes | None = None,
+    width: float | None = None,
+    font_size: float | None = None,
 ) -> Figure:
     """Draw the schedule table of a table-level trace (``pipesim.ideal.unit_trace`` gives one
     with every action one slot long); write it to ``path`` (PNG/SVG/PDF by suffix) and return it.
     ``ax`` draws into that axes of a figure the caller composes (title on the axes, legend to
-    its right) and returns that figure."""
+    its right) and returns that figure. ``width`` (inches) fixes the figure width, the cells
+    share what the labels leave; ``font_size`` (points) rescales the text outside the cells."""
+    if width is not None and not (isinstance(width, int | float) and 2.0 <= width <= MAX_PIXELS / style.DPI):
+        raise ValueError(f"width={width!r} inches; give 2 to {MAX_PIXELS / style.DPI:g}")
     with style.style_context():
-        fig = _draw(trace, title, slot_numbers, ax)
+        fig = _draw(trace, title, slot_numbers, ax, width)
+        style.scale_fonts(fig, font_size)
     style.save_figure(fig, path, formats)
     return fig
 
@@ -62,7 +68,8 @@ MAX_PIXELS = 32_768
 MAX_CELLS = 250_000
 
 
-def _draw(trace: Trace, title: str | None, slot_numbers: bool, ax: Axes | None = None) -> Figure:
+def _draw(trace: Trace, title: str | None, slot_numbers: bool, ax: Axes | None = None,
+          width: float | None = None) -> Figure:
     import numpy as np
     from matplotlib.collections import PolyCollection
     from matplotlib.patches import Patch
@@ -84,7 +91,9 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool, ax: Axes | None =
     kinds += sorted({s.kind for s in spans} - set(style.KIND_ORDER))
     names = [style.KIND_NAMES.get(k, k) for k in kinds] + (
         [chunk_label(trace, c) + " shade" for c in range(nchunks)] if nchunks > 1 else [])
-    W = max(4.0, left + ncols * cell + 0.3)
+    if width is not None:
+        cell = max(0.01, (width - left - 0.3) / ncols)
+    W = max(4.0, left + ncols * cell + 0.3) if width is None else float(width)
     # Refused before matplotlib is touched: 256 devices x 8,000 slots took 8.5 GB and made a
     # 78,000-pixel PNG that no viewer opens, while the text and CSV outputs hold every cell.
     if W * style.DPI > MAX_PIXELS or nrows * ncols > MAX_CELLS:
@@ -130,7 +139,7 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool, ax: Axes | None =
             need = style.text_width_px(text, font, style.DPI) + 2
             if text and (c1 - c0) * cell * style.DPI >= need:
                 ax.text((c0 + c1) / 2, r + 0.5, text, ha="center", va="center_baseline", fontsize=font,
-                        color=style.text_color(rgb), zorder=3)
+                        color=style.text_color(rgb), zorder=3, gid="box-label")
 
     ax.set_xlim(0, ncols)
     ax.set_ylim(nrows, 0)

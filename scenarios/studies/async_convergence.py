@@ -133,7 +133,7 @@ def time_figure(rows: list[dict[str, Any]], ps: tuple[int, ...], links: tuple[st
         low = min(max(r["time_to_target_s"] - r["time_to_target_ci_s"], r["time_to_target_s"] / 3) for r in rows)
         high = max(r["time_to_target_s"] + r["time_to_target_ci_s"] for r in rows)
         for ax, link in zip(axes, links, strict=True):
-            for i, sched in enumerate(SCHEDULES):
+            for sched in SCHEDULES:
                 pts = sorted((r["p"], r["time_to_target_s"], r["time_to_target_ci_s"]) for r in rows
                              if r["link"] == link and r["schedule"] == sched)
                 ax.errorbar([x for x, _, _ in pts], [y for _, y, _ in pts], yerr=[e for _, _, e in pts],
