@@ -324,9 +324,9 @@ def plot_lines(
         markers = "osD^vP*X"
         for i, g in enumerate(groups):
             pts = sorted(((r[x], r[y]) for r in rows if hue is None or r[hue] == g), key=lambda p: p[0])
+            name, color = style.series_style(g, i)
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=markers[i % len(markers)], markersize=4,
-                    linewidth=1.4, color=style.SERIES_COLORS[i % len(style.SERIES_COLORS)],
-                    label=str(g) if hue else None)
+                    linewidth=1.4, color=color, label=name if hue else None)
         if logx:
             ax.set_xscale("log")
             _plain_log_ticks(ax.xaxis, _unique(r[x] for r in rows))
@@ -367,8 +367,8 @@ def plot_bars(
         for i, g in enumerate(groups):
             pos = [c + (i - (len(groups) - 1) / 2) * bw for c in range(len(cats))]
             vals = [value.get((c, g), 0.0) for c in cats]
-            color = style.SERIES_COLORS[i % len(style.SERIES_COLORS)]
-            label = str(g) if hue else None
+            name, color = style.series_style(g, i)
+            label = name if hue else None
             if horizontal:
                 ax.barh(pos, vals, height=bw * 0.95, color=color, label=label)
             else:

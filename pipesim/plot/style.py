@@ -357,3 +357,12 @@ def schedule_color(name: str, variant: int = 0, variants: int = 1) -> str:
     k = min(max(variant, 0), variants - 1)
     r, g, b = shade(base, 0.4 * k / (variants - 1))
     return f"#{round(r * 255):02X}{round(g * 255):02X}{round(b * 255):02X}"
+
+
+def series_style(value: object, index: int) -> tuple[str, str]:
+    """(label, colour) of the ``index``-th series of a chart grouped by ``value``: a registered
+    schedule's name gets its display name and colour, anything else the next series colour."""
+    text = str(value)
+    if isinstance(value, str) and value.strip().lower() in SCHEDULE_STYLES:
+        return schedule_label(value), schedule_color(value)
+    return text, SERIES_COLORS[index % len(SERIES_COLORS)]

@@ -145,7 +145,7 @@ def heatmap(rows: list[dict[str, Any]], ratios: list[float], bandwidths: list[st
                  title=f"Tokens/s (and % of the compute ceiling): GPT-3 1.3B, 1F1B p={P} m={M},\n"
                        f"RTX 4090 hosts in a WAN chain, {LATENCY} per boundary, fair-shared links",
                  xlabel="compression ratio h/k (nominal)", ylabel="bandwidth per stage boundary",
-                 colorbar="throughput (tokens/s, log)", log=True, vmax=max(ceiling.values()), tick_format="{:g}k",
+                 colorbar="throughput (tokens/s, log)", log=True, tick_format="{:g}k",
                  tick_unit=1e3, formats=("png", "svg"))
 
 
