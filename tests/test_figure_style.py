@@ -240,7 +240,7 @@ def test_cli_figure_controls(tmp_path, capsys):
     assert main(["gantt", str(tmp_path / "trace.json"), "-o", str(out), "--links", "all", "--width", "6",
                  "--font-size", "12", "--title", ""]) == 0
     with open(out, "rb") as fh:
-        width, height = struct.unpack(">II", fh.read(24)[16:24])
+        width, _height = struct.unpack(">II", fh.read(24)[16:24])
     assert width == 6 * style.DPI
     for bad, needle in ((["--font-size", "0"], "font size 0.0"), (["--width", "1"], "width=1 inches")):
         capsys.readouterr()

@@ -32,7 +32,8 @@ class LossSeries(NamedTuple):
 def plot_loss_curves(series: Sequence[LossSeries], path: style.PathArg = None, *, target: float | None = None,
                      title: str | None = None, xlabel: str = "simulated wall-clock time (s)",
                      ylabel: str = "loss", log_y: bool = True, formats: Iterable[str] | None = None,
-                     width: float = 7.5, height: float = 4.2, ax: Axes | None = None) -> Figure:
+                     width: float = 7.5, height: float = 4.2, ax: Axes | None = None,
+                     font_size: float | None = None) -> Figure:
     """One line per series (with its band shaded), a dashed line at ``target``; the x axis
     starts at 0 and the y axis is logarithmic unless ``log_y`` is False. With ``ax`` the curves
     are drawn into that axes (of a figure the caller composes) and its figure is returned."""
@@ -72,6 +73,7 @@ def plot_loss_curves(series: Sequence[LossSeries], path: style.PathArg = None, *
         ax.grid(True, which="major", color=style.GRID_COLOR, linewidth=0.6)
         ax.set_axisbelow(True)
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, labelspacing=0.7)
+        style.scale_fonts(fig, font_size)
     if path is not None:
         style.save_figure(fig, path, formats)
     return fig
