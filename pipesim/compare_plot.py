@@ -35,8 +35,11 @@ def plot_compare(rows: Sequence[Any], traces: Mapping[str, Any], path: str | Pat
     heights = [len(traces[r.schedule].devices) for r in shown]
     total = sum(heights) + 2 * len(shown)
     with style_context():
-        fig = new_figure(float(width), 0.12 * total + 1.0 + 2.2)
-        grid = fig.add_gridspec(2, 2, height_ratios=[0.12 * total + 1.0, 2.2], width_ratios=[1, 1], hspace=0.12)
+        fig = new_figure(float(width), 0.12 * total + 1.0 + 2.2 + 0.9)
+        # 0.9 in between the blocks and the bars: the x label above and the bar legends below
+        # (hspace is a fraction of the mean axes height)
+        gap = 0.9 / ((0.12 * total + 1.0 + 2.2) / 2)
+        grid = fig.add_gridspec(2, 2, height_ratios=[0.12 * total + 1.0, 2.2], width_ratios=[1, 1], hspace=gap)
         ax = fig.add_subplot(grid[0, :])
         y, ticks, labels = 0.0, [], []
         used: set[str] = set()

@@ -280,7 +280,7 @@ def _draw_panel(ax: Axes, p: Panel) -> None:
         note = ax.annotate(n.text, (n.x, n.y), xycoords=trans, xytext=n.offset, textcoords="offset points",
                            ha=n.ha, va=n.va, rotation=n.rotation, color=n.color, fontsize=style.FONT_SIZE + n.size,
                            fontweight="bold" if n.bold else "normal", bbox=box, zorder=6, annotation_clip=False)
-        if n.where == "data":
+        if n.where != "axes":  # text tied to data (a point, a rule) must not hide data
             movable.append(note)
     if p.title:
         ax.set_title(p.title, loc="left", fontweight="bold", fontsize=style.FONT_SIZE)
@@ -294,7 +294,7 @@ def _draw_panel(ax: Axes, p: Panel) -> None:
         # the requested corner if it is free of data, else another free corner, else outside
         place_legend(ax, p.legend, title=p.legend_title, ncol=p.legend_columns, frameon=True, facecolor="white",
                      edgecolor="none", framealpha=0.9)
-    # labels at data points move off any line, marker or bar they would cover (not axis notes)
+    # labels tied to data move off any line, marker or bar they would cover (not axes-placed notes)
     move_off_lines(ax, movable)
 
 

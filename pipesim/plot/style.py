@@ -328,10 +328,10 @@ SCHEDULE_STYLES = MappingProxyType({
     "looped-bfs": ("Looped BFS", "#DDCC77"),  # sand
     "zb-h1": ("ZB-H1", "#CCBB44"),  # yellow
     "zb-h2": ("ZB-H2", "#EE7733"),  # orange
-    "zb-v": ("ZB-V", "#882255"),  # wine
+    "zb-v": ("ZB-V", "#332288"),  # indigo (not wine: it sits next to Chimera's purple in studies)
     "chimera": ("Chimera", "#AA3377"),  # purple
     "hanayo": ("Hanayo", "#66CCEE"),  # cyan
-    "dualpipe": ("DualPipe", "#332288"),  # indigo
+    "dualpipe": ("DualPipe", "#882255"),  # wine
     "dualpipev": ("DualPipeV", "#44AA99"),  # teal
     "pipedream": ("PipeDream", "#117733"),  # dark green
     "pipedream-2bw": ("PipeDream-2BW", "#999933"),  # olive
