@@ -36,14 +36,16 @@ from pipesim.plot.gantt_layout import (
     STRIP_KINDS,
     GanttLayout,
     box_text,
-    chunk_label,
     chunk_of,
+    chunk_swatch,
     default_title,
     in_window,
     key_figures,
     kind_color,
     kinds_present,
+    lane_kind,
     layout_gantt,
+    legend_args,
     message_color,
     message_kinds,
     num_chunks,
@@ -167,8 +169,9 @@ def _draw(trace: Trace, *, links: bool | str, time_range: tuple[float, float] | 
             xs1.append(min(s.end, lay.t1) * factor)
             ys0.append(y + (1 - LINK_BOX) / 2 * LINK_PITCH)
             ys1.append(y + (1 + LINK_BOX) / 2 * LINK_PITCH)
-            faces.append(style.to_rgb(message_color(msg_kind.get(s.message, ""))))
-            drawn_msgs.add(msg_kind.get(s.message, ""))
+            key = lane_kind(s, msg_kind)
+            faces.append(style.to_rgb(message_color(key)))
+            drawn_msgs.add(key)
             texts.append(style.format_bytes(s.nbytes) if s.nbytes > 0 else "")
             fonts.append(link_font)
             if s.queued > 0:
@@ -242,7 +245,7 @@ def _draw(trace: Trace, *, links: bool | str, time_range: tuple[float, float] | 
             ax.set_title(headline, loc="left", fontweight="bold", fontsize=style.FONT_SIZE)
         handles = _legend_handles(trace, lay, Patch, drawn_kinds, drawn_chunks, drawn_msgs) if legend else []
         if handles:
-            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+            ax.legend(**legend_args(handles), loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
                       handlelength=1.2, handleheight=0.9)
         return fig
 
@@ -268,7 +271,7 @@ def _draw(trace: Trace, *, links: bool | str, time_range: tuple[float, float] | 
     if legend:
         handles = _legend_handles(trace, lay, Patch, drawn_kinds, drawn_chunks, drawn_msgs)
         if handles:
-            fig.legend(handles=handles, loc="upper center", ncol=_legend_cols(handles, lay),
+            fig.legend(**legend_args(handles), loc="upper center", ncol=_legend_cols(handles, lay),
                        bbox_to_anchor=(0.5, (lay.bottom - AXIS_MARGIN) / H),
                        handlelength=1.2, handleheight=0.9, columnspacing=1.2, borderaxespad=0.0)
     return fig
@@ -297,9 +300,7 @@ def _legend_handles(trace: Trace, lay: GanttLayout, patch: type, drawn_kinds: se
         for c in range(n):
             if c not in drawn_chunks:
                 continue
-            rgb = style.shade(style.CHUNK_SWATCH, style.chunk_tint(n, c))
-            handles.append(patch(facecolor=rgb, edgecolor=style.edge_color(rgb), linewidth=0.5,
-                                 label=chunk_label(trace, c) + " shade"))
+            handles.append(chunk_swatch(trace, c, patch))
     for k in msgs:
         if k in drawn_msgs:
             handles.append(patch(facecolor=message_color(k), label=style.MESSAGE_NAMES.get(k, k)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipesim.plot import style
 from pipesim.trace import COMPUTE_KINDS, Span, Trace
@@ -314,7 +315,7 @@ def kinds_present(trace: Trace, lay: GanttLayout) -> tuple[list[str], list[str]]
     msg_kinds: list[str] = []
     if lay.lanes:
         mk = message_kinds(trace)
-        seen = {mk.get(s.message, "") for lane in lay.lanes for s in lane.spans}
+        seen = {lane_kind(s, mk) for lane in lay.lanes for s in lane.spans}
         msg_kinds = [k for k in (*style.MESSAGE_COLORS, "") if k in seen]
         msg_kinds += sorted(seen - set(style.MESSAGE_COLORS) - {""})
     return known + other, msg_kinds
@@ -325,7 +326,7 @@ def _legend_entries(trace: Trace, lay: GanttLayout) -> list[str]:
     out = [style.KIND_NAMES.get(k, k) for k in kinds]
     n = num_chunks(trace)
     if n > 1:
-        out += [chunk_label(trace, c) + " shade" for c in range(n)]
+        out += [chunk_label(trace, c) + "    " for c in range(n)]  # the wider two-box swatch
     out += [style.MESSAGE_NAMES.get(k, k) for k in msgs]
     if any(s.queued > 0 for lane in lay.lanes for s in lane.spans):
         out.append("queued")
@@ -334,6 +335,33 @@ def _legend_entries(trace: Trace, lay: GanttLayout) -> list[str]:
 
 def kind_color(kind: str) -> str:
     return style.KIND_COLORS.get(kind, style.OTHER_COLOR)
+
+
+def chunk_swatch(trace: Trace, chunk: int, patch: type) -> tuple[Any, ...]:
+    """Legend swatch of one chunk: its shade of forward and of backward side by side (draw with
+    ``legend_args``), labelled with ``chunk_label``, so the key says the shade applies to every
+    kind rather than naming one more colour."""
+    n = num_chunks(trace)
+    parts = []
+    for k in ("F", "B"):
+        rgb = style.shade(kind_color(k), style.chunk_tint(n, chunk))
+        parts.append(patch(facecolor=rgb, edgecolor=style.edge_color(rgb), linewidth=0.5))
+    parts[0].set_label(chunk_label(trace, chunk))
+    return tuple(parts)
+
+
+def legend_args(handles: Sequence[Any]) -> dict[str, Any]:
+    """``handles``/``labels``/``handler_map`` for a legend whose entries may be chunk swatches."""
+    from matplotlib.legend_handler import HandlerTuple
+
+    labels = [(h[0] if isinstance(h, tuple) else h).get_label() for h in handles]
+    return {"handles": list(handles), "labels": labels, "handler_map": {tuple: HandlerTuple(ndivide=None, pad=0.0)}}
+
+
+def lane_kind(span: Span, kinds: dict[int, str]) -> str:
+    """The colour key of a span on a link lane: its message's kind, or ``allreduce`` for a whole
+    overlapped all-reduce (a lane of its own, not one message)."""
+    return "allreduce" if span.kind in STRIP_KINDS else kinds.get(span.message, "")
 
 
 def message_color(kind: str) -> str:

@@ -46,9 +46,6 @@ KIND_NAMES = MappingProxyType({
 })
 KIND_ORDER = ("F", "B", "I", "W", "F&B", "REDUCE_GRAD", "allreduce")
 OTHER_COLOR = "#BBBBBB"
-# Base of the chunk legend swatches: chunks shade every kind lighter-to-darker, so their key is
-# a neutral grey ramp rather than one kind's colour (which would read as "only forwards").
-CHUNK_SWATCH = "#888888"
 
 # Message kinds (trace.Message.kind) -> colour of the transfers that carry them on link lanes.
 MESSAGE_COLORS = MappingProxyType({
@@ -56,12 +53,14 @@ MESSAGE_COLORS = MappingProxyType({
     "grad": "#8E2A0E",  # dark red-brown: backward gradient (lightness tells it from orange)
     "collective": "#BBBBBB",  # grey: all-reduce pieces
     "flow": "#DDAA33",  # ochre: anything else point-to-point
+    "allreduce": "#777777",  # dark grey: one overlapped all-reduce drawn end to end on its own lane
 })
 MESSAGE_NAMES = MappingProxyType({
     "act": "activation transfer",
     "grad": "gradient transfer",
     "collective": "collective transfer",
     "flow": "other transfer",
+    "allreduce": "all-reduce (one part, end to end)",
     "": "transfer",
 })
 XFER_COLOR = "#EE7733"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipesim.plot import style
 from pipesim.plot.gantt_layout import (
@@ -19,7 +19,9 @@ from pipesim.plot.gantt_layout import (
     box_text,
     chunk_label,
     chunk_of,
+    chunk_swatch,
     count_legend_rows,
+    legend_args,
     num_chunks,
 )
 from pipesim.trace import Span, Trace
@@ -90,7 +92,7 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool, ax: Axes | None =
     kinds = [k for k in style.KIND_ORDER if any(s.kind == k for s in spans)]
     kinds += sorted({s.kind for s in spans} - set(style.KIND_ORDER))
     names = [style.KIND_NAMES.get(k, k) for k in kinds] + (
-        [chunk_label(trace, c) + " shade" for c in range(nchunks)] if nchunks > 1 else [])
+        [chunk_label(trace, c) + "    " for c in range(nchunks)] if nchunks > 1 else [])
     if width is not None:
         cell = max(0.01, (width - left - 0.3) / ncols)
     W = max(4.0, left + ncols * cell + 0.3) if width is None else float(width)
@@ -165,16 +167,15 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool, ax: Axes | None =
     if "microbatches" in meta:
         figures.append(f"m={meta['microbatches']}")
     figures.append(f"{ncols} {unit_note}")
-    handles = [Patch(facecolor=style.KIND_COLORS.get(k, style.OTHER_COLOR), label=style.KIND_NAMES.get(k, k))
+    handles: list[Any] = [Patch(facecolor=style.KIND_COLORS.get(k, style.OTHER_COLOR), label=style.KIND_NAMES.get(k, k))
                for k in kinds]
     if nchunks > 1:
-        handles += [Patch(facecolor=style.shade(style.CHUNK_SWATCH, style.chunk_tint(nchunks, c)),
-                          label=chunk_label(trace, c) + " shade") for c in range(nchunks)]
+        handles += [chunk_swatch(trace, c, Patch) for c in range(nchunks)]
     if not own:
         if headline:
             ax.set_title(headline, loc="left", fontweight="bold", fontsize=style.FONT_SIZE, pad=14 if slot_numbers else 4)
         if handles:
-            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+            ax.legend(**legend_args(handles), loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
                       handlelength=1.2, handleheight=0.9)
         return fig
     fig.text(left / W, 1 - 0.2 / H, headline, ha="left", va="center", fontsize=style.FONT_SIZE + 2.5,
@@ -183,7 +184,7 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool, ax: Axes | None =
              color="#333333")
 
     if handles:
-        fig.legend(handles=handles, loc="upper center", ncol=math.ceil(len(handles) / legend_rows),
+        fig.legend(**legend_args(handles), loc="upper center", ncol=math.ceil(len(handles) / legend_rows),
                    bbox_to_anchor=(0.5, (bottom - 0.12) / H),
                    handlelength=1.2, handleheight=0.9, columnspacing=1.0, borderaxespad=0.0)
     return fig
