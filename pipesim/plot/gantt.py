@@ -300,7 +300,7 @@ def _legend_handles(trace: Trace, lay: GanttLayout, patch: type, drawn_kinds: se
         for c in range(n):
             if c not in drawn_chunks:
                 continue
-            handles.append(chunk_swatch(trace, c, patch))
+            handles.append(chunk_swatch(trace, c, patch, [k for k in kinds if k in drawn_kinds]))
     for k in msgs:
         if k in drawn_msgs:
             handles.append(patch(facecolor=message_color(k), label=style.MESSAGE_NAMES.get(k, k)))

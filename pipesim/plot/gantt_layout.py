@@ -337,13 +337,14 @@ def kind_color(kind: str) -> str:
     return style.KIND_COLORS.get(kind, style.OTHER_COLOR)
 
 
-def chunk_swatch(trace: Trace, chunk: int, patch: type) -> tuple[Any, ...]:
-    """Legend swatch of one chunk: its shade of forward and of backward side by side (draw with
-    ``legend_args``), labelled with ``chunk_label``, so the key says the shade applies to every
-    kind rather than naming one more colour."""
+def chunk_swatch(trace: Trace, chunk: int, patch: type, kinds: Iterable[str]) -> tuple[Any, ...]:
+    """Legend swatch of one chunk: its shade of the first two drawn compute ``kinds`` side by
+    side (draw with ``legend_args``), labelled with ``chunk_label``, so the key says the shade
+    applies to every kind rather than naming one more colour."""
     n = num_chunks(trace)
     parts = []
-    for k in ("F", "B"):
+    shown = [k for k in kinds if k in COMPUTE_KINDS][:2] or ["F"]
+    for k in shown:
         rgb = style.shade(kind_color(k), style.chunk_tint(n, chunk))
         parts.append(patch(facecolor=rgb, edgecolor=style.edge_color(rgb), linewidth=0.5))
     parts[0].set_label(chunk_label(trace, chunk))

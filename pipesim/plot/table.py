@@ -103,7 +103,9 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool, ax: Axes | None =
                          f"wide with {nrows * ncols:,} cells (at most {MAX_PIXELS:,} px and {MAX_CELLS:,} cells); "
                          "plot fewer microbatches or devices, or use --format csv for the full table")
     legend_rows = count_legend_rows(names, W)
-    top, bottom = 0.75 + (0.2 if slot_numbers else 0.0), 0.2 + LEGEND_ROW * legend_rows
+    headline = title if title is not None else str(trace.meta.get("schedule", "schedule"))
+    drop = 0.0 if headline else 0.24  # title="" leaves out the title line and its space
+    top, bottom = 0.75 - drop + (0.2 if slot_numbers else 0.0), 0.2 + LEGEND_ROW * legend_rows
     H = top + nrows * row_h + bottom
     own = ax is None
     if ax is None:
@@ -159,7 +161,6 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool, ax: Axes | None =
     else:
         ax.set_xticks([])
     unit_note = "slots" if style.is_unitless(trace) or unit == 1.0 else f"slots of {style.format_duration(unit, False)}"
-    headline = title if title is not None else str(trace.meta.get("schedule", "schedule"))
     meta = trace.meta
     figures = [f"p={meta.get('devices', len(trace.devices))}"]
     if meta.get("stages") not in (None, meta.get("devices")):
@@ -170,7 +171,7 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool, ax: Axes | None =
     handles: list[Any] = [Patch(facecolor=style.KIND_COLORS.get(k, style.OTHER_COLOR), label=style.KIND_NAMES.get(k, k))
                for k in kinds]
     if nchunks > 1:
-        handles += [chunk_swatch(trace, c, Patch) for c in range(nchunks)]
+        handles += [chunk_swatch(trace, c, Patch, kinds) for c in range(nchunks)]
     if not own:
         if headline:
             ax.set_title(headline, loc="left", fontweight="bold", fontsize=style.FONT_SIZE, pad=14 if slot_numbers else 4)
@@ -178,9 +179,10 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool, ax: Axes | None =
             ax.legend(**legend_args(handles), loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
                       handlelength=1.2, handleheight=0.9)
         return fig
-    fig.text(left / W, 1 - 0.2 / H, headline, ha="left", va="center", fontsize=style.FONT_SIZE + 2.5,
-             fontweight="bold", color="#111111")
-    fig.text(left / W, 1 - 0.44 / H, "   ".join(figures), ha="left", va="center", fontsize=style.FONT_SIZE,
+    if headline:
+        fig.text(left / W, 1 - 0.2 / H, headline, ha="left", va="center", fontsize=style.FONT_SIZE + 2.5,
+                 fontweight="bold", color="#111111")
+    fig.text(left / W, 1 - (0.44 - drop) / H, "   ".join(figures), ha="left", va="center", fontsize=style.FONT_SIZE,
              color="#333333")
 
     if handles:
