@@ -258,3 +258,14 @@ def test_font_size_scales_text_but_not_box_labels():
     assert [t.get_fontsize() for t in big.axes[0].get_xticklabels()] == [2 * s for s in ticks]
     boxes = sorted(t.get_fontsize() for t in base.axes[0].texts if t.get_gid() == "box-label")
     assert boxes and boxes == sorted(t.get_fontsize() for t in big.axes[0].texts if t.get_gid() == "box-label")
+
+
+def test_schedule_table_empty_title_drops_its_space():
+    trace = unit_trace(REGISTRY.generate("1f1b", 4, 8))
+    full, bare = plot_schedule_table(trace), plot_schedule_table(trace, title="")
+    assert full.get_size_inches()[1] - bare.get_size_inches()[1] == pytest.approx(0.24)
+    assert "1f1b" not in {t.get_text() for t in bare.texts}
+    # multi-chunk tables: one two-box swatch per chunk, in the shades of the kinds drawn
+    zbv = plot_schedule_table(unit_trace(REGISTRY.generate("zb-v", 4, 8)))
+    labels = [t.get_text() for t in zbv.legends[0].get_texts()]
+    assert labels == ["forward (F)", "input grad (I)", "weight grad (W)", "chunk 0 (stages 0–3)", "chunk 1 (stages 4–7)"]
