@@ -12,7 +12,7 @@ The public API is what ``__all__`` lists; every other module is internal and may
 """
 
 from pipesim._version import __version__
-from pipesim.api import Outcome, TableResult, evaluate, registry, run, simulate
+from pipesim.api import Outcome, PlanResult, TableResult, evaluate, registry, run, search, simulate
 from pipesim.costs import Costs
 from pipesim.export import load_chrome_trace, write_chrome_trace
 from pipesim.network import Topology, cluster, free, internet, single_node, wan_chain
@@ -34,6 +34,7 @@ __all__ = [
     "MemorySample",
     "Message",
     "Outcome",
+    "PlanResult",
     "Registry",
     "Scenario",
     "ScenarioError",
@@ -59,6 +60,7 @@ __all__ = [
     "plot_gantt",
     "registry",
     "run",
+    "search",
     "simulate",
     "single_node",
     "validate",

@@ -2,7 +2,8 @@
 
 ``run`` takes a scenario in any form -- a YAML path, a mapping, a validated ``Scenario`` or a
 ``Built`` one -- and evaluates it at the simulation level (or the table level); ``evaluate``
-times a bare schedule at the table level; ``simulate`` runs one on a topology.
+times a bare schedule at the table level; ``simulate`` runs one on a topology; ``search`` finds
+the fastest plan and order for a scenario under a memory limit.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pipesim.runner import Level, Outcome, run_built
 from pipesim.scenario import Built, Scenario, build, load_scenario
 from pipesim.schedule.registry import Registry
 from pipesim.schedule.table import Schedule
+from pipesim.search.plan import PlanResult
 from pipesim.sim.engine import SimOptions, SimResult, Simulation
 
 
@@ -46,9 +48,31 @@ def simulate(schedule: Schedule, topology: Topology, costs: Costs | None = None,
     return Simulation(schedule, costs or Costs.make(schedule.num_stages), topology, options).run()
 
 
+def search(scenario: str | Path | Mapping[str, Any], *, overrides: Sequence[str] = (), space: str | None = None,
+           memory_limit: str | None = None, budget: str | None = "2000", split_backward: bool | None = None,
+           seed: int = 0, jobs: int | None = 1, max_plans: int = 48, rescore: int = 4, rounds: int = 2,
+           executor: str = "process") -> PlanResult:
+    """The fastest plan and order for ``scenario`` (what `pipesim search` runs): ``space`` as
+    ``"order,m,v,layout,split,placement"`` (default: all that apply), ``memory_limit`` as
+    ``"1p"``/``"2p"``/a size, ``budget`` as ``"30s"`` or a number of evaluations. The result's
+    ``best_scored`` is the winning order on the scenario's network; ``free_best`` what the
+    same search returns without the network."""
+    from pipesim.search.limits import parse_budget, parse_memory_limit
+    from pipesim.search.plan import Settings, search_plan
+    from pipesim.search.request import from_scenario
+    from pipesim.search.variant import uses_split
+
+    memory, limit = parse_memory_limit(memory_limit), parse_budget(budget)
+    base, axes, items, built = from_scenario(scenario, overrides, space_text=space, seed=seed)
+    split = uses_split(built.schedule) if split_backward is None else split_backward
+    settings = Settings(items, split, memory, seed, rounds=rounds)
+    return search_plan(base, axes, settings, budget=limit, max_plans=max_plans, rescore=rescore, jobs=jobs,
+                       executor=executor)
+
+
 def registry() -> Registry:
     """The built-in schedule generators (``pipesim schedules`` lists them)."""
     return Registry.default()
 
 
-__all__ = ["Outcome", "TableResult", "evaluate", "registry", "run", "simulate"]
+__all__ = ["Outcome", "PlanResult", "TableResult", "evaluate", "registry", "run", "search", "simulate"]

@@ -21,6 +21,7 @@ COMMANDS = (
     ("run", "pipesim.cli.run_cmd", "simulate a scenario: summary, metrics.json, gantt.png (trace.json with --trace)"),
     ("levels", "pipesim.cli.levels_cmd", "formula, table and simulation side by side for one scenario"),
     ("compare", "pipesim.cli.compare_cmd", "every schedule on one scenario at equal work: ranked, feasible or why not"),
+    ("search", "pipesim.cli.search_cmd", "the fastest plan and order for a cluster under a memory limit, judged by the simulation"),
     ("sweep", "pipesim.cli.sweep_cmd", "run many scenarios from a sweep file into one results.csv (resumable)"),
     ("net", "pipesim.cli.net_cmd", "replay explicit transfers on a network: the direct way to study contention"),
     ("gantt", "pipesim.cli.gantt_cmd", "redraw a Gantt chart from a saved trace.json"),

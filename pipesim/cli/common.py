@@ -114,6 +114,9 @@ def add_schedule_arguments(p: argparse.ArgumentParser, *, name_required: bool = 
                    help="generator option, repeatable (e.g. -o waves=2)")
     p.add_argument("--from-csv", metavar="FILE", default=None,
                    help="read the schedule from a PyTorch pipelining CSV instead of a generator")
+    p.add_argument("--layout", metavar="FILE", default=None,
+                   help="with --from-csv: the layout.json that `pipesim search --out` writes for layouts a CSV "
+                        "cannot carry (several routes or replicated parts, as in Chimera)")
     add_budget_arguments(p, memory=False)
 
 
@@ -128,7 +131,13 @@ def schedule_from_args(args: argparse.Namespace) -> Schedule:
         if not path.is_file():
             raise ValueError(f"--from-csv: file '{path}' not found" if not path.exists()
                              else f"--from-csv: '{path}' is not a file")
-        return read_csv(path)
+        if args.layout is None:
+            return read_csv(path)
+        from pipesim.schedule.layout_file import read_layout
+
+        return read_csv(path, layout=read_layout(args.layout))
+    if getattr(args, "layout", None) is not None:
+        raise ValueError(f"--layout {args.layout}: only used with --from-csv FILE (a generator builds its own layout)")
     if not args.name:
         raise ValueError("give a schedule name (see `pipesim schedules`) or --from-csv FILE")
     registry = Registry.default()

@@ -214,28 +214,32 @@ def _process_pool(tasks: Sequence[tuple[K, Task]], jobs: int, bar: Progress, mea
         pool.shutdown(wait=True)
 
 
-def _dask(tasks: Sequence[tuple[K, Task]], jobs: int | None, address: str | None, bar: Progress,
-          measure: Measure | None) -> Stream[K]:
+def _dask_client(stack: contextlib.ExitStack[Any], jobs: int | None, address: str | None) -> Any:
+    """A Dask client entered on ``stack``: the scheduler at ``address``, or a throwaway local
+    cluster of single-threaded worker processes (the work is pure Python; threads would
+    contend for the GIL)."""
     try:
         from dask.distributed import Client, LocalCluster
-        from dask.distributed import as_completed as dask_as_completed
     except ImportError:
         raise SweepError(f"--executor dask needs dask.distributed, which is not installed; install it with "
                          f"{DASK_INSTALL}") from None
+    if address is None:
+        cluster = stack.enter_context(LocalCluster(n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1,
+                                                   processes=True, dashboard_address=None))
+        return stack.enter_context(Client(cluster))
+    try:
+        return stack.enter_context(Client(address, timeout="20s"))
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SweepError(f"--address {address}: cannot reach a Dask scheduler there ({one_line(exc)}); "
+                         "start one with `dask scheduler` (and `dask worker ADDR`), or omit --address "
+                         "to start a local cluster for this run") from None
+
+
+def _dask(tasks: Sequence[tuple[K, Task]], jobs: int | None, address: str | None, bar: Progress,
+          measure: Measure | None) -> Stream[K]:
     with contextlib.ExitStack() as stack:
-        if address is None:
-            # No scheduler given: a throwaway cluster of single-threaded worker processes on this
-            # machine (the simulations are pure Python, threads would contend for the GIL).
-            cluster = stack.enter_context(LocalCluster(n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1,
-                                                       processes=True, dashboard_address=None))
-            client = stack.enter_context(Client(cluster))
-        else:
-            try:
-                client = stack.enter_context(Client(address, timeout="20s"))
-            except (OSError, TimeoutError, ValueError) as exc:
-                raise SweepError(f"--address {address}: cannot reach a Dask scheduler there ({one_line(exc)}); "
-                                 "start one with `dask scheduler` (and `dask worker ADDR`), or omit --address "
-                                 "to start a local cluster for this run") from None
+        client = _dask_client(stack, jobs, address)
+        from dask.distributed import as_completed as dask_as_completed
         futures = client.map(run_point, [task for _, task in tasks], measure=measure, pure=False)
         by_key = {fut.key: item for fut, item in zip(futures, tasks, strict=True)}
         bar.start()
@@ -291,30 +295,45 @@ def run_tasks(
 
 
 def map_items(fn: Callable[[Any], Any], items: Sequence[Any], *, jobs: int | None = None, progress: bool = True,
-              label: str = "runs") -> list[Any]:
-    """``[fn(item) for item in items]`` on the sweep's process pool and progress line, for
-    scripts whose work is not a scenario run (the convergence study trains models). ``fn``
-    must be a module-level function and items plain data; results come back in item order.
-    ``jobs=1`` (or a single item) runs here."""
-    check_executor("process", jobs, None)
+              label: str = "runs", executor: str = "process", address: str | None = None,
+              on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
+    """``[fn(item) for item in items]`` on the sweep's executors and progress line, for
+    scripts whose work is not a scenario run (the convergence study trains models, the search
+    searches orders). ``fn`` must be a module-level function and items plain data; results
+    come back in item order. ``executor`` as for ``run_tasks`` (``process``, ``serial`` or
+    ``dask``); ``jobs=1`` (or a single item) runs here. ``on_result(index, result)`` is called
+    in this process as each result arrives (completion order), e.g. to show a best-so-far."""
+    check_executor(executor, jobs, address)
     bar = Progress(progress, len(items), label)
-    if jobs == 1 or len(items) <= 1:
-        bar.start()
-        out = []
-        for item in items:
-            out.append(fn(item))
-            bar.advance(True)
-        bar.stop()
-        return out
-    workers = min(jobs or os.cpu_count() or 1, len(items))
     results: list[Any] = [None] * len(items)
+    if executor == "dask":
+        for i, result in _dask_map(fn, items, jobs, address, bar):
+            results[i] = result
+            bar.advance(True)
+            if on_result is not None:
+                on_result(i, result)
+        bar.stop()
+        return results
+    if executor == "serial" or jobs == 1 or len(items) <= 1:
+        bar.start()
+        for i, item in enumerate(items):
+            results[i] = fn(item)
+            bar.advance(True)
+            if on_result is not None:
+                on_result(i, results[i])
+        bar.stop()
+        return results
+    workers = min(jobs or os.cpu_count() or 1, len(items))
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, initargs=(os.getpid(),))
     try:
         futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
         bar.start()
         for fut in as_completed(futures):
-            results[futures[fut]] = fut.result()
+            i = futures[fut]
+            results[i] = fut.result()
             bar.advance(True)
+            if on_result is not None:
+                on_result(i, results[i])
     except BaseException:
         _stop(pool)
         raise
@@ -322,3 +341,21 @@ def map_items(fn: Callable[[Any], Any], items: Sequence[Any], *, jobs: int | Non
         bar.stop()
         pool.shutdown(wait=True)
     return results
+
+
+def _dask_map(fn: Callable[[Any], Any], items: Sequence[Any], jobs: int | None, address: str | None,
+              bar: Progress) -> Generator[tuple[int, Any], None, None]:
+    """``(index, fn(item))`` on Dask (a local cluster, or the scheduler at ``address``), in
+    completion order; a failure in ``fn`` is raised here, as the pool would."""
+    from dask.distributed import as_completed as dask_as_completed
+
+    with contextlib.ExitStack() as stack:
+        client = _dask_client(stack, jobs, address)
+        futures = client.map(fn, list(items), pure=False)
+        index = {fut.key: i for i, fut in enumerate(futures)}
+        bar.start()
+        try:
+            for fut in dask_as_completed(futures):
+                yield index[fut.key], fut.result()
+        finally:
+            client.cancel(futures)
