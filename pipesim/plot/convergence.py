@@ -42,7 +42,8 @@ def plot_loss_curves(series: Sequence[LossSeries], path: style.PathArg = None, *
     with style.style_context():
         if ax is None:
             fig = style.new_figure(width, height)
-            ax = fig.add_axes((0.1, 0.13, 0.62, 0.75))
+            # 3.1 in on the right for the legend, whatever the width (long schedule names fit)
+            ax = fig.add_axes((0.75 / width, 0.13, max(1.0, width - 0.75 - 3.1) / width, 0.75))
         else:
             fig = ax.get_figure(root=True)  # type: ignore[assignment]  # an axes of a figure
         for i, s in enumerate(series):

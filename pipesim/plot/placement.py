@@ -101,18 +101,25 @@ def place_legend(ax: Axes, preferred: str | None = None, **kwargs: Any) -> Legen
 def move_off_lines(ax: Axes, labels: Sequence[Annotation]) -> None:
     """Move each annotation (``ax.annotate`` with ``textcoords="offset points"``) to the nearest
     offset from its anchor where it covers no line, marker, bar or earlier label; a label with
-    no free place within about 34 points keeps the offset that covers the fewest."""
+    no free place within about 34 points keeps the offset that covers the fewest. A label that
+    starts inside the axes stays inside (outside it would cover tick labels or the title)."""
     from matplotlib.path import Path
 
     renderer = renderer_of(ax)
     paths = data_paths(ax)
+    frame = ax.get_window_extent(renderer)
     for label in labels:
         start: tuple[float, float] = (float(label.xyann[0]), float(label.xyann[1]))
-        best, best_hits = start, overlaps(label.get_window_extent(renderer), paths)
+        first = label.get_window_extent(renderer)
+        inside = frame.contains(first.x0, first.y0) and frame.contains(first.x1, first.y1)
+        best, best_hits = start, overlaps(first, paths)
         if best_hits:
             for dx, dy in _OFFSETS:
                 label.xyann = (start[0] + dx, start[1] + dy)
-                hits = overlaps(label.get_window_extent(renderer), paths)
+                box = label.get_window_extent(renderer)
+                if inside and not (frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)):
+                    continue
+                hits = overlaps(box, paths)
                 if hits < best_hits:
                     best, best_hits = label.xyann, hits
                 if hits == 0:

@@ -330,10 +330,10 @@ SCHEDULE_STYLES = MappingProxyType({
     "zb-v": ("ZB-V", "#332288"),  # indigo (not wine: it sits next to Chimera's purple in studies)
     "chimera": ("Chimera", "#AA3377"),  # purple
     "hanayo": ("Hanayo", "#66CCEE"),  # cyan
-    "dualpipe": ("DualPipe", "#882255"),  # wine
+    "dualpipe": ("DualPipe", "#0077BB"),  # vibrant blue (darker than GPipe's)
     "dualpipev": ("DualPipeV", "#44AA99"),  # teal
     "pipedream": ("PipeDream", "#117733"),  # dark green
-    "pipedream-2bw": ("PipeDream-2BW", "#999933"),  # olive
+    "pipedream-2bw": ("PipeDream-2BW", "#882255"),  # wine (not olive: it sits next to ZB-H1's yellow)
 })
 
 

@@ -124,7 +124,7 @@ def time_figure(rows: list[dict[str, Any]], ps: tuple[int, ...], links: tuple[st
 
     from pipesim.plot import style
 
-    left, panel, gap, legend = 0.75, 2.7, 0.2, 2.5  # inches
+    left, panel, gap, legend = 0.75, 2.7, 0.2, 3.2  # inches (the legend's longest label is ~3 in)
     width = left + len(links) * (panel + gap) + legend
     with style.style_context():
         fig = style.new_figure(width, 4.2)
@@ -208,7 +208,7 @@ def curves_figure(chosen: dict[tuple[str, int, str], Any], times: dict[tuple[str
         x = np.array(seeds[0]["iterations"]) * times[(sched, p, link)]
         series.append(LossSeries(LABELS[sched], x, np.median(grid, axis=0), grid.min(axis=0), grid.max(axis=0),
                                  color=COLORS[sched]))
-    plot_loss_curves(series, path, target=target, formats=("png", "svg"), ylabel="held-out loss (nats/char)",
+    plot_loss_curves(series, path, target=target, formats=("png", "svg"), ylabel="held-out loss (nats/char)", width=9.5,
                      title=f"Char LM, p = {p}, {LINK_LABELS.get(link, link)}: median and range over seeds")
 
 

@@ -270,7 +270,7 @@ def plot_bandwidth(bw_rows: list[dict[str, Any]], m: int, stem: Path) -> None:
         if math.isfinite(x):
             rules.append(Rule(x, vertical=True, color=COLORS[variant], line=":", width=1.2))
             # horizontal, left of its rule, in the empty band below the curves
-            notes.append(Note(x, 0.03, f"{VARIANTS[variant][0]}\n= 1F1B at {x:.3g} GB/s", where="x-data",
+            notes.append(Note(x, 0.03, VARIANTS[variant][0].replace(", ", ",\n") + f"\n= 1F1B at {x:.3g} GB/s", where="x-data",
                               color=COLORS[variant], size=-1.5, ha="right", offset=(-3, 0)))
     series.append(Series(color="#555555", line=DASHED, label="same colour, dashed:\ntable level (free network)"))
     panel = Panel(series=series, rules=rules, notes=notes, legend="right",
