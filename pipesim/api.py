@@ -53,19 +53,19 @@ def search(scenario: str | Path | Mapping[str, Any], *, overrides: Sequence[str]
            seed: int = 0, jobs: int | None = 1, max_plans: int = 48, rescore: int = 4, rounds: int = 2,
            executor: str = "process") -> PlanResult:
     """The fastest plan and order for ``scenario`` (what `pipesim search` runs): ``space`` as
-    ``"order,m,v,layout,split,placement"`` (default: all that apply), ``memory_limit`` as
+    ``"order,m,v,layout,split,placement,backward"`` (default: all that apply), ``split_backward``
+    pins the backward (None: whole and split both searched where I and W have costs), ``memory_limit`` as
     ``"1p"``/``"2p"``/a size, ``budget`` as ``"30s"`` or a number of evaluations. The result's
     ``best_scored`` is the winning order on the scenario's network; ``free_best`` what the
     same search returns without the network."""
     from pipesim.search.limits import parse_budget, parse_memory_limit
     from pipesim.search.plan import Settings, search_plan
     from pipesim.search.request import from_scenario
-    from pipesim.search.variant import uses_split
 
     memory, limit = parse_memory_limit(memory_limit), parse_budget(budget)
-    base, axes, items, built = from_scenario(scenario, overrides, space_text=space, seed=seed)
-    split = uses_split(built.schedule) if split_backward is None else split_backward
-    settings = Settings(items, split, memory, seed, rounds=rounds)
+    base, axes, items, _ = from_scenario(scenario, overrides, space_text=space, seed=seed,
+                                         split_backward=split_backward)
+    settings = Settings(items, memory, seed, rounds=rounds)
     return search_plan(base, axes, settings, budget=limit, max_plans=max_plans, rescore=rescore, jobs=jobs,
                        executor=executor)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
 
@@ -28,16 +28,24 @@ class Outcome:
     result: Any  # TableResult or SimResult
     trace_meta: dict[str, Any] = field(default_factory=dict)
 
+    traced: bool = True  # False: run with ``trace=False``, which keeps no trace
+
     @cached_property
     def trace(self) -> Trace:
         """The run's trace, built on first use: a caller that reads only metrics never pays for it."""
+        if not self.traced:
+            raise ValueError("this run kept no trace (run_built(..., trace=False)); run it again with trace=True")
         trace = self.result.trace() if self.level == "table" else self.result.trace
         trace.meta.update(self.trace_meta)
         return trace
 
 
-def run_built(built: Any, level: Level = "sim") -> Outcome:
-    """Evaluate ``built`` (a ``pipesim.scenario.build.Built``) and add throughput figures."""
+def run_built(built: Any, level: Level = "sim", *, trace: bool = True) -> Outcome:
+    """Evaluate ``built`` (a ``pipesim.scenario.build.Built``) and add throughput figures.
+
+    ``trace=False``: the caller reads only metrics, so the simulation keeps no per-transfer
+    records (what the trace's link spans and messages are built from), only per-link counters;
+    a long run's memory then grows by its per-action times alone. The metrics are the same."""
     if level not in LEVELS:
         raise ValueError(f"--level: '{level}' is not a level; choose table or sim")
     # The table level's walk is its deadlock dry run too: validated, the schedule is walked once.
@@ -53,7 +61,8 @@ def run_built(built: Any, level: Level = "sim") -> Outcome:
         from pipesim.sim.engine import Simulation
 
         budget.check(simulation_events(compiled, built.sim_options), f"scenario {built.scenario.name!r}")
-        result = Simulation(built.schedule, built.costs, built.topology, built.sim_options, compiled=compiled).run()
+        options = built.sim_options if trace else replace(built.sim_options, record_links=False)
+        result = Simulation(built.schedule, built.costs, built.topology, options, compiled=compiled).run()
     metrics = result.metrics()
     makespan = metrics["makespan"]
     iterations = max(1, int(getattr(built, "iterations_in_schedule", 1) or 1))
@@ -75,7 +84,7 @@ def run_built(built: Any, level: Level = "sim") -> Outcome:
             "bubble_ratio": metrics["bubble_ratio"]}
     if built.memory_limit is not None:
         meta["memory_limit"] = built.memory_limit
-    return Outcome(level, metrics, result, meta)
+    return Outcome(level, metrics, result, meta, traced=trace or level == "table")
 
 
 def simulation_events(compiled: Any, options: Any) -> float:

@@ -45,8 +45,8 @@ def test_table_form_with_delay_and_split(capsys: pytest.CaptureFixture[str]) -> 
 
 def test_scenario_out_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    assert main(["search", QUICK, "--space", "order,layout", "--budget", "40", "--rescore", "2", "--rounds", "1",
-                 "--memory-limit", "2p", "--out", str(out)]) == 0
+    assert main(["search", QUICK, "--set", "model.layers_per_stage=balanced", "--space", "order,layout,backward",
+                 "--budget", "40", "--rescore", "2", "--rounds", "1", "--memory-limit", "2p", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "best" in text and "without the network" in text
     for name in ("best.csv", "gantt.png", "ranked.csv", "ranked.md", "result.json"):
@@ -57,6 +57,15 @@ def test_scenario_out_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     for name in ("gpipe", "1f1b", "zb-h1", "chimera", "hanayo"):
         assert any(f",named,generator,{name}," in line for line in ranked), name
     assert any(",search," in line for line in ranked)
+    # The answer is no slower on the network than any named schedule the table lists as fitting
+    # the limit (the others are marked over it): the space holds every layout and backward at the
+    # scenario's m, and the scenario's split is the balanced one the table's named rows run on.
+    # The CSV keeps 6 significant digits.
+    import csv
+
+    rows = list(csv.DictReader(ranked))
+    fitting = [r for r in rows if r["what"] == "named" and r["status"] == "ok" and r["sim_time"]]
+    assert fitting and all(doc["metrics"]["makespan"] <= float(r["sim_time"]) * (1 + 1e-5) for r in fitting)
     # The best order reads back (with its layout file where the CSV cannot carry the layout).
     layout = read_layout(out / "layout.json") if (out / "layout.json").exists() else None
     back = read_csv(out / "best.csv", layout=layout)
@@ -126,6 +135,9 @@ def test_layout_needs_a_csv(capsys: pytest.CaptureFixture[str]) -> None:
     (["search", "-p", "4", "-m", "8", "--memory-limit", "40 GB"], "carry no activation sizes"),
     (["search", "nosuch.yaml"], "scenario: file 'nosuch.yaml' not found"),
     (["search", QUICK, "--jobs", "0"], "--jobs: 0; must be a whole number >= 1"),
+    (["search", QUICK, "--space", "order,backward", "--no-split-backward"],
+     "--space: 'backward' cannot be searched here: it needs the costs of the backward's halves I and W"),
+    (["search", "-p", "4", "-m", "8", "--space", "backward"], "'backward' cannot be searched here"),
 ])
 def test_bad_input_is_one_line(argv: list[str], needle: str | None, capsys: pytest.CaptureFixture[str]) -> None:
     if needle is None:  # an argparse usage error (exit 2 with usage), not ours
@@ -137,6 +149,21 @@ def test_bad_input_is_one_line(argv: list[str], needle: str | None, capsys: pyte
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
     assert err.startswith("pipesim search: error: ") and needle in err, err
+
+
+def test_table_form_searches_both_backwards_when_i_and_w_have_costs(capsys: pytest.CaptureFixture[str]) -> None:
+    # F = I = W = 1 on p = 4, m = 8, no delay. With a whole backward 1F1B's (m + p - 1)(F + B) =
+    # 33 is optimal; a split backward can fill the bubbles with W. A lower bound for any order:
+    # the last device does m (F + I + W) = 24 of work and cannot start before p - 1 forwards, 3.
+    doc = _json(capsys, ["search", "-p", "4", "-m", "8", "--costs", "F=1,I=1,W=1", "--space", "order,backward",
+                         "--budget", "60", "--format", "json"])
+    assert sorted(t["plan"] for t in doc["tried"]) == ["1f1b m=8", "1f1b m=8 backward=I+W"]
+    assert doc["plan"]["backward"] == "split"
+    assert 27.0 - 1e-9 <= doc["metrics"]["makespan"] < 33.0
+    pinned = _json(capsys, ["search", "-p", "4", "-m", "8", "--costs", "F=1,I=1,W=1", "--space", "order",
+                            "--no-split-backward", "--budget", "60", "--format", "json"])
+    assert pinned["plan"]["backward"] == "whole"
+    assert pinned["metrics"]["makespan"] == pytest.approx(33.0)
 
 
 def test_same_answer_with_one_worker_or_a_pool(capsys: pytest.CaptureFixture[str]) -> None:

@@ -29,7 +29,7 @@ from pipesim.search.variant import Base, make_problem
 
 def test_parse_space_orders_items_and_names_bad_ones() -> None:
     assert parse_space("v,order") == ("order", "v")
-    assert parse_space(None) == ("order", "m", "v", "layout", "split", "placement")
+    assert parse_space(None) == ("order", "m", "v", "layout", "split", "placement", "backward")
     with pytest.raises(SearchError, match=r"--space: unknown item 'speed'; valid: order, m, v"):
         parse_space("order,speed")
     with pytest.raises(SearchError, match="needs a scenario with a model"):
@@ -44,6 +44,14 @@ def test_bounded_counts_then_samples_deterministically() -> None:
     few, note = bounded(axes, 5, seed=3)
     assert len(few) == 5 and few[0] == axes.plans()[0] and "12 plans in the space" in note
     assert few == bounded(axes, 5, seed=3)[0]
+    # The base scenario's layout and m, on the balanced split, both backwards: always kept.
+    axes = Axes((("1f1b", 1), ("interleaved", 2)), ((8, 2), (16, 1)), ("scenario", "uniform", "balanced"),
+                backwards=(False, True), base=("1f1b", 1, 16))
+    anchored = {p for p in axes.plans() if (p.family, p.microbatches) == ("1f1b", 16) and p.split != "uniform"}
+    assert len(anchored) == 4
+    for seed in range(5):
+        some, _ = bounded(axes, 6, seed=seed)
+        assert len(some) == 6 and anchored <= set(some) and axes.plans()[0] in some
 
 
 def test_placement_axis_packed_striped_and_distinct() -> None:
@@ -194,9 +202,37 @@ def test_table_form_never_slower_than_named_orders_of_the_layout() -> None:
     for p, m in [(2, 4), (4, 8), (4, 6)]:
         base, axes, space = from_table(p, m, {"F": 1.0, "B": 2.0}, schedule="1f1b", degree=None, delay=0.0,
                                        space_text="order")
-        res = search_plan(base, axes, Settings(space, False), budget=parse_budget("20"))
+        res = search_plan(base, axes, Settings(space), budget=parse_budget("20"))
         named = [generate(n, p, m) for n in ("gpipe", "1f1b")]
         floor = min(evaluate(s, Costs.make(p, F=1.0, B=2.0)).makespan for s in named)
         assert res.best_scored.makespan <= floor + 1e-9
         # 1F1B is optimal here: (m + p - 1)(F + B).
         assert res.best_scored.makespan == pytest.approx((m + p - 1) * 3.0)
+
+
+def test_best_is_never_slower_than_a_named_schedule_that_fits_the_limit() -> None:
+    # The ranked table's named rows (pipesim compare on the base scenario, simulated), kept where
+    # their stashed activations fit 2p: the search's answer is no slower than any of them, with
+    # whole and split backwards both searched by default (the scenario's schedule is 1F1B).
+    from pipesim.compare import compare
+    from pipesim.scenario import build, load_scenario
+    from pipesim.schedule import Registry
+    from pipesim.search.variant import peak
+
+    overrides = ["parallel.pp=4", "parallel.microbatches=8", "model.layers_per_stage=balanced", "topology.gpus_per_node=2", "topology.gpus_per_nic=2"]
+    res = pipesim.search(QUICK, overrides=overrides, space="order,backward", memory_limit="2p", budget="40",
+                         rescore=1, rounds=0)
+    limit = parse_memory_limit("2p")
+    rows = compare(QUICK, Registry.default().names(), overrides=overrides)
+    checked = 0
+    for row in rows:
+        if not row.feasible or row.iteration_time is None:
+            continue
+        sc = load_scenario(QUICK, [*overrides, f"schedule.name={row.schedule}", "schedule.options={}",
+                                   "model.layers_per_stage=balanced"])
+        built = build(sc)
+        bound = limit.per_device(built.schedule.layout, built.costs)
+        if all(x <= b * (1 + 1e-9) for x, b in zip(peak(built.schedule, built.costs), bound, strict=True)):
+            checked += 1
+            assert res.best_scored.makespan <= row.iteration_time * (1 + 1e-9), row.schedule
+    assert checked >= 3  # 1F1B, ZB-H1 and ZB-H2 at least fit 2p

@@ -67,9 +67,9 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     seen: list[list[str]] = []
     real = pipesim.runner.run_built
 
-    def counting(built, level="sim"):
+    def counting(built, level="sim", **kw):
         seen.append([built.scenario.schedule.name, built.microbatches])
-        return real(built, level)
+        return real(built, level, **kw)
 
     monkeypatch.setattr(pipesim.runner, "run_built", counting)
     return seen

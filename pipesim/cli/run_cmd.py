@@ -105,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
     from pipesim.runner import run_built
 
     built = load_built(args.scenario, [*args.overrides, *budget_overrides(args)])
-    outcome = run_built(built, args.level)
+    opts = built.scenario.outputs
+    wants_trace = not args.no_files and ((opts.trace if args.trace is None else args.trace) or opts.gantt)
+    outcome = run_built(built, args.level, trace=wants_trace)
     out = Path(args.out or built.scenario.outputs.dir or Path("out") / built.scenario.name)
     written = [] if args.no_files else write_outputs(outcome, built, out, args.trace, links=args.links,
                                                      width=args.width, font_size=args.font_size, title=args.title)

@@ -30,14 +30,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="table form: one device's share of one model copy (default F=1, B=2F), divided among each "
                         "layout's stages so that every layout does the same work")
     p.add_argument("--split-backward", nargs="?", const="on", default=None, metavar="I=1,W=1",
-                   help="search orders with the backward split into I and W (zero-bubble style); in the table form "
-                        "optionally their costs. Default: as the scenario's schedule does")
+                   help="pin the backward split into I and W (zero-bubble style); in the table form optionally their "
+                        "costs. Default: both whole and split are searched where I and W have costs (a model, or "
+                        "costs giving I and W), else as the scenario's schedule does")
+    p.add_argument("--no-split-backward", dest="split_backward", action="store_const", const="off",
+                   help="pin the backward whole (one B per microbatch)")
     p.add_argument("--delay", default=None, help="table form: constant delay of every cross-device message (default 0)")
     p.add_argument("--memory-limit", default=None, metavar="1p|2p|BYTES",
                    help="per-device bound on stashed activations: kp = k x 1F1B's (p microbatches of a device's "
                         "share), or a size such as '40 GB' (default: none)")
-    p.add_argument("--space", default=None, metavar="order,m,v,layout,split,placement",
-                   help="what to search (default: all that apply; m and split need a model, placement a scenario)")
+    p.add_argument("--space", default=None, metavar="order,m,v,layout,split,placement,backward",
+                   help="what to search (default: all that apply; m and split need a model, placement a scenario, "
+                        "backward the costs of I and W)")
     p.add_argument("--budget", default=DEFAULT_BUDGET, metavar="SECONDS|EVALS",
                    help=f"a time (30s) or a number of candidate evaluations (default {DEFAULT_BUDGET}; deterministic)")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
@@ -63,8 +67,8 @@ def _is_table_form(args: argparse.Namespace) -> bool:
     return any(x is not None for x in (args.devices, args.microbatches, args.costs, args.delay, args.chunks))
 
 
-def _request(args: argparse.Namespace) -> tuple[Any, Any, tuple[str, ...], bool, Any]:
-    """``(base, axes, space, split_backward, built base scenario or None)``."""
+def _request(args: argparse.Namespace) -> tuple[Any, Any, tuple[str, ...], Any]:
+    """``(base, axes, space, built base scenario or None)``."""
     from pipesim.search import request
 
     split = args.split_backward
@@ -77,11 +81,10 @@ def _request(args: argparse.Namespace) -> tuple[Any, Any, tuple[str, ...], bool,
         if split not in (None, "on", "off"):
             raise SearchError(f"--split-backward: {split!r}; a scenario takes its costs from the scenario, so give "
                               "the flag alone (on) or 'off'")
-        base, axes, space, built = request.from_scenario(path, args.set, space_text=args.space, seed=args.seed)
-        from pipesim.search.variant import uses_split
-
-        wants = uses_split(built.schedule) if split is None else split == "on"
-        return base, axes, space, wants, built
+        pin = None if split is None else split == "on"
+        base, axes, space, built = request.from_scenario(path, args.set, space_text=args.space, seed=args.seed,
+                                                         split_backward=pin)
+        return base, axes, space, built
     if args.set:
         raise SearchError("--set: overrides apply to a scenario, not to the table form (-p/-m/--costs)")
     if args.target is not None and Path(args.target).is_file():
@@ -89,14 +92,15 @@ def _request(args: argparse.Namespace) -> tuple[Any, Any, tuple[str, ...], bool,
     costs: dict[str, float] = {k: duration(v, flag="--costs")
                                for k, v in parse_pairs(args.costs, flag="--costs", allowed=("F", "B", "I", "W")).items()}
     costs.setdefault("F", 1.0)
-    wants = split is not None and split != "off"
+    wants = None if split is None else split != "off"
     if split not in (None, "on", "off"):
         costs.update({k: duration(v, flag="--split-backward")
                       for k, v in parse_pairs(split, flag="--split-backward", allowed=("I", "W")).items()})
     delay = duration(args.delay, flag="--delay") if args.delay is not None else 0.0
     base, axes, space = request.from_table(args.devices or 4, args.microbatches or 8, costs, schedule=args.target,
-                                           degree=args.chunks, delay=delay, space_text=args.space)
-    return base, axes, space, wants, None
+                                           degree=args.chunks, delay=delay, space_text=args.space,
+                                           split_backward=wants)
+    return base, axes, space, None
 
 
 class _Line:
@@ -132,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
     budget = parse_budget(args.budget)
     if args.address is not None and args.executor != "dask":
         raise SearchError(f"--address {args.address}: a scheduler address is for --executor dask")
-    base, axes, space, split, built = _request(args)
-    settings = Settings(space, split, memory, args.seed, rounds=args.rounds)
+    base, axes, space, built = _request(args)
+    settings = Settings(space, memory, args.seed, rounds=args.rounds)
     line = _Line(args.format == "text")
     try:
         result = search_plan(base, axes, settings, budget=budget, max_plans=args.max_plans, rescore=args.rescore,
@@ -153,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(doc, indent=2))
     else:
-        _print_text(result, doc, args, split)
+        _print_text(result, doc, args)
     return 0
 
 
@@ -162,6 +166,7 @@ def _write_out(out: Path, args: argparse.Namespace, result: Any, doc: dict[str, 
     from pipesim.search.report import (
         named_rows_scenario,
         named_rows_table,
+        over_limit,
         search_rows,
         write_best,
         write_ranked,
@@ -171,8 +176,8 @@ def _write_out(out: Path, args: argparse.Namespace, result: Any, doc: dict[str, 
     out.mkdir(parents=True, exist_ok=True)
     sched = result.best_scored.schedule
     write_best(sched, out)
-    named = (named_rows_scenario(args.target, args.set, None) if built is not None
-             else named_rows_table(base, result.best.plan.microbatches))
+    named = (over_limit(named_rows_scenario(args.target, args.set, None), result, args.memory_limit)
+             if built is not None else named_rows_table(base, result.best.plan.microbatches))
     write_ranked(search_rows(result) + named, out / "ranked")
     (out / "result.json").write_text(json.dumps(doc, indent=2) + "\n")
     trace = simulate_trace(base, result.best.plan, sched)
@@ -182,7 +187,7 @@ def _write_out(out: Path, args: argparse.Namespace, result: Any, doc: dict[str, 
                      f"bubble {100 * m['bubble_ratio']:.1f}%")
 
 
-def _print_text(result: Any, doc: dict[str, Any], args: argparse.Namespace, split: bool) -> None:
+def _print_text(result: Any, doc: dict[str, Any], args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -199,8 +204,7 @@ def _print_text(result: Any, doc: dict[str, Any], args: argparse.Namespace, spli
         free_sim = doc["free_network"]["sim_time"]
         table.add_row("without the network", f"{free.plan.label()}: {free.table_time:.6g} at the table level, "
                       f"{free_sim:.6g} on this network ({same})")
-    table.add_row("backward", "split into I and W" if split else
-                  "whole B (--split-backward searches I and W)")
+    table.add_row("backward", "split into I and W" if best.plan.split_backward else "whole B")
     table.add_row("bubble ratio", f"{m['bubble_ratio']:.4f}")
     table.add_row("peak activations per device", " ".join(str(x) for x in m.get("peak_activations", [])))
     ok = sum(1 for t in result.tried if t.status == "ok")

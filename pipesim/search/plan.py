@@ -12,7 +12,8 @@ does not depend on ``jobs``.
 Ranking: plans of one search share the global batch, so their makespans compare directly. A
 plan is *tried* when it builds and some order of it fits the memory limit; the winner is the
 fastest simulated order among the re-scored plans (the table form, without a network, ranks by
-the table level with its constant delay).
+the table level with its constant delay), unless a named schedule on the base scenario that fits
+the memory limit is faster on the network (``floor``): then that named order is the answer.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from typing import Any
 from pipesim.ideal import evaluate
 from pipesim.schedule.table import Schedule
 from pipesim.search.errors import SearchError
+from pipesim.search.floor import Named, named_floor
 from pipesim.search.limits import Budget, MemoryLimit, check_fits
 from pipesim.search.order import search_order
-from pipesim.search.score import Scored, refine
+from pipesim.search.score import Scored, refine, simulate
 from pipesim.search.space import Axes, Plan, bounded
 from pipesim.search.variant import Base, fits, make_problem, without_reduce
 
@@ -38,7 +40,6 @@ class Settings:
     """How each plan is searched (plain data, sent to the workers)."""
 
     space: tuple[str, ...]
-    split_backward: bool
     memory: MemoryLimit | None = None
     seed: int = 0
     max_evals: int | None = None
@@ -80,6 +81,7 @@ class PlanResult:
     history: list[Scored]  # the winning plan's network rounds
     notes: list[str]
     level: str  # "sim" or "table": what ranked the winner
+    floor: list[Named] = field(default_factory=list)  # the named schedules on the base scenario (scenario form)
 
     @property
     def evaluations(self) -> int:
@@ -102,13 +104,13 @@ def search_point(item: tuple[Base, Plan, Settings]) -> Tried:
         limit = check_fits(st.memory, problem.layout, problem.costs, plan.layout_label) if st.memory else None
     except SearchError as exc:
         return Tried(plan, "infeasible", reason=_one_line(exc))
-    named = problem.named(st.split_backward)
+    named = problem.named(plan.split_backward)
     timed = [(s, evaluate(s, problem.costs, message_delay=problem.delay).makespan) for s in named]
     ok = [s for s in named if fits(s, problem.costs, limit)]
     rows = [(s.name, t, fits(s, problem.costs, limit)) for s, t in timed]
     order: Schedule | None = None
     if "order" in st.space:
-        found = search_order(problem.layout, problem.costs, split_backward=st.split_backward,
+        found = search_order(problem.layout, problem.costs, split_backward=plan.split_backward,
                              message_delay=problem.delay, memory_limit=limit, seed=st.seed, max_evals=st.max_evals,
                              max_seconds=st.max_seconds, seeds_from=[without_reduce(s) for s in ok])
         order, evals, source = problem.finish(found.schedule), found.evaluations, found.source
@@ -137,8 +139,8 @@ def refine_point(item: tuple[Base, Plan, Settings, Schedule]) -> list[Scored]:
     base, plan, st, start = item
     problem = make_problem(base, plan)
     limit = check_fits(st.memory, problem.layout, problem.costs, plan.layout_label) if st.memory else None
-    seeds = [s for s in problem.named(st.split_backward) if fits(s, problem.costs, limit)]
-    return refine(problem, start, rounds=st.rounds, split_backward=st.split_backward, memory_limit=limit,
+    seeds = [s for s in problem.named(plan.split_backward) if fits(s, problem.costs, limit)]
+    return refine(problem, start, rounds=st.rounds, split_backward=plan.split_backward, memory_limit=limit,
                   seed=st.seed, max_evals=st.max_evals, max_seconds=st.max_seconds, seeds=seeds)
 
 
@@ -207,8 +209,25 @@ def search_plan(base: Base, axes: Axes, settings: Settings, *, budget: Budget | 
     winner.source = best_scored.source if best_scored.source != "table" else winner.source
     free_hist = histories[top.index(free_best) * len(axes.placements)]
     level = "table" if base.scenario is None else "sim"
+    floor = named_floor(base, axes, settings.memory)
+    fastest = min((n for n in floor if n.fits), key=lambda n: n.sim_time, default=None)
+    if fastest is not None and fastest.sim_time < best_scored.makespan:
+        # A named schedule on the base scenario beats every re-scored plan: it is the answer.
+        problem = make_problem(base, fastest.plan)
+        best_scored = simulate(problem, fastest.schedule, f"named: {fastest.name} (base scenario)")
+        table = evaluate(fastest.schedule, problem.costs, message_delay=problem.delay)
+        met = table.metrics()
+        work = problem.built.workload
+        winner = Tried(fastest.plan, "ok", schedule=fastest.schedule, table_time=table.makespan,
+                       sim_time=best_scored.makespan, bubble_ratio=table.bubble_ratio,
+                       peak=max(table.peak_activation_bytes, default=0.0),
+                       peak_memory=max(met.get("peak_memory_bytes") or met.get("peak_memory_units") or [0.0]),
+                       source=best_scored.source, layers=tuple(s.layers for s in work.stages) if work else ())
+        tried.append(winner)
+        hist = [best_scored]
+        notes.append(f"named floor: {fastest.name} on the base scenario beat every searched plan on the network")
     return PlanResult(winner, best_scored, free_best, free_hist[0] if level == "sim" else None, tried, hist, notes,
-                      level)
+                      level, floor)
 
 
 def _placed(tried: Tried, name: str, placement: tuple[int, ...] | None) -> Tried:
@@ -246,4 +265,5 @@ def describe(result: PlanResult) -> dict[str, Any]:
             "microbatches": plan.microbatches, "microbatch_size": plan.microbatch_size, "split": plan.split,
             "layers_per_part": list(result.best.layers) or None,
             "placement": list(plan.placement) if plan.placement is not None else None,
-            "placement_name": plan.placement_name, "source": result.best.source, "level": result.level}
+            "placement_name": plan.placement_name, "backward": "split" if plan.split_backward else "whole",
+            "source": result.best.source, "level": result.level}

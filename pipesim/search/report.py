@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,16 @@ def named_rows_scenario(source: str | Path, overrides: Sequence[str], microbatch
     rows = compare(source, Registry.default().names(), overrides=overrides, microbatches=microbatches)
     return [Row("named", r.schedule, r.table_time, r.iteration_time, r.bubble_table, r.peak_memory,
                 "ok" if r.feasible else "infeasible", r.reason, "generator") for r in rows]
+
+
+def over_limit(rows: Sequence[Row], result: PlanResult, limit_text: str | None) -> list[Row]:
+    """The named rows whose stashed activations exceed the memory limit marked so (they are
+    not candidates for the answer; the search's answer is no slower than every other one)."""
+    over = {n.name for n in result.floor if not n.fits}
+    if not over or limit_text is None:
+        return list(rows)
+    return [replace(r, status="over limit", reason=f"stashed activations exceed --memory-limit {limit_text}")
+            if r.what == "named" and r.status == "ok" and r.plan in over else r for r in rows]
 
 
 def named_rows_table(base: Base, microbatches: int) -> list[Row]:

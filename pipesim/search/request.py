@@ -24,13 +24,14 @@ from pipesim.search.space import (
     parse_space,
     placement_axis,
 )
-from pipesim.search.variant import Base
+from pipesim.search.variant import Base, uses_split
 
 
 def from_scenario(source: str | Path | Mapping[str, Any], overrides: Sequence[str] = (), *,
-                  space_text: str | None = None, placements: int = 3, seed: int = 0
-                  ) -> tuple[Base, Axes, tuple[str, ...], Any]:
-    """``(base, axes, space, built base scenario)`` for a scenario file or mapping."""
+                  space_text: str | None = None, placements: int = 3, seed: int = 0,
+                  split_backward: bool | None = None) -> tuple[Base, Axes, tuple[str, ...], Any]:
+    """``(base, axes, space, built base scenario)`` for a scenario file or mapping;
+    ``split_backward`` pins the backward (None: searched whole and split where I and W have costs)."""
     from pipesim.scenario import build, load_scenario
     from pipesim.scenario.load import read_yaml
 
@@ -48,9 +49,14 @@ def from_scenario(source: str | Path | Mapping[str, Any], overrides: Sequence[st
         raise SearchError("scenario: schedule.csv fixes the order; the search needs a layout family "
                           "(schedule.name), so drop schedule.csv")
     has_model = built.workload is not None
-    allowed = [i for i in SPACE_ITEMS if has_model or i not in ("m", "split")]
+    # I and W have costs of their own with a model (both workload models give them) or with
+    # explicit costs naming both; otherwise they would be a guess (B/2 each).
+    has_iw = has_model or (scenario.costs is not None and scenario.costs.I is not None and scenario.costs.W is not None)
+    allowed = [i for i in SPACE_ITEMS if (has_model or i not in ("m", "split"))
+               and (i != "backward" or (has_iw and split_backward is None))]
     space = parse_space(space_text, allowed=allowed)
     sched = built.schedule
+    backwards = _backwards(space, uses_split(sched) if split_backward is None else split_backward)
     fam, degree = family_of(sched.name, dict(sched.options))
     p, m = sched.num_devices, built.microbatches
     notes: list[str] = []
@@ -68,18 +74,28 @@ def from_scenario(source: str | Path | Mapping[str, Any], overrides: Sequence[st
             raise SearchError("--space: 'placement' would override the scenario's parallel.placement; drop one")
         place, note = placement_axis(built.topology.devices, p * scenario.parallel.dp, samples=placements, seed=seed)
         notes.append(note)
-    axes = Axes(layout_axis(space, (fam.name, degree)), ms, splits, place, tuple(notes))
+    axes = Axes(layout_axis(space, (fam.name, degree)), ms, splits, place, tuple(notes), backwards, (fam.name, degree, m))
     return Base(scenario=data, base_dir=base_dir, overrides=tuple(overrides)), axes, space, built
 
 
+def _backwards(space: Sequence[str], base: bool) -> tuple[bool, ...]:
+    """The backward axis: the base value first, then the other one when ``backward`` is searched."""
+    return (base, not base) if "backward" in space else (base,)
+
+
 def from_table(devices: int, microbatches: int, costs: Mapping[str, float], *, schedule: str | None,
-               degree: int | None, delay: float, space_text: str | None) -> tuple[Base, Axes, tuple[str, ...]]:
-    """``(base, axes, space)`` for the table form: costs of one device's share, a constant delay."""
+               degree: int | None, delay: float, space_text: str | None, split_backward: bool | None = None
+               ) -> tuple[Base, Axes, tuple[str, ...]]:
+    """``(base, axes, space)`` for the table form: costs of one device's share, a constant delay.
+    The backward is searched whole and split when ``costs`` give I and W and nothing pins it
+    (``split_backward``); otherwise it is whole unless pinned split."""
     if devices < 1:
         raise SearchError(f"-p/--devices: {devices}; must be >= 1")
     if microbatches < 1:
         raise SearchError(f"-m/--microbatches: {microbatches}; must be >= 1")
-    space = parse_space(space_text, allowed=("order", "v", "layout"))
+    has_iw = "I" in costs and "W" in costs
+    space = parse_space(space_text, allowed=("order", "v", "layout")
+                        + (("backward",) if has_iw and split_backward is None else ()))
     from pipesim.schedule import Registry
 
     name = Registry.default().get(schedule).name if schedule else "1f1b"
@@ -91,5 +107,6 @@ def from_table(devices: int, microbatches: int, costs: Mapping[str, float], *, s
         fam_degree = degree
     family(fam.name)
     base = Base(devices=devices, costs=dict(costs), delay=delay)
-    axes = Axes(layout_axis(space, (fam.name, fam_degree)), ((microbatches, None),))
+    axes = Axes(layout_axis(space, (fam.name, fam_degree)), ((microbatches, None),),
+                backwards=_backwards(space, bool(split_backward)))
     return base, axes, space

@@ -13,6 +13,11 @@ Families (a layout plus the named generators whose orders fit it, used as search
 * ``v-shape``: 2p chunks in a V (ZB-V, Hanayo with one wave, DualPipeV);
 * ``hanayo``: 2W chunks per device in W waves (W = degree >= 2);
 * ``chimera``: two replicas of p parts in opposite directions (p even).
+
+``backward`` is whether the backward runs whole (B) or split into its input half I and weight
+half W (zero-bubble style): a split backward lets W fill bubbles, but needs the costs of I and
+W, and keeps W's share of the activations stashed until W runs. Searching both keeps the
+answer at least as fast as every named schedule of either kind.
 """
 
 from __future__ import annotations
@@ -26,11 +31,15 @@ from typing import Any
 
 from pipesim.search.errors import SearchError
 
-SPACE_ITEMS = ("order", "m", "v", "layout", "split", "placement")
+SPACE_ITEMS = ("order", "m", "v", "layout", "split", "placement", "backward")
 # Layer-split rules (see ``pipesim.search.problem.resolve_split``).
 SPLITS = ("scenario", "uniform", "balanced", "head-1", "head+1")
 # Items that need a workload model (a microbatch size or layers to move) or a topology.
 NEEDS_MODEL = ("m", "split")
+# Why an item cannot be searched, for the items that need more than a scenario.
+_NEEDS = {"backward": "it needs the costs of the backward's halves I and W (a model, or costs with I and W) "
+                      "and no --split-backward/--no-split-backward pinning it",
+          "placement": "it needs a scenario with a topology"}
 
 
 @dataclass(frozen=True)
@@ -97,7 +106,7 @@ def parse_space(text: str | None, *, allowed: Sequence[str] = SPACE_ITEMS) -> tu
             raise SearchError(f"--space: {item!r} cannot be searched here: "
                               + ("it needs a scenario with a model (a workload model gives the costs of each "
                                  "microbatch size and layer split)" if item in NEEDS_MODEL
-                                 else "it needs a scenario with a topology"))
+                                 else _NEEDS.get(item, "it does not apply here")))
     return tuple(i for i in SPACE_ITEMS if i in items)
 
 
@@ -113,6 +122,7 @@ class Plan:
     split: str = "scenario"  # a rule of SPLITS, resolved per layout when the plan is built
     placement: tuple[int, ...] | None = None
     placement_name: str = "scenario"
+    split_backward: bool = False  # the backward split into I and W (else one B per microbatch)
 
     @property
     def layout_label(self) -> str:
@@ -127,6 +137,8 @@ class Plan:
             parts.append(f"split={self.split}")
         if self.placement_name != "scenario":
             parts.append(f"placement={self.placement_name}")
+        if self.split_backward:
+            parts.append("backward=I+W")
         return " ".join(parts)
 
     def generator_options(self) -> dict[str, Any]:
@@ -148,15 +160,18 @@ class Axes:
     splits: tuple[str, ...] = ("scenario",)
     placements: tuple[tuple[str, tuple[int, ...] | None], ...] = (("scenario", None),)
     notes: tuple[str, ...] = field(default=())
+    backwards: tuple[bool, ...] = (False,)  # split_backward values; the base scenario's first
+    base: tuple[str, int, int] | None = None  # the base scenario's (family, degree, m): ``anchors``
 
     @property
     def count(self) -> int:
         """Plans searched at the table level (placement is judged on the network only)."""
-        return len(self.layouts) * len(self.microbatches) * len(self.splits)
+        return len(self.layouts) * len(self.microbatches) * len(self.splits) * len(self.backwards)
 
     def plans(self) -> list[Plan]:
-        return [Plan(fam, deg, m, b, split)
-                for (fam, deg), (m, b), split in itertools.product(self.layouts, self.microbatches, self.splits)]
+        return [Plan(fam, deg, m, b, split, split_backward=back)
+                for (fam, deg), (m, b), split, back in itertools.product(self.layouts, self.microbatches, self.splits,
+                                                                         self.backwards)]
 
 
 def layout_axis(space: Sequence[str], base: tuple[str, int]) -> tuple[tuple[str, int], ...]:
@@ -209,15 +224,28 @@ def placement_axis(devices: Sequence[str], needed: int, *, samples: int, seed: i
 
 def bounded(axes: Axes, limit: int, seed: int) -> tuple[list[Plan], str]:
     """The plans to try: all of them when they number at most ``limit``, else a seeded sample
-    of ``limit`` that always keeps the base plan (the first), with a note saying so."""
+    of ``limit`` that always keeps the base plan (the first) and, room allowing, its anchors
+    (``anchors``), with a note saying so."""
     plans = axes.plans()
     if len(plans) <= limit:
         return plans, f"{len(plans)} plan{'s' if len(plans) != 1 else ''}"
     rng = random.Random(seed)
-    keep = [plans[0], *rng.sample(plans[1:], limit - 1)]
+    fixed = list(dict.fromkeys([plans[0], *anchors(plans, axes.base)]))[:limit]
+    rest = [p for p in plans if p not in fixed]
+    keep = [*fixed, *rng.sample(rest, limit - len(fixed))]
     order = {id(p): i for i, p in enumerate(plans)}
     keep.sort(key=lambda p: order[id(p)])
     return keep, f"{len(plans):,} plans in the space; tried a seeded sample of {limit} (raise --max-plans for more)"
+
+
+def anchors(plans: Sequence[Plan], base: tuple[str, int, int] | None) -> list[Plan]:
+    """The plans of the base scenario's layout and microbatch count (``base``: family, degree,
+    m) on its own or the balanced layer split, either backward: where the named schedules of
+    the base layout run (the ranked table runs each on its balanced split), so that a sample
+    never drops them."""
+    if base is None:
+        return []
+    return [p for p in plans if (p.family, p.degree, p.microbatches) == base and p.split in ("scenario", "balanced")]
 
 
 def shifted(split: Sequence[int], delta: int) -> tuple[int, ...] | None:

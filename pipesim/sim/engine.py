@@ -14,12 +14,15 @@ so the same input always yields the same trace.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import simpy
+from simpy.events import Event
 
 from pipesim.costs import Costs
 from pipesim.gcpause import gc_paused
@@ -58,8 +61,8 @@ class SimOptions:
 @dataclass
 class SimResult:
     simulation: Simulation
-    start: list[list[float]]  # replica -> action id -> start time
-    end: list[list[float]]
+    start: list[array[float]]  # replica -> action id -> start time
+    end: list[array[float]]
     waiting_for_data: list[float]  # per device (replica-major): idle because a message was late
     idle_by_schedule: list[float]  # per device: idle because the producer had not finished
     collective_end: float
@@ -169,32 +172,30 @@ class Simulation:
     # -- preparation: everything derivable before time starts -------------------------------
     def _prepare(self) -> None:
         prog = self.compiled.program
-        n = len(prog.actions)
-        # inbox[g] lists the messages action g waits for; outbox[g] those g sends when it ends.
-        self.inbox: list[list[int]] = [[] for _ in range(n)]
-        outbox: list[list[int]] = [[] for _ in range(n)]
+        n = prog.num_actions
+        # Action g waits for messages in_msg[in_ptr[g]:in_ptr[g + 1]] and sends
+        # out_msg[out_ptr[g]:out_ptr[g + 1]] when it ends, each in message order: flat int64
+        # arrays, since a tuple or list per action would cost more than the action's times.
         msgs = self.compiled.messages
         self._producer = msgs.producer
-        for k, (src, dst) in enumerate(zip(msgs.producer, msgs.consumer, strict=True)):
-            self.inbox[dst].append(k)
-            outbox[src].append(k)
-        # Per replica, what each action sends, on topology devices and with its route. Routes are
-        # static, so resolving them here also makes an unreachable pair an error before time
-        # starts, not from a running device. A message's tag is its replica-major index.
+        self._in_ptr, self._in_msg = _grouped(msgs.consumer, n)
+        self._out_ptr, self._out_msg = _grouped(msgs.producer, n)
+        # Per replica and message: what ``Network.post`` needs, on topology devices and with its
+        # route, or with no log only the route (``Network.launch``). Routes are static, so
+        # resolving them here also makes an unreachable pair an error before time starts, not
+        # from a running device. A message's tag is its replica-major index.
         p, route, device = prog.num_devices, self.network.route, prog.device
         nmsg = len(msgs)
-        self.sends: list[list[list[tuple[Any, ...]]]] = []
+        self.posts: list[list[tuple[Any, ...]]] = []
+        self.routes: list[list[Any]] = []
         for r in range(self.options.dp):
             topo = self.placement[r * p : (r + 1) * p]
-            rows = []
-            for outs in outbox:
-                row = []
-                for k in outs:
-                    src, dst = topo[device[msgs.producer[k]]], topo[device[msgs.consumer[k]]]
-                    row.append((k, src, dst, route(src, dst), msgs.nbytes[k], msgs.kind[k], msgs.stage[k],
-                                msgs.microbatch[k], r * nmsg + k))
-                rows.append(row)
-            self.sends.append(rows)
+            ends = [(topo[device[a]], topo[device[b]]) for a, b in zip(msgs.producer, msgs.consumer, strict=True)]
+            self.routes.append([route(src, dst) for src, dst in ends])
+            if self.log is not None:
+                self.posts.append([
+                    (src, dst, rt, msgs.nbytes[k], msgs.kind[k], msgs.stage[k], msgs.microbatch[k], r * nmsg + k)
+                    for k, ((src, dst), rt) in enumerate(zip(ends, self.routes[r], strict=True))])
 
     # -- running --------------------------------------------------------------------------------
     def run(self) -> SimResult:
@@ -203,12 +204,17 @@ class Simulation:
 
     def _run(self) -> SimResult:
         env, prog, opts = self.env, self.compiled.program, self.options
-        dp, n = opts.dp, len(prog.actions)
-        self.start = [[0.0] * n for _ in range(dp)]
-        self.end = [[0.0] * n for _ in range(dp)]
-        self._done = [[False] * n for _ in range(dp)]
+        dp, n = opts.dp, prog.num_actions
+        # Flat float64 arrays: 8 bytes a time instead of a list slot and a float object (32).
+        self.start = [array("d", [0.0]) * n for _ in range(dp)]
+        self.end = [array("d", [0.0]) * n for _ in range(dp)]
+        self._done = [bytearray(n) for _ in range(dp)]
         self._position = [[prog.first[d] for d in range(prog.num_devices)] for _ in range(dp)]
-        self._arrived = [[env.event() for _ in range(len(self.compiled.messages))] for _ in range(dp)]
+        # A message's arrival event exists only while it is awaited or in flight: made by
+        # whichever comes first, its sender or its receiver, and dropped (``True``: landed and
+        # taken) once its receiver has it. Events for every message up front would cost more
+        # than all the rest of a long run.
+        self._arrived: list[list[Any]] = [[None] * len(self.compiled.messages) for _ in range(dp)]
         self._wait_data = [0.0] * len(self.placement)
         self._idle_sched = [0.0] * len(self.placement)
         for r in range(dp):
@@ -216,8 +222,6 @@ class Simulation:
                 env.process(self._device(r, d))
         env.run()
         self._check_finished()
-        # 64k+ arrival events are only needed to name what a deadlocked device waits for; drop
-        # them now so that they are freed here instead of walked by the next garbage collection.
         self._arrived = []
         return SimResult(self, self.start, self.end, self._wait_data, self._idle_sched, self.sync.end)
 
@@ -231,25 +235,32 @@ class Simulation:
         me = r * prog.num_devices + d
         start, end, done = self.start[r], self.end[r], self._done[r]
         arrived = self._arrived[r]
-        durations, inbox = self.compiled.durations, self.inbox
+        durations = self.compiled.durations
         sync = self.sync
         reduce_ids = sync.reduce_ids
         position = self._position[r]
         blocking = self.options.blocking_send
         grad_blocking = sync.blocking
-        post, timeout, sends = self.network.post, env.timeout, self.sends[r]
+        post, launch, timeout = self.network.post, self.network.launch, env.timeout
+        routes, nbytes = self.routes[r], self.compiled.messages.nbytes
+        posts = self.posts[r] if self.posts else None
         dp_sync, wgrad_stage = self.options.dp > 1, sync.wgrad_stage
         producer = self._producer
+        in_ptr, in_msg, out_ptr, out_msg = self._in_ptr, self._in_msg, self._out_ptr, self._out_msg
         idle_sched, wait_data = self._idle_sched, self._wait_data
         for g in range(prog.first[d], prog.first[d] + prog.count[d]):
             position[d] = g
-            waits = inbox[g]
+            waits = in_msg[in_ptr[g] : in_ptr[g + 1]]
             if waits:
                 t0 = env._now
                 for k in waits:
                     ev = arrived[k]
+                    if ev is None:  # not sent yet
+                        ev = arrived[k] = Event(env)
                     if ev.callbacks is not None:  # not yet processed
                         yield ev
+                for k in waits:
+                    arrived[k] = True
                 now = env._now
                 if now > t0:
                     # Split the wait: until the producer finished is the schedule's idle time;
@@ -271,13 +282,23 @@ class Simulation:
                 yield timeout(durations[g])
             end[g] = env._now
             done[g] = True
-            out = sends[g]
+            out = out_msg[out_ptr[g] : out_ptr[g + 1]]
             if out:
-                for k, src, dst, route, nbytes, kind, stage, mb, tag in out:
+                events = []
+                for k in out:
                     # The receiver waits on arrived[k]; the network succeeds it on arrival.
-                    post(route, src, dst, nbytes, kind, stage, mb, "", tag, arrived[k])
+                    ev = arrived[k]
+                    if ev is None:
+                        ev = arrived[k] = Event(env)
+                    if posts is None:
+                        launch(routes[k], nbytes[k], ev)
+                    else:
+                        src, dst, route, size, kind, stage, mb, tag = posts[k]
+                        post(route, src, dst, size, kind, stage, mb, "", tag, ev)
+                    if blocking:
+                        events.append(ev)
                 if blocking:
-                    yield simpy.AllOf(env, [arrived[k] for k, *_ in out])
+                    yield simpy.AllOf(env, events)
             if dp_sync and g in wgrad_stage:
                 for s in wgrad_stage[g]:
                     landed = sync.stage_done(s)
@@ -305,8 +326,9 @@ class Simulation:
                 g = self._position[r][d]
                 if g < prog.first[d] + prog.count[d] and not self._done[r][g]:
                     waits = []
-                    for k in self.inbox[g]:
-                        if not self._arrived[r][k].triggered:
+                    for k in self._in_msg[self._in_ptr[g] : self._in_ptr[g + 1]]:
+                        ev = self._arrived[r][k]
+                        if ev is None or (ev is not True and not ev.triggered):
                             p = self.compiled.messages.producer[k]
                             waits.append(f"{prog.actions[p]} from device {prog.device[p]}")
                     a = prog.actions[g]
@@ -320,3 +342,13 @@ class Simulation:
                 f"simulation deadlocked at t={self.env.now:g}: {len(blocked)} device(s) blocked\n"
                 + "\n".join(line for _, _, line in blocked),
                 self.compiled.schedule, d, prog.step[g], prog.actions[g])
+
+
+def _grouped(owner: list[int], n: int) -> tuple[array[int], array[int]]:
+    """Messages grouped by their owning action (of ``n``), in message order within each:
+    ``(ptr, msg)`` with action g's messages at ``msg[ptr[g]:ptr[g + 1]]``."""
+    own = np.asarray(owner, dtype=np.int64)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(own, minlength=n), out=ptr[1:])
+    order = np.argsort(own, kind="stable").astype(np.int64)
+    return array("q", ptr.tobytes()), array("q", order.tobytes())

@@ -17,12 +17,14 @@ simulation on a free network holds in either.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Generator
 from typing import Any, Protocol
 
+import numpy as np
 import simpy
 
-from pipesim.schedule.action import Kind
+from pipesim.schedule.columns import CODE_B, CODE_REDUCE, CODE_W
 from pipesim.sim.collectives import ring_allreduce
 from pipesim.sim.network import Network
 from pipesim.timeline import Compiled
@@ -38,7 +40,7 @@ class Host(Protocol):
     env: simpy.Environment
     network: Network
     placement: tuple[int, ...]
-    start: list[list[float]]
+    start: list[array[float]]  # replica -> action id -> start time
 
     @property
     def dp(self) -> int: ...
@@ -58,17 +60,20 @@ class GradientSync:
         layout = sim.compiled.schedule.layout
         # Replica groups for REDUCE_GRAD: model part -> participating action ids.
         self.reduce_groups: dict[int, list[int]] = {}
-        for g, a in enumerate(prog.actions):
-            if a.kind is Kind.REDUCE_GRAD:
-                self.reduce_groups.setdefault(layout.stage_part[a.stage], []).append(g)
+        # Read from the program's integer columns: the ``Action`` objects of a long schedule
+        # made from columns are never built on a metrics-only run.
+        c = prog.columns
+        for g in np.flatnonzero(c.kind == CODE_REDUCE).tolist():
+            self.reduce_groups.setdefault(layout.stage_part[int(c.stage[g])], []).append(g)
         self.reduce_ids = frozenset(g for group in self.reduce_groups.values() for g in group)
         # Data parallelism: each stage's gradients are all-reduced across replicas as soon as
-        # the stage's last weight-gradient producer has run in every replica.
+        # the stage's last weight-gradient producer has run in every replica. Parts come in
+        # action order, so the last write per stage is its latest action, and the dict keeps
+        # stages in the order of their first B or W (the order their all-reduces start in).
         last: dict[int, int] = {}
-        for g, a in enumerate(prog.actions):
-            for part in (a.sub or (a,)):
-                if part.kind in (Kind.B, Kind.W):
-                    last[part.stage] = max(last.get(part.stage, -1), g)
+        grads = np.flatnonzero((c.part_kind == CODE_B) | (c.part_kind == CODE_W))
+        for s, g in zip(c.part_stage[grads].tolist(), c.part_gid[grads].tolist(), strict=True):
+            last[s] = g
         self.wgrad_stage: dict[int, list[int]] = {}
         for s, g in last.items():
             self.wgrad_stage.setdefault(g, []).append(s)
@@ -90,7 +95,7 @@ class GradientSync:
         """
         sim = self.sim
         prog, dp = sim.compiled.program, sim.dp
-        stage = prog.actions[g].stage
+        stage = int(prog.columns.stage[g])
         part = sim.compiled.schedule.layout.stage_part[stage]
         members = sorted(self.reduce_groups[part])
         if part not in self.barriers:

@@ -55,6 +55,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import simpy
 from simpy.events import Event, Timeout
 
+from pipesim.sim.runsum import running_sum, sum_result
+
 if TYPE_CHECKING:
     from pipesim.network.presets import LinkSpec
 
@@ -154,7 +156,9 @@ class Link:
     __slots__ = (
         "_busy_since",
         "_cut",
-        "_delays",
+        "_delay_comp",
+        "_delay_max",
+        "_delay_sum",
         "_finish",
         "_land",
         "_landed_cb",
@@ -198,7 +202,10 @@ class Link:
         self.bytes = 0.0
         self.busy_time = 0.0
         self.transfers = 0
-        self._delays: list[float] = []
+        # Queueing delays, summarised as they come (O(1) per link, not one float per transfer).
+        self._delay_sum = 0.0
+        self._delay_comp = 0.0  # the compensation term, where the builtin ``sum`` keeps one
+        self._delay_max = 0.0
         self._nactive = 0  # fluid model: flows crossing this link
         # Bytes billed after a message's last chunk (a fair link held for the latency; see FairLink).
         self._tail_bytes = 0.0
@@ -277,7 +284,7 @@ class Link:
         queued = hop.start - hop.arrival
         self.bytes += msg.nbytes
         self.transfers += 1
-        self._delays.append(queued)
+        self._add_delay(queued)
         rec = self._rec
         if rec is not None:  # fields: pipesim.sim.records.HOP_FIELDS
             rec((self.index, msg.id, hop.start, end, queued))
@@ -286,9 +293,16 @@ class Link:
         """A whole hop at once (fluid models and zero-time fast path)."""
         self.bytes += msg.nbytes
         self.transfers += 1
-        self._delays.append(queued)
+        self._add_delay(queued)
         if self._rec is not None:
             self._rec((self.index, msg.id, start, end, queued))
+
+    def _add_delay(self, queued: float) -> None:
+        """Fold one transfer's queueing delay into the running sum and maximum, exactly as the
+        builtin ``sum`` and ``max`` over all of them would (``running_sum`` says how)."""
+        self._delay_sum, self._delay_comp = running_sum(self._delay_sum, self._delay_comp, queued)
+        if queued > self._delay_max:
+            self._delay_max = queued
 
     def fluid_enter(self, now: float) -> None:
         if self._nactive == 0:
@@ -301,7 +315,7 @@ class Link:
             self.busy_time += now - self._busy_since
 
     def stats(self) -> dict[str, float | int | str]:
-        delays = self._delays
+        n = self.transfers
         return {
             "name": self.name,
             "bandwidth": self.bandwidth,
@@ -309,8 +323,8 @@ class Link:
             "bytes": self.bytes,
             "busy_time": self.busy_time,
             "transfers": self.transfers,
-            "mean_queueing_delay": sum(delays) / len(delays) if delays else 0.0,
-            "max_queueing_delay": max(delays, default=0.0),
+            "mean_queueing_delay": sum_result(self._delay_sum, self._delay_comp) / n if n else 0.0,
+            "max_queueing_delay": self._delay_max,
         }
 
 

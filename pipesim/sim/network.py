@@ -145,12 +145,16 @@ class Network:
         """``send`` for callers that hold the route (``Network.route``) and the event and have
         checked ``nbytes`` (finite, >= 0): positional and without lookups, because the engine
         calls it once per message."""
+        if self.log is not None:  # row ``_next_id`` (the id ``launch`` gives it; fields: records.POST_FIELDS)
+            self._posted((src, dst, nbytes, self.env._now, stage, microbatch, kind, label, tag))
+        self.launch(route, nbytes, event)
+
+    def launch(self, route: _Route, nbytes: float, event: Event) -> None:
+        """``post`` without the record: all a network that keeps no log needs of a message, so
+        a caller that keeps no trace need not hold the message's endpoints, kind and tag."""
         mid = self._next_id
         self._next_id = mid + 1
-        now = self.env._now
         msg = Msg(mid, nbytes, event, self._chunk)
-        if self.log is not None:  # row ``mid`` of the log (fields: pipesim.sim.records.POST_FIELDS)
-            self._posted((src, dst, nbytes, now, stage, microbatch, kind, label, tag))
         if self.overhead > 0.0:
             Timeout(self.env, self.overhead, (msg, route)).callbacks.append(self._inject_later)  # type: ignore[union-attr]
         else:

@@ -71,7 +71,8 @@ def run_point(task: Task, measure: Measure | None = None) -> dict[str, Any]:
     try:
         scenario = load_scenario(task["base"], list(task["overrides"]), base_dir=task.get("base_dir"))
         built = build(scenario)
-        outcome = run_built(built, task["level"])
+        # Rows hold metrics only; a measure may read the trace, so only it keeps the records.
+        outcome = run_built(built, task["level"], trace=measure is not None)
         out.update(status=STATUS_OK, error="", metrics=outcome.metrics)
         if measure is not None:
             out["measured"] = measure(built, outcome)
