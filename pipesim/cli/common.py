@@ -180,3 +180,23 @@ def costs_from_args(schedule: Schedule, costs: str | None, split: str | None, pe
         return None if value is None else value * scale
 
     return Costs.make(schedule.num_stages, F=scaled("F", 1.0) or 0.0, B=scaled("B"), I=scaled("I"), W=scaled("W"))
+
+
+def add_figure_arguments(p: argparse.ArgumentParser, *, title: bool = True) -> None:
+    """--width, --font-size (and --title) for commands that draw a figure."""
+    p.add_argument("--width", type=float, default=None, metavar="INCHES",
+                   help="figure width in inches (default: sized to the content)")
+    p.add_argument("--font-size", type=float, default=None, metavar="PT",
+                   help="base font size in points (default 9; titles and ticks scale with it)")
+    if title:
+        p.add_argument("--title", default=None,
+                       help="figure title (default: a generated one; --title '' leaves it and its space out)")
+
+
+def add_links_argument(p: argparse.ArgumentParser, default: str | None) -> None:
+    """--links [condensed|busy|all|none] for commands that draw a Gantt chart."""
+    p.add_argument("--links", nargs="?", const="condensed", default=default,
+                   choices=("condensed", "busy", "all", "none"),
+                   help="link lanes in the Gantt chart: condensed (links between nodes, each node's intra-node "
+                        "links folded into one lane; the default with --links), busy (every link that carried "
+                        "traffic), all (every link, idle ones too) or none")

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from pipesim.cli.common import add_figure_arguments
 from pipesim.units import format_size, format_time
 
 COLUMNS = ("rank", "schedule", "feasible", "iteration_time", "table_time", "samples_per_s", "peak_memory",
@@ -39,6 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--csv", metavar="FILE", default=None, help="also write the rows as CSV")
     p.add_argument("--plot", metavar="FILE", default=None,
                    help="also draw one stacked figure: a Gantt block per schedule on a shared time axis and a bar panel")
+    add_figure_arguments(p)
 
 
 def _records(rows: list[Any]) -> list[dict[str, Any]]:
@@ -90,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         from pipesim.compare_plot import plot_compare
 
         assert traces is not None
-        plot_compare(rows, traces, args.plot)
+        plot_compare(rows, traces, args.plot, title=args.title, font_size=args.font_size,
+                     **({"width": args.width} if args.width is not None else {}))
     if args.json:
         print(json.dumps(records, indent=2, default=str))
         return 0

@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from pipesim.budget import MAX_SHAPE
+from pipesim.cli.common import add_figure_arguments
 from pipesim.units import format_time
 
 
@@ -47,6 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='print {"results": [{"schedule", "iterations_to_target", "time_per_iteration_s", '
                         '"time_to_target_s", ...}]}')
     p.add_argument("--plot", metavar="FILE", default=None, help="draw loss against simulated wall-clock time")
+    add_figure_arguments(p)
 
 
 def _training(args: argparse.Namespace, defaults: Any) -> Any:
@@ -117,10 +119,14 @@ def run(args: argparse.Namespace) -> int:
     rows = [o.row() for o in outcomes]
     if args.plot:
         from pipesim.plot.convergence import LossSeries, plot_loss_curves
+        from pipesim.plot.style import series_style
 
-        series = [LossSeries(o.schedule, *o.band()) for o in outcomes]
+        styles = [series_style(o.schedule, i) for i, o in enumerate(outcomes)]
+        series = [LossSeries(name, *o.band(), color=color) for o, (name, color) in zip(outcomes, styles, strict=True)]
+        title = f"{problem.name} on {args.scenario}: median and range over {args.seeds} seeds"
         plot_loss_curves(series, args.plot, target=args.target, ylabel=f"{problem.name} evaluation loss",
-                         title=f"{problem.name} on {args.scenario}: median and range over {args.seeds} seeds")
+                         title=title if args.title is None else args.title, font_size=args.font_size,
+                         **({"width": args.width} if args.width is not None else {}))
     if args.json:
         print(json.dumps({"scenario": args.scenario, "problem": problem.describe(), "target": args.target,
                           "optimizer": training.optimizer.kind, "lr": training.optimizer.lr,

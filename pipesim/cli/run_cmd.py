@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from pipesim._version import __version__
-from pipesim.cli.common import add_budget_arguments, budget_overrides, plain_console, plain_table
+from pipesim.cli.common import (
+    add_budget_arguments,
+    add_figure_arguments,
+    add_links_argument,
+    budget_overrides,
+    plain_console,
+    plain_table,
+)
 from pipesim.units import format_size, format_time
 
 
@@ -23,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-files", action="store_true", help="write nothing, only print")
     p.add_argument("--trace", action=argparse.BooleanOptionalAction, default=None,
                    help="write trace.json for Perfetto (default: the scenario's outputs.trace)")
+    add_links_argument(p, default=None)
+    add_figure_arguments(p)
     add_budget_arguments(p)
 
 
@@ -65,9 +74,11 @@ def summary_rows(metrics: dict[str, Any], time_fmt=format_time) -> list[tuple[st
     return rows
 
 
-def write_outputs(outcome: Any, built: Any, out: Path, trace: bool | None = None) -> list[Path]:
+def write_outputs(outcome: Any, built: Any, out: Path, trace: bool | None = None, *, links: str | None = None,
+                  width: float | None = None, font_size: float | None = None, title: str | None = None) -> list[Path]:
     """metrics.json (with the scenario as run and the pipesim version), trace.json when
-    ``trace`` (default: the scenario's ``outputs.trace``) and the Gantt figures."""
+    ``trace`` (default: the scenario's ``outputs.trace``) and the Gantt figures (``links``: a
+    link-lane mode, default condensed lanes when the scenario's ``outputs.gantt_links`` asks)."""
     from pipesim.export import write_chrome_trace, write_metrics_json
     from pipesim.scenario import scenario_to_dict
 
@@ -83,8 +94,9 @@ def write_outputs(outcome: Any, built: Any, out: Path, trace: bool | None = None
     if opts.gantt:
         from pipesim.plot import plot_gantt
 
-        has_links = bool(outcome.trace.links) and opts.gantt_links
-        plot_gantt(outcome.trace, out / "gantt.png", links=has_links, formats=tuple(opts.formats), max_links=24)
+        mode = links if links is not None else ("condensed" if opts.gantt_links else "none")
+        plot_gantt(outcome.trace, out / "gantt.png", links=mode if outcome.trace.links else "none",
+                   formats=tuple(opts.formats), max_links=24, width=width, font_size=font_size, title=title)
         written.extend(out / f"gantt.{fmt}" for fmt in opts.formats)
     return written
 
@@ -97,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
     wants_trace = not args.no_files and ((opts.trace if args.trace is None else args.trace) or opts.gantt)
     outcome = run_built(built, args.level, trace=wants_trace)
     out = Path(args.out or built.scenario.outputs.dir or Path("out") / built.scenario.name)
-    written = [] if args.no_files else write_outputs(outcome, built, out, args.trace)
+    written = [] if args.no_files else write_outputs(outcome, built, out, args.trace, links=args.links,
+                                                     width=args.width, font_size=args.font_size, title=args.title)
     if args.json:
         print(json.dumps(outcome.metrics, indent=2, default=str))
         return 0

@@ -6,7 +6,13 @@ import argparse
 import json
 from typing import Any
 
-from pipesim.cli.common import add_schedule_arguments, costs_from_args, duration, schedule_from_args
+from pipesim.cli.common import (
+    add_figure_arguments,
+    add_schedule_arguments,
+    costs_from_args,
+    duration,
+    schedule_from_args,
+)
 from pipesim.ideal import TableResult, evaluate
 
 
@@ -21,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--delay", default="0", help="constant delay added to every cross-device message (default 0)")
     p.add_argument("--format", choices=("text", "csv", "json"), default="text", help="output format (default text)")
     p.add_argument("--plot", metavar="FILE", default=None, help="also draw the schedule-table figure (PNG/SVG)")
+    add_figure_arguments(p)
 
 
 def _fmt(x: float) -> str:
@@ -77,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from pipesim.plot.table import plot_schedule_table
 
-        plot_schedule_table(result.trace(time_unit="slot"), args.plot)
+        plot_schedule_table(result.trace(time_unit="slot"), args.plot, title=args.title, width=args.width,
+                            font_size=args.font_size)
     if args.format == "json":
         print(json.dumps(json_document(result), indent=2))
     elif args.format == "csv":

@@ -57,19 +57,26 @@ def plot_memory(
     formats: Iterable[str] | None = None,
     memory_unit: str | None = None,
     width: float = 8.0,
+    ax: Axes | None = None,
+    font_size: float | None = None,
 ) -> Figure:
     """Memory over time per device as step lines, each device's peak marked, the highest peak
-    labelled, and ``trace.meta["memory_limit"]`` (bytes) drawn as a limit line when present."""
+    labelled, and ``trace.meta["memory_limit"]`` (bytes) drawn as a limit line when present.
+    ``ax`` draws into that axes of a figure the caller composes and returns that figure."""
     if field not in ("total", "activations"):
         raise ValueError(f"field={field!r}; choose 'total' or 'activations'")
     with style.style_context():
-        fig = _draw_memory(trace, field, title, memory_unit, width)
+        fig = _draw_memory(trace, field, title, memory_unit, width, ax)
+        style.scale_fonts(fig, font_size)
     style.save_figure(fig, path, formats)
     return fig
 
 
-def _draw_memory(trace: Trace, field: str, title: str | None, memory_unit: str | None, width: float) -> Figure:
+def _draw_memory(trace: Trace, field: str, title: str | None, memory_unit: str | None, width: float,
+                 ax: Axes | None = None) -> Figure:
     import matplotlib
+
+    from pipesim.plot.placement import move_off_lines
 
     series = memory_series(trace, field)
     in_bytes = memory_is_bytes(trace, memory_unit)
@@ -82,8 +89,12 @@ def _draw_memory(trace: Trace, field: str, title: str | None, memory_unit: str |
     tf, tu = style.time_scale(end, unitless)
 
     many = len(series) > MAX_LEGEND_SERIES
-    fig = style.new_figure(width + (0.9 if not many else 0.6), 4.2)
-    ax = fig.add_axes((0.09, 0.13, 0.74 if not many else 0.8, 0.74))
+    own = ax is None
+    if ax is None:
+        fig = style.new_figure(width + (0.9 if not many else 0.6), 4.2)
+        ax = fig.add_axes((0.09, 0.13, 0.74 if not many else 0.8, 0.74))
+    else:
+        fig = ax.get_figure(root=True)  # type: ignore[assignment]  # an axes of a figure
     cmap = matplotlib.colormaps["viridis"]
     ndev = max(len(trace.devices), 1)
     for d, (ts, vs) in sorted(series.items()):
@@ -94,12 +105,13 @@ def _draw_memory(trace: Trace, field: str, title: str | None, memory_unit: str |
         ax.step(xs, ys, where="post", color=color, linewidth=1.1 if not many else 0.8, label=name)
         k = max(range(len(vs)), key=lambda i: (vs[i], -i))
         ax.plot([ts[k] * tf], [vs[k] / yf], marker="o", markersize=3.5, color=color, zorder=3)
+    peak_label = None
     if series:
         d, (ts, vs) = max(series.items(), key=lambda kv: (max(kv[1][1]), -kv[0]))
         k = max(range(len(vs)), key=lambda i: (vs[i], -i))
         name = style.device_label(trace.devices[d]) if d < len(trace.devices) else f"device {d}"
         value = style.format_bytes(vs[k]) if in_bytes else f"{vs[k]:g}"
-        ax.annotate(f"peak {value} ({name})", (ts[k] * tf, vs[k] / yf), xytext=(6, 6),
+        peak_label = ax.annotate(f"peak {value} ({name})", (ts[k] * tf, vs[k] / yf), xytext=(6, 6),
                     textcoords="offset points", fontsize=style.FONT_SIZE - 1, color="#333333")
     if limit:
         ax.axhline(float(limit) / yf, color="#CC3311", linestyle=(0, (4, 2)), linewidth=1.0,
@@ -119,10 +131,14 @@ def _draw_memory(trace: Trace, field: str, title: str | None, memory_unit: str |
         from matplotlib.colors import Normalize
 
         sm = ScalarMappable(norm=Normalize(0, ndev - 1), cmap=cmap)
-        cax = fig.add_axes((0.91, 0.13, 0.015, 0.74))
-        fig.colorbar(sm, cax=cax, label="device")
+        if own:
+            fig.colorbar(sm, cax=fig.add_axes((0.91, 0.13, 0.015, 0.74)), label="device")
+        else:
+            fig.colorbar(sm, ax=ax, label="device")
     elif series or limit:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    if peak_label is not None:
+        move_off_lines(ax, [peak_label])  # the peak's label must not hide another device's line
     return fig
 
 
@@ -170,22 +186,27 @@ def plot_link_load(
     title: str | None = None,
     top: int | None = None,
     formats: Iterable[str] | None = None,
+    ax: Sequence[Axes] | None = None,
 ) -> Figure:
     """Horizontal bars per link lane: bytes carried and utilisation (busy time / makespan).
 
-    ``top=N`` keeps the N busiest links (by utilisation) for big topologies.
+    ``top=N`` keeps the N busiest links (by utilisation) for big topologies. ``ax`` is a pair
+    of axes (bytes, utilisation) of a figure the caller composes; that figure is returned.
     """
+    if ax is not None and len(ax) != 2:
+        raise ValueError(f"plot_link_load: ax= takes two axes (bytes, utilisation), got {len(ax)}")
     load = link_load(trace)
     if top is not None:
         keep = {r["link"] for r in sorted(load, key=lambda r: (-r["utilisation"], r["link"]))[:top]}
         load = [r for r in load if r["link"] in keep]
     with style.style_context():
-        fig = _draw_link_load(trace, load, title)
+        fig = _draw_link_load(trace, load, title, ax)
     style.save_figure(fig, path, formats)
     return fig
 
 
-def _draw_link_load(trace: Trace, load: list[dict[str, Any]], title: str | None) -> Figure:
+def _draw_link_load(trace: Trace, load: list[dict[str, Any]], title: str | None,
+                    axes: Sequence[Axes] | None = None) -> Figure:
     n = max(len(load), 1)
     row = min(0.28, max(0.09, 8.0 / n))
     names = [style.link_label(r["link"]) for r in load]
@@ -193,10 +214,14 @@ def _draw_link_load(trace: Trace, load: list[dict[str, Any]], title: str | None)
     left = 0.3 + max((len(x) for x in names), default=4) * font * 0.62 / 72
     H = 1.2 + n * row
     W = left + 7.0
-    fig = style.new_figure(W, H)
-    body = (n * row) / H
-    a1 = fig.add_axes((left / W, 0.7 / H, 3.1 / W, body))
-    a2 = fig.add_axes(((left + 3.5) / W, 0.7 / H, 3.1 / W, body))
+    if axes is None:
+        fig = style.new_figure(W, H)
+        body = (n * row) / H
+        a1 = fig.add_axes((left / W, 0.7 / H, 3.1 / W, body))
+        a2 = fig.add_axes(((left + 3.5) / W, 0.7 / H, 3.1 / W, body))
+    else:
+        a1, a2 = axes
+        fig = a1.get_figure(root=True)  # type: ignore[assignment]  # an axes of a figure
     ys = list(range(len(load)))
     peak = max((r["bytes"] for r in load), default=0.0)
     bf, bu = _bytes_scale(peak)
@@ -215,7 +240,11 @@ def _draw_link_load(trace: Trace, load: list[dict[str, Any]], title: str | None)
     a2.set_xlabel("utilisation (% of makespan busy)")
     a2.set_xlim(0, 100)
     head = title if title is not None else f"{trace.meta.get('schedule', 'trace')}: link load"
-    fig.text(left / W, 1 - 0.25 / H, head, fontweight="bold", fontsize=style.FONT_SIZE + 1, va="center")
+    if axes is not None:
+        if head:
+            a1.set_title(head, loc="left", fontweight="bold", fontsize=style.FONT_SIZE)
+    elif head:
+        fig.text(left / W, 1 - 0.25 / H, head, fontweight="bold", fontsize=style.FONT_SIZE + 1, va="center")
     if not load:
         a1.text(0.5, 0.5, "no link traffic in this trace", transform=a1.transAxes, ha="center")
     return fig
@@ -295,9 +324,9 @@ def plot_lines(
         markers = "osD^vP*X"
         for i, g in enumerate(groups):
             pts = sorted(((r[x], r[y]) for r in rows if hue is None or r[hue] == g), key=lambda p: p[0])
+            name, color = style.series_style(g, i)
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=markers[i % len(markers)], markersize=4,
-                    linewidth=1.4, color=style.SERIES_COLORS[i % len(style.SERIES_COLORS)],
-                    label=str(g) if hue else None)
+                    linewidth=1.4, color=color, label=name if hue else None)
         if logx:
             ax.set_xscale("log")
             _plain_log_ticks(ax.xaxis, _unique(r[x] for r in rows))
@@ -338,8 +367,8 @@ def plot_bars(
         for i, g in enumerate(groups):
             pos = [c + (i - (len(groups) - 1) / 2) * bw for c in range(len(cats))]
             vals = [value.get((c, g), 0.0) for c in cats]
-            color = style.SERIES_COLORS[i % len(style.SERIES_COLORS)]
-            label = str(g) if hue else None
+            name, color = style.series_style(g, i)
+            label = name if hue else None
             if horizontal:
                 ax.barh(pos, vals, height=bw * 0.95, color=color, label=label)
             else:

@@ -16,6 +16,7 @@ import numpy.typing as npt
 from pipesim.plot import style
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 
@@ -25,21 +26,28 @@ class LossSeries(NamedTuple):
     y: npt.ArrayLike
     lo: npt.ArrayLike | None = None
     hi: npt.ArrayLike | None = None
+    color: str | None = None  # None: the next series colour (give a schedule its style.schedule_color)
 
 
 def plot_loss_curves(series: Sequence[LossSeries], path: style.PathArg = None, *, target: float | None = None,
                      title: str | None = None, xlabel: str = "simulated wall-clock time (s)",
                      ylabel: str = "loss", log_y: bool = True, formats: Iterable[str] | None = None,
-                     width: float = 7.5, height: float = 4.2) -> Figure:
+                     width: float = 7.5, height: float = 4.2, ax: Axes | None = None,
+                     font_size: float | None = None) -> Figure:
     """One line per series (with its band shaded), a dashed line at ``target``; the x axis
-    starts at 0 and the y axis is logarithmic unless ``log_y`` is False."""
+    starts at 0 and the y axis is logarithmic unless ``log_y`` is False. With ``ax`` the curves
+    are drawn into that axes (of a figure the caller composes) and its figure is returned."""
     if not series:
         raise ValueError("plot_loss_curves: no series to draw")
     with style.style_context():
-        fig = style.new_figure(width, height)
-        ax = fig.add_axes((0.1, 0.13, 0.62, 0.75))
+        if ax is None:
+            fig = style.new_figure(width, height)
+            # 3.1 in on the right for the legend, whatever the width (long schedule names fit)
+            ax = fig.add_axes((0.75 / width, 0.13, max(1.0, width - 0.75 - 3.1) / width, 0.75))
+        else:
+            fig = ax.get_figure(root=True)  # type: ignore[assignment]  # an axes of a figure
         for i, s in enumerate(series):
-            color = style.SERIES_COLORS[i % len(style.SERIES_COLORS)]
+            color = s.color or style.SERIES_COLORS[i % len(style.SERIES_COLORS)]
             x, y = np.asarray(s.x, dtype=float), np.asarray(s.y, dtype=float)
             if len(x) != len(y):
                 raise ValueError(f"plot_loss_curves: series {s.label!r} has {len(x)} x values and {len(y)} y values")
@@ -66,6 +74,7 @@ def plot_loss_curves(series: Sequence[LossSeries], path: style.PathArg = None, *
         ax.grid(True, which="major", color=style.GRID_COLOR, linewidth=0.6)
         ax.set_axisbelow(True)
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, labelspacing=0.7)
+        style.scale_fonts(fig, font_size)
     if path is not None:
         style.save_figure(fig, path, formats)
     return fig

@@ -36,14 +36,16 @@ from pipesim.plot.gantt_layout import (
     STRIP_KINDS,
     GanttLayout,
     box_text,
-    chunk_label,
     chunk_of,
+    chunk_swatch,
     default_title,
     in_window,
     key_figures,
     kind_color,
     kinds_present,
+    lane_kind,
     layout_gantt,
+    legend_args,
     message_color,
     message_kinds,
     num_chunks,
@@ -51,6 +53,7 @@ from pipesim.plot.gantt_layout import (
 from pipesim.trace import Span, Trace
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 # --- drawing -------------------------------------------------------------------------------
@@ -59,7 +62,7 @@ def plot_gantt(
     trace: Trace,
     path: style.PathArg = None,
     *,
-    links: bool = False,
+    links: bool | str = False,
     time_range: tuple[float, float] | None = None,
     title: str | None = None,
     width: float | None = None,
@@ -68,25 +71,33 @@ def plot_gantt(
     labels: bool = True,
     legend: bool = True,
     max_links: int | None = None,
+    ax: Axes | None = None,
+    font_size: float | None = None,
 ) -> Figure:
     """Draw ``trace`` as a Gantt chart; write it to ``path`` (suffix picks PNG/SVG/PDF; a list of
     paths or ``formats=("png", "svg")`` writes several) and return the matplotlib Figure.
 
-    ``links=True`` adds one lane per link direction that carried traffic (``max_links=N``: only
-    the N busiest, in trace order, for big topologies). ``time_range=(t0,
+    ``links=True`` (or ``"condensed"``) adds link lanes: each link between nodes that carried
+    traffic, and one folded lane per node for its intra-node links; ``"busy"`` one lane per
+    link direction that carried traffic; ``"all"`` every link, idle ones too (``max_links=N``:
+    only the N busiest lanes, in trace order, for big topologies). ``time_range=(t0,
     t1)`` zooms (trace time units). ``width`` is in inches (height follows the rows).
     ``time_unit="slot"`` overrides ``trace.meta["time_unit"]`` for abstract-cost traces.
+    ``ax`` draws into that axes of a figure the caller composes (title on the axes, legend to
+    its right) and returns that figure. ``font_size`` (points) rescales the text, not the boxes'
+    labels (they are sized to fit their boxes).
     """
     with style.style_context():
         fig = _draw(trace, links=links, time_range=time_range, title=title, width=width,
-                    time_unit=time_unit, labels=labels, legend=legend, max_links=max_links)
+                    time_unit=time_unit, labels=labels, legend=legend, max_links=max_links, ax=ax)
+        style.scale_fonts(fig, font_size)
     style.save_figure(fig, path, formats)
     return fig
 
 
-def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, title: str | None,
+def _draw(trace: Trace, *, links: bool | str, time_range: tuple[float, float] | None, title: str | None,
           width: float | None, time_unit: str | None, labels: bool, legend: bool,
-          max_links: int | None) -> Figure:
+          max_links: int | None, ax: Axes | None = None) -> Figure:
     import numpy as np
     from matplotlib.collections import LineCollection, PolyCollection
     from matplotlib.patches import Patch
@@ -94,13 +105,22 @@ def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, 
     lay = layout_gantt(trace, links=links, time_range=time_range, width=width, max_links=max_links, title=title)
     unitless = style.is_unitless(trace, time_unit)
     factor, unit = style.time_scale(lay.t1 - lay.t0, unitless)
-    W, H = lay.figsize
-    fig = style.new_figure(W, H)
-    ax_w = W - lay.left - RIGHT_MARGIN
-    ax = fig.add_axes((lay.left / W, lay.bottom / H, ax_w / W, lay.body_inches / H))
+    own = ax is None
+    if ax is None:
+        W, H = lay.figsize
+        fig = style.new_figure(W, H)
+        ax_w = W - lay.left - RIGHT_MARGIN
+        ax = fig.add_axes((lay.left / W, lay.bottom / H, ax_w / W, lay.body_inches / H))
+        row_inches = lay.row_inches
+    else:
+        fig = ax.get_figure(root=True)  # type: ignore[assignment]  # an axes of a figure
+        W, H = (float(v) for v in fig.get_size_inches())
+        box = ax.get_position()
+        ax_w = box.width * W
+        row_inches = box.height * H / max(lay.body_units, 1e-9)
     x_lo, x_hi = lay.t0 * factor, lay.t1 * factor
     px_per_x = ax_w * style.DPI / (x_hi - x_lo)
-    px_per_row = lay.row_inches * style.DPI
+    px_per_row = row_inches * style.DPI
 
     # Collect boxes as (x0, x1, y0, y1, face rgb, text, fontsize) in plot coordinates.
     xs0: list[float] = []
@@ -112,12 +132,19 @@ def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, 
     fonts: list[float] = []
     row_of = {name: i for i, name in enumerate(lay.devices)}
     nchunks = num_chunks(trace)
-    dev_font = min(8.0, 0.55 * BOX_HEIGHT * lay.row_inches * 72.0)
+    dev_font = min(8.0, 0.55 * BOX_HEIGHT * row_inches * 72.0)
     strips: list[Span] = []
+    # What is actually drawn, so the legend lists exactly that (kinds, chunks, message kinds).
+    drawn_kinds: set[str] = set()
+    drawn_chunks: set[int] = set()
+    drawn_msgs: set[str] = set()
     for s in in_window((s for s in trace.spans if s.track in row_of), lay.t0, lay.t1):
         if s.kind in STRIP_KINDS:
             strips.append(s)
+            drawn_kinds.add(s.kind)
             continue
+        drawn_kinds.add(s.kind)
+        drawn_chunks.add(chunk_of(s))
         r = row_of[s.track]
         xs0.append(max(s.start, lay.t0) * factor)
         xs1.append(min(s.end, lay.t1) * factor)
@@ -132,7 +159,7 @@ def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, 
     queue_segments = []
     msg_kind = message_kinds(trace) if lay.lanes else {}
     lane_centers = []
-    link_font = min(6.5, 0.6 * LINK_BOX * LINK_PITCH * lay.row_inches * 72.0)
+    link_font = min(6.5, 0.6 * LINK_BOX * LINK_PITCH * row_inches * 72.0)
     for lane in lay.lanes:
         lane.top = top
         lane_centers.append(top + lane.height / 2)
@@ -142,7 +169,9 @@ def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, 
             xs1.append(min(s.end, lay.t1) * factor)
             ys0.append(y + (1 - LINK_BOX) / 2 * LINK_PITCH)
             ys1.append(y + (1 + LINK_BOX) / 2 * LINK_PITCH)
-            faces.append(style.to_rgb(message_color(msg_kind.get(s.message, ""))))
+            key = lane_kind(s, msg_kind)
+            faces.append(style.to_rgb(message_color(key)))
+            drawn_msgs.add(key)
             texts.append(style.format_bytes(s.nbytes) if s.nbytes > 0 else "")
             fonts.append(link_font)
             if s.queued > 0:
@@ -209,6 +238,17 @@ def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, 
             yl = lane.top + lane.height + LANE_PAD / 2
             ax.axhline(yl, color="#F0F0F0", linewidth=0.5, zorder=0)
 
+    if not own:
+        # A panel of someone else's figure: a one-line title, the legend beside the axes.
+        headline = title if title is not None else default_title(trace)
+        if headline:
+            ax.set_title(headline, loc="left", fontweight="bold", fontsize=style.FONT_SIZE)
+        handles = _legend_handles(trace, lay, Patch, drawn_kinds, drawn_chunks, drawn_msgs) if legend else []
+        if handles:
+            ax.legend(**legend_args(handles), loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+                      handlelength=1.2, handleheight=0.9)
+        return fig
+
     # Title block: schedule (bold) then the key figures.
     figures_y = 0.44
     if lay.headline:
@@ -229,29 +269,42 @@ def _draw(trace: Trace, *, links: bool, time_range: tuple[float, float] | None, 
                  fontsize=style.FONT_SIZE - 1, color="#555555")
 
     if legend:
-        handles = _legend_handles(trace, lay, Patch)
+        handles = _legend_handles(trace, lay, Patch, drawn_kinds, drawn_chunks, drawn_msgs)
         if handles:
-            fig.legend(handles=handles, loc="upper center", ncol=_legend_cols(handles, lay),
+            fig.legend(**legend_args(handles), loc="upper center", ncol=_legend_cols(handles, lay),
                        bbox_to_anchor=(0.5, (lay.bottom - AXIS_MARGIN) / H),
                        handlelength=1.2, handleheight=0.9, columnspacing=1.2, borderaxespad=0.0)
     return fig
 
 
-def _legend_handles(trace: Trace, lay: GanttLayout, patch: type) -> list:
+def _legend_handles(trace: Trace, lay: GanttLayout, patch: type, drawn_kinds: set[str], drawn_chunks: set[int],
+                    drawn_msgs: set[str]) -> list:
+    """Legend entries for what was drawn, and nothing else: kinds with boxes (strip kinds as the
+    strip they are), one neutral shade per chunk (the shading applies to every kind), message
+    kinds with transfers in a shown lane."""
+    from matplotlib.lines import Line2D
+
     kinds, msgs = kinds_present(trace, lay)
-    handles = [patch(facecolor=kind_color(k), edgecolor=style.edge_color(style.to_rgb(kind_color(k))),
-                     linewidth=0.5, label=style.KIND_NAMES.get(k, k)) for k in kinds]
+    handles: list = []
+    for k in kinds:
+        if k not in drawn_kinds:
+            continue
+        if k in STRIP_KINDS:
+            handles.append(Line2D([], [], color=style.KIND_COLORS["allreduce"], linewidth=2.5,
+                                  solid_capstyle="butt", label=style.KIND_NAMES.get(k, k)))
+        else:
+            handles.append(patch(facecolor=kind_color(k), edgecolor=style.edge_color(style.to_rgb(kind_color(k))),
+                                 linewidth=0.5, label=style.KIND_NAMES.get(k, k)))
     n = num_chunks(trace)
     if n > 1:
         for c in range(n):
-            rgb = style.shade(style.KIND_COLORS["F"], style.chunk_tint(n, c))
-            handles.append(patch(facecolor=rgb, edgecolor=style.edge_color(rgb), linewidth=0.5,
-                                 label=chunk_label(trace, c)))
+            if c not in drawn_chunks:
+                continue
+            handles.append(chunk_swatch(trace, c, patch, [k for k in kinds if k in drawn_kinds]))
     for k in msgs:
-        handles.append(patch(facecolor=message_color(k), label=style.MESSAGE_NAMES.get(k, k)))
+        if k in drawn_msgs:
+            handles.append(patch(facecolor=message_color(k), label=style.MESSAGE_NAMES.get(k, k)))
     if any(s.queued > 0 for lane in lay.lanes for s in lane.spans):
-        from matplotlib.lines import Line2D
-
         handles.append(Line2D([], [], color="#999999", linewidth=0.8, linestyle=(0, (1.0, 1.0)), label="queued"))
     return handles
 
@@ -275,4 +328,4 @@ def _place_text(ax, x0, x1, y0, y1, w_px, h_px, faces, texts, fonts) -> None:
         return
     for i in fits:
         ax.text((x0[i] + x1[i]) / 2, (y0[i] + y1[i]) / 2, texts[i], ha="center", va="center_baseline",
-                fontsize=fonts[i], color=style.text_color(faces[i]), zorder=4, clip_on=True)
+                fontsize=fonts[i], color=style.text_color(faces[i]), zorder=4, clip_on=True, gid="box-label")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipesim.plot import style
 from pipesim.trace import COMPUTE_KINDS, Span, Trace
@@ -23,6 +24,7 @@ MAX_LABELS = 2500  # beyond this many box labels the figure is unreadable anyway
 BOX_HEIGHT = 0.8  # of a device row's pitch
 LINK_PITCH = 0.5  # one link sub-row, in device-row units
 LINK_BOX = 0.84  # of a link sub-row
+MAX_WIDTH_INCHES = 200.0  # 30,000 px at 150 dpi
 LANE_PAD = 0.2  # space between link lanes, in device-row units
 LINK_GAP = 0.7  # between the last device row and the first link lane
 TOP_MARGIN = 0.62  # inches: title and key-figures lines
@@ -154,17 +156,62 @@ def in_window(spans: Iterable[Span], t0: float, t1: float) -> list[Span]:
     return [s for s in spans if s.end >= t0 and s.start <= t1 and not (s.end == t0 and s.start < t0)]
 
 
-def link_lanes(trace: Trace, t0: float, t1: float) -> list[Lane]:
-    """Lanes for the links that carried traffic inside [t0, t1], in ``trace.links`` order."""
+# How link lanes are shown: ``condensed`` (the default) drops idle links and folds each node's
+# intra-node links (NVLink, PCIe to the NIC) into one lane, since on a multi-node run they are
+# many, short and rarely the story; ``busy`` shows each link that carried traffic; ``all``
+# every link of the trace, idle ones included.
+LINK_MODES = ("condensed", "busy", "all")
+
+
+def link_mode(links: bool | str) -> str | None:
+    """``links`` argument -> a LINK_MODES entry, or None for no lanes (``False``/``"none"``)."""
+    if links is False or links == "none":
+        return None
+    if links is True:
+        return "condensed"
+    if links in LINK_MODES:
+        return str(links)
+    raise ValueError(f"links={links!r}; choose none, {', '.join(LINK_MODES)} (or True/False)")
+
+
+def node_of_link(name: str) -> str | None:
+    """The node a link lies inside ('link:n0.gpu0->n0.nvsw' -> 'n0'), or None for a link between
+    nodes or to a switch outside them ('link:n0.nic0.tx->leaf0')."""
+    text = name[5:] if name.startswith("link:") else name
+    if "->" not in text:
+        return None
+    a, b = text.split("->", 1)
+    na, nb = a.split(".", 1)[0] if "." in a else None, b.split(".", 1)[0] if "." in b else None
+    return na if na is not None and na == nb else None
+
+
+def link_lanes(trace: Trace, t0: float, t1: float, mode: str = "busy") -> list[Lane]:
+    """Lanes for the links inside [t0, t1], in ``trace.links`` order (see LINK_MODES): a folded
+    node lane stands where that node's first busy intra-node link would."""
     by_link: dict[str, list[Span]] = {name: [] for name in trace.links}
     for s in trace.spans:
         if s.track in by_link:
             by_link[s.track].append(s)
-    lanes = []
+    groups: dict[str, tuple[list[Span], list[str]]] = {}
+    order: list[str] = []
     for name in trace.links:
         spans = in_window(by_link[name], t0, t1)
-        if spans:
-            lanes.append(Lane(name, spans, assign_subrows([(s.start, s.end) for s in spans])))
+        if not spans and mode != "all":
+            continue
+        node = node_of_link(name) if mode == "condensed" else None
+        key = f"{node} intra-node" if node is not None else name
+        if key not in groups:
+            groups[key] = ([], [])
+            order.append(key)
+        groups[key][0].extend(spans)
+        groups[key][1].append(name)
+    lanes = []
+    for key in order:
+        spans, members = groups[key]
+        spans.sort(key=lambda s: (s.start, s.end))
+        # a node with one busy intra-node link keeps that link's own name
+        label = members[0] if len(members) == 1 else f"{key} ({len(members)} links)"
+        lanes.append(Lane(label, spans, assign_subrows([(s.start, s.end) for s in spans])))
     return lanes
 
 
@@ -182,22 +229,25 @@ def count_legend_rows(entries: Sequence[str], width: float) -> int:
 def layout_gantt(
     trace: Trace,
     *,
-    links: bool = False,
+    links: bool | str = False,
     time_range: tuple[float, float] | None = None,
     width: float | None = None,
     max_links: int | None = None,
     title: str | None = None,
 ) -> GanttLayout:
     """The figure's geometry; ``plot_gantt`` draws exactly this (tests check the PNG size).
-    ``title=""`` leaves out the title line and its space."""
+    ``title=""`` leaves out the title line and its space. ``links``: False, True (condensed) or
+    one of LINK_MODES."""
+    mode = link_mode(links)
     if not trace.devices:
         raise ValueError("trace has no devices, so there is nothing to draw; is it a trace from pipesim?")
     t0, t1 = _window(trace, time_range)
     lay = GanttLayout(t0, t1, list(trace.devices), width=float(width or DEFAULT_WIDTH), headline=title != "")
-    if lay.width < 2.0:
-        raise ValueError(f"width={lay.width} inches is too narrow for a Gantt chart; use at least 2")
-    if links:
-        lay.lanes = link_lanes(trace, t0, t1)
+    if not 2.0 <= lay.width <= MAX_WIDTH_INCHES:
+        raise ValueError(f"width={lay.width:g} inches; a Gantt chart needs 2 to {MAX_WIDTH_INCHES:g} "
+                         f"(wider PNGs do not open in common viewers)")
+    if mode is not None:
+        lay.lanes = link_lanes(trace, t0, t1, mode)
         if max_links is not None and len(lay.lanes) > max_links:
             lay.hidden_lanes = len(lay.lanes) - max(max_links, 0)
             busiest = sorted(range(len(lay.lanes)), key=lambda i: (-sum(s.duration for s in lay.lanes[i].spans), i))
@@ -265,7 +315,7 @@ def kinds_present(trace: Trace, lay: GanttLayout) -> tuple[list[str], list[str]]
     msg_kinds: list[str] = []
     if lay.lanes:
         mk = message_kinds(trace)
-        seen = {mk.get(s.message, "") for lane in lay.lanes for s in lane.spans}
+        seen = {lane_kind(s, mk) for lane in lay.lanes for s in lane.spans}
         msg_kinds = [k for k in (*style.MESSAGE_COLORS, "") if k in seen]
         msg_kinds += sorted(seen - set(style.MESSAGE_COLORS) - {""})
     return known + other, msg_kinds
@@ -276,7 +326,7 @@ def _legend_entries(trace: Trace, lay: GanttLayout) -> list[str]:
     out = [style.KIND_NAMES.get(k, k) for k in kinds]
     n = num_chunks(trace)
     if n > 1:
-        out += [chunk_label(trace, c) for c in range(n)]
+        out += [chunk_label(trace, c) + "    " for c in range(n)]  # the wider two-box swatch
     out += [style.MESSAGE_NAMES.get(k, k) for k in msgs]
     if any(s.queued > 0 for lane in lay.lanes for s in lane.spans):
         out.append("queued")
@@ -285,6 +335,34 @@ def _legend_entries(trace: Trace, lay: GanttLayout) -> list[str]:
 
 def kind_color(kind: str) -> str:
     return style.KIND_COLORS.get(kind, style.OTHER_COLOR)
+
+
+def chunk_swatch(trace: Trace, chunk: int, patch: type, kinds: Iterable[str]) -> tuple[Any, ...]:
+    """Legend swatch of one chunk: its shade of the first two drawn compute ``kinds`` side by
+    side (draw with ``legend_args``), labelled with ``chunk_label``, so the key says the shade
+    applies to every kind rather than naming one more colour."""
+    n = num_chunks(trace)
+    parts = []
+    shown = [k for k in kinds if k in COMPUTE_KINDS][:2] or ["F"]
+    for k in shown:
+        rgb = style.shade(kind_color(k), style.chunk_tint(n, chunk))
+        parts.append(patch(facecolor=rgb, edgecolor=style.edge_color(rgb), linewidth=0.5))
+    parts[0].set_label(chunk_label(trace, chunk))
+    return tuple(parts)
+
+
+def legend_args(handles: Sequence[Any]) -> dict[str, Any]:
+    """``handles``/``labels``/``handler_map`` for a legend whose entries may be chunk swatches."""
+    from matplotlib.legend_handler import HandlerTuple
+
+    labels = [(h[0] if isinstance(h, tuple) else h).get_label() for h in handles]
+    return {"handles": list(handles), "labels": labels, "handler_map": {tuple: HandlerTuple(ndivide=None, pad=0.0)}}
+
+
+def lane_kind(span: Span, kinds: dict[int, str]) -> str:
+    """The colour key of a span on a link lane: its message's kind, or ``allreduce`` for a whole
+    overlapped all-reduce (a lane of its own, not one message)."""
+    return "allreduce" if span.kind in STRIP_KINDS else kinds.get(span.message, "")
 
 
 def message_color(kind: str) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from pipesim.plot import style
+from pipesim.plot.placement import move_off_lines, place_legend
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -158,6 +159,7 @@ def plot_panels(
     margins: tuple[float, float, float, float] | None = None,
     gaps: tuple[float, float] = (0.75, 0.85),
     formats: Iterable[str] | None = None,
+    ax: Axes | Sequence[Axes | None] | None = None,
 ) -> Figure:
     """Panels in rows of ``columns`` (``None`` leaves a cell empty), ``row_height`` inches each.
 
@@ -165,7 +167,13 @@ def plot_panels(
     to their right (``"right"``). ``margins`` (left, right, top, bottom) and ``gaps`` (between
     columns, between rows) are inches; by default room is left for the title, the legend and
     the axis labels.
+
+    ``ax`` (one axes, or one per panel with ``None`` where a panel is ``None``) draws the panels
+    into axes of a figure the caller composes; layout arguments are then unused, the figure-wide
+    ``legend`` goes to the right of the last axes, and that figure is returned.
     """
+    if ax is not None:
+        return _into_axes(panels, ax, path, title=title, legend=legend, legend_title=legend_title, formats=formats)
     if legend_at not in ("bottom", "right"):
         raise ValueError(f"legend_at={legend_at!r}; choose 'bottom' or 'right'")
     rows = [list(panels[i:i + columns]) for i in range(0, len(panels), columns)] or [[]]
@@ -208,6 +216,31 @@ def plot_panels(
     return fig
 
 
+def _into_axes(panels: Sequence[Panel | None], ax: Axes | Sequence[Axes | None], path: style.PathArg, *,
+               title: str, legend: Sequence[Series | Bars | Rule], legend_title: str | None,
+               formats: Iterable[str] | None) -> Figure:
+    axes = [ax] if not isinstance(ax, Sequence) else list(ax)
+    if len(axes) != len(panels):
+        raise ValueError(f"plot_panels: {len(panels)} panels but {len(axes)} axes in ax=")
+    drawn = [a for a, p in zip(axes, panels, strict=True) if a is not None and p is not None]
+    if not drawn:
+        raise ValueError("plot_panels: ax= names no axes for any panel")
+    fig = drawn[0].get_figure(root=True)
+    if fig is None:
+        raise ValueError("plot_panels: the axes in ax= belong to no figure")
+    with style.style_context():
+        for a, p in zip(axes, panels, strict=True):
+            if a is not None and p is not None:
+                _draw_panel(a, p)
+        if title:
+            fig.suptitle(title, x=0.01, ha="left", fontweight="bold", fontsize=style.FONT_SIZE + 1)
+        if legend:
+            drawn[-1].legend(handles=[_handle(e) for e in legend], loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                             borderaxespad=0.0, title=legend_title)
+    style.save_figure(fig, path, formats)  # type: ignore[arg-type]  # a Figure, not a SubFigure
+    return fig  # type: ignore[return-value]
+
+
 def _draw_panel(ax: Axes, p: Panel) -> None:
     from matplotlib.transforms import blended_transform_factory
 
@@ -238,14 +271,17 @@ def _draw_panel(ax: Axes, p: Panel) -> None:
              zorder=rule.z, label=rule.label)
     _axis(ax, ax.xaxis, p.x, "x")
     _axis(ax, ax.yaxis, p.y, "y")
+    movable = []
     for n in p.notes:
         trans = {"data": ax.transData, "axes": ax.transAxes,
                  "x-data": blended_transform_factory(ax.transData, ax.transAxes),
                  "y-data": blended_transform_factory(ax.transAxes, ax.transData)}[n.where]
         box = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85} if n.box else None
-        ax.annotate(n.text, (n.x, n.y), xycoords=trans, xytext=n.offset, textcoords="offset points",
-                    ha=n.ha, va=n.va, rotation=n.rotation, color=n.color, fontsize=style.FONT_SIZE + n.size,
-                    fontweight="bold" if n.bold else "normal", bbox=box, zorder=6, annotation_clip=False)
+        note = ax.annotate(n.text, (n.x, n.y), xycoords=trans, xytext=n.offset, textcoords="offset points",
+                           ha=n.ha, va=n.va, rotation=n.rotation, color=n.color, fontsize=style.FONT_SIZE + n.size,
+                           fontweight="bold" if n.bold else "normal", bbox=box, zorder=6, annotation_clip=False)
+        if n.where != "axes":  # text tied to data (a point, a rule) must not hide data
+            movable.append(note)
     if p.title:
         ax.set_title(p.title, loc="left", fontweight="bold", fontsize=style.FONT_SIZE)
     if p.grid != "none":
@@ -255,8 +291,11 @@ def _draw_panel(ax: Axes, p: Panel) -> None:
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, title=p.legend_title,
                   ncol=p.legend_columns, labelspacing=0.7)
     elif p.legend:
-        ax.legend(loc=p.legend, title=p.legend_title, ncol=p.legend_columns, frameon=True, facecolor="white",
-                  edgecolor="none", framealpha=0.9)
+        # the requested corner if it is free of data, else another free corner, else outside
+        place_legend(ax, p.legend, title=p.legend_title, ncol=p.legend_columns, frameon=True, facecolor="white",
+                     edgecolor="none", framealpha=0.9)
+    # labels tied to data move off any line, marker or bar they would cover (not axes-placed notes)
+    move_off_lines(ax, movable)
 
 
 def _axis(ax: Axes, axis: Any, a: Axis, which: str) -> None:

@@ -53,12 +53,14 @@ MESSAGE_COLORS = MappingProxyType({
     "grad": "#8E2A0E",  # dark red-brown: backward gradient (lightness tells it from orange)
     "collective": "#BBBBBB",  # grey: all-reduce pieces
     "flow": "#DDAA33",  # ochre: anything else point-to-point
+    "allreduce": "#777777",  # dark grey: one overlapped all-reduce drawn end to end on its own lane
 })
 MESSAGE_NAMES = MappingProxyType({
     "act": "activation transfer",
     "grad": "gradient transfer",
     "collective": "collective transfer",
     "flow": "other transfer",
+    "allreduce": "all-reduce (one part, end to end)",
     "": "transfer",
 })
 XFER_COLOR = "#EE7733"
@@ -112,6 +114,26 @@ def new_figure(width: float, height: float) -> Figure:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=DPI)
+
+
+FONT_SIZE_RANGE = (4.0, 32.0)
+
+
+def scale_fonts(fig: Figure, font_size: float | None) -> None:
+    """Rescale every text of ``fig`` so the base size is ``font_size`` points (titles, ticks and
+    legends keep their size relative to it). Labels inside Gantt and table boxes (gid
+    ``"box-label"``) keep theirs: they were sized to fit their box."""
+    if font_size is None:
+        return
+    lo, hi = FONT_SIZE_RANGE
+    if not (isinstance(font_size, int | float) and lo <= font_size <= hi):
+        raise ValueError(f"font size {font_size!r}: give points between {lo:g} and {hi:g}")
+    from matplotlib.text import Text
+
+    factor = float(font_size) / FONT_SIZE
+    for text in fig.findobj(Text):
+        if text.get_gid() != "box-label":
+            text.set_fontsize(float(text.get_fontsize()) * factor)
 
 
 # --- colour arithmetic --------------------------------------------------------------------
@@ -290,3 +312,56 @@ def save_figure(fig: Figure, path: PathArg, formats: Iterable[str] | None = None
             fig.savefig(p, format=fmt, metadata=meta, facecolor="white")
             written.append(p)
     return written
+
+
+# --- schedules --------------------------------------------------------------------------------
+# One display name and one colour per registered schedule, used by every figure (CLI plots,
+# comparisons, studies), so a schedule looks the same wherever it appears. Colours come from
+# Paul Tol's bright, muted and vibrant schemes (colour-blind safe); the schedules that are
+# usually plotted together (GPipe / 1F1B / Chimera; 1F1B / ZB-H1 / PipeDream / PipeDream-2BW;
+# 1F1B / interleaved / Hanayo) get hues that differ in lightness as well as hue.
+SCHEDULE_STYLES = MappingProxyType({
+    "gpipe": ("GPipe", "#4477AA"),  # blue
+    "1f1b": ("1F1B", "#EE6677"),  # red
+    "interleaved": ("Interleaved 1F1B", "#228833"),  # green
+    "looped-bfs": ("Looped BFS", "#DDCC77"),  # sand
+    "zb-h1": ("ZB-H1", "#CCBB44"),  # yellow
+    "zb-h2": ("ZB-H2", "#EE7733"),  # orange
+    "zb-v": ("ZB-V", "#332288"),  # indigo (not wine: it sits next to Chimera's purple in studies)
+    "chimera": ("Chimera", "#AA3377"),  # purple
+    "hanayo": ("Hanayo", "#66CCEE"),  # cyan
+    "dualpipe": ("DualPipe", "#0077BB"),  # vibrant blue (darker than GPipe's)
+    "dualpipev": ("DualPipeV", "#44AA99"),  # teal
+    "pipedream": ("PipeDream", "#117733"),  # dark green
+    "pipedream-2bw": ("PipeDream-2BW", "#882255"),  # wine (not olive: it sits next to ZB-H1's yellow)
+})
+
+
+def schedule_label(name: str, variant: str = "") -> str:
+    """Display name of schedule ``name`` ('zb-v' -> 'ZB-V'), with an optional variant suffix
+    ('Hanayo, W = 2'). Unknown names (a CSV or searched schedule) are shown as given."""
+    entry = SCHEDULE_STYLES.get(name.strip().lower())
+    base = entry[0] if entry else name
+    return f"{base}, {variant}" if variant else base
+
+
+def schedule_color(name: str, variant: int = 0, variants: int = 1) -> str:
+    """Colour of schedule ``name``; variant ``k`` of ``variants`` of the same schedule (e.g.
+    Hanayo with 1 and 2 waves) is the same hue, the base colour for the first and darker for
+    later ones, so a family reads as one schedule. Unknown names get grey."""
+    entry = SCHEDULE_STYLES.get(name.strip().lower())
+    base = entry[1] if entry else OTHER_COLOR
+    if variants <= 1:
+        return base
+    k = min(max(variant, 0), variants - 1)
+    r, g, b = shade(base, 0.4 * k / (variants - 1))
+    return f"#{round(r * 255):02X}{round(g * 255):02X}{round(b * 255):02X}"
+
+
+def series_style(value: object, index: int) -> tuple[str, str]:
+    """(label, colour) of the ``index``-th series of a chart grouped by ``value``: a registered
+    schedule's name gets its display name and colour, anything else the next series colour."""
+    text = str(value)
+    if isinstance(value, str) and value.strip().lower() in SCHEDULE_STYLES:
+        return schedule_label(value), schedule_color(value)
+    return text, SERIES_COLORS[index % len(SERIES_COLORS)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipesim.plot import style
 from pipesim.plot.gantt_layout import (
@@ -19,12 +19,15 @@ from pipesim.plot.gantt_layout import (
     box_text,
     chunk_label,
     chunk_of,
+    chunk_swatch,
     count_legend_rows,
+    legend_args,
     num_chunks,
 )
 from pipesim.trace import Span, Trace
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 MAX_WIDTH = 18.0  # inches; wider tables get narrower cells
@@ -43,11 +46,20 @@ def plot_schedule_table(
     title: str | None = None,
     formats: Iterable[str] | None = None,
     slot_numbers: bool = True,
+    ax: Axes | None = None,
+    width: float | None = None,
+    font_size: float | None = None,
 ) -> Figure:
     """Draw the schedule table of a table-level trace (``pipesim.ideal.unit_trace`` gives one
-    with every action one slot long); write it to ``path`` (PNG/SVG/PDF by suffix) and return it."""
+    with every action one slot long); write it to ``path`` (PNG/SVG/PDF by suffix) and return it.
+    ``ax`` draws into that axes of a figure the caller composes (title on the axes, legend to
+    its right) and returns that figure. ``width`` (inches) fixes the figure width, the cells
+    share what the labels leave; ``font_size`` (points) rescales the text outside the cells."""
+    if width is not None and not (isinstance(width, int | float) and 2.0 <= width <= MAX_PIXELS / style.DPI):
+        raise ValueError(f"width={width!r} inches; give 2 to {MAX_PIXELS / style.DPI:g}")
     with style.style_context():
-        fig = _draw(trace, title, slot_numbers)
+        fig = _draw(trace, title, slot_numbers, ax, width)
+        style.scale_fonts(fig, font_size)
     style.save_figure(fig, path, formats)
     return fig
 
@@ -58,7 +70,8 @@ MAX_PIXELS = 32_768
 MAX_CELLS = 250_000
 
 
-def _draw(trace: Trace, title: str | None, slot_numbers: bool) -> Figure:
+def _draw(trace: Trace, title: str | None, slot_numbers: bool, ax: Axes | None = None,
+          width: float | None = None) -> Figure:
     import numpy as np
     from matplotlib.collections import PolyCollection
     from matplotlib.patches import Patch
@@ -79,8 +92,10 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool) -> Figure:
     kinds = [k for k in style.KIND_ORDER if any(s.kind == k for s in spans)]
     kinds += sorted({s.kind for s in spans} - set(style.KIND_ORDER))
     names = [style.KIND_NAMES.get(k, k) for k in kinds] + (
-        [chunk_label(trace, c) for c in range(nchunks)] if nchunks > 1 else [])
-    W = max(4.0, left + ncols * cell + 0.3)
+        [chunk_label(trace, c) + "    " for c in range(nchunks)] if nchunks > 1 else [])
+    if width is not None:
+        cell = max(0.01, (width - left - 0.3) / ncols)
+    W = max(4.0, left + ncols * cell + 0.3) if width is None else float(width)
     # Refused before matplotlib is touched: 256 devices x 8,000 slots took 8.5 GB and made a
     # 78,000-pixel PNG that no viewer opens, while the text and CSV outputs hold every cell.
     if W * style.DPI > MAX_PIXELS or nrows * ncols > MAX_CELLS:
@@ -88,10 +103,19 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool) -> Figure:
                          f"wide with {nrows * ncols:,} cells (at most {MAX_PIXELS:,} px and {MAX_CELLS:,} cells); "
                          "plot fewer microbatches or devices, or use --format csv for the full table")
     legend_rows = count_legend_rows(names, W)
-    top, bottom = 0.75 + (0.2 if slot_numbers else 0.0), 0.2 + LEGEND_ROW * legend_rows
+    headline = title if title is not None else str(trace.meta.get("schedule", "schedule"))
+    drop = 0.0 if headline else 0.24  # title="" leaves out the title line and its space
+    top, bottom = 0.75 - drop + (0.2 if slot_numbers else 0.0), 0.2 + LEGEND_ROW * legend_rows
     H = top + nrows * row_h + bottom
-    fig = style.new_figure(W, H)
-    ax = fig.add_axes((left / W, bottom / H, ncols * cell / W, nrows * row_h / H))
+    own = ax is None
+    if ax is None:
+        fig = style.new_figure(W, H)
+        ax = fig.add_axes((left / W, bottom / H, ncols * cell / W, nrows * row_h / H))
+    else:
+        fig = ax.get_figure(root=True)  # type: ignore[assignment]  # an axes of a figure
+        fw, fh = (float(v) for v in fig.get_size_inches())
+        box = ax.get_position()
+        cell, row_h = box.width * fw / ncols, box.height * fh / nrows  # text fits the given axes
 
     # Empty grid first (every slot of every device), then the actions over it.
     grid = [((c, r), (c, r + 1), (c + 1, r + 1), (c + 1, r)) for r in range(nrows) for c in range(ncols)]
@@ -119,7 +143,7 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool) -> Figure:
             need = style.text_width_px(text, font, style.DPI) + 2
             if text and (c1 - c0) * cell * style.DPI >= need:
                 ax.text((c0 + c1) / 2, r + 0.5, text, ha="center", va="center_baseline", fontsize=font,
-                        color=style.text_color(rgb), zorder=3)
+                        color=style.text_color(rgb), zorder=3, gid="box-label")
 
     ax.set_xlim(0, ncols)
     ax.set_ylim(nrows, 0)
@@ -137,7 +161,6 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool) -> Figure:
     else:
         ax.set_xticks([])
     unit_note = "slots" if style.is_unitless(trace) or unit == 1.0 else f"slots of {style.format_duration(unit, False)}"
-    headline = title if title is not None else str(trace.meta.get("schedule", "schedule"))
     meta = trace.meta
     figures = [f"p={meta.get('devices', len(trace.devices))}"]
     if meta.get("stages") not in (None, meta.get("devices")):
@@ -145,18 +168,25 @@ def _draw(trace: Trace, title: str | None, slot_numbers: bool) -> Figure:
     if "microbatches" in meta:
         figures.append(f"m={meta['microbatches']}")
     figures.append(f"{ncols} {unit_note}")
-    fig.text(left / W, 1 - 0.2 / H, headline, ha="left", va="center", fontsize=style.FONT_SIZE + 2.5,
-             fontweight="bold", color="#111111")
-    fig.text(left / W, 1 - 0.44 / H, "   ".join(figures), ha="left", va="center", fontsize=style.FONT_SIZE,
-             color="#333333")
-
-    handles = [Patch(facecolor=style.KIND_COLORS.get(k, style.OTHER_COLOR), label=style.KIND_NAMES.get(k, k))
+    handles: list[Any] = [Patch(facecolor=style.KIND_COLORS.get(k, style.OTHER_COLOR), label=style.KIND_NAMES.get(k, k))
                for k in kinds]
     if nchunks > 1:
-        handles += [Patch(facecolor=style.shade(style.KIND_COLORS["F"], style.chunk_tint(nchunks, c)), label=chunk_label(trace, c))
-                    for c in range(nchunks)]
+        handles += [chunk_swatch(trace, c, Patch, kinds) for c in range(nchunks)]
+    if not own:
+        if headline:
+            ax.set_title(headline, loc="left", fontweight="bold", fontsize=style.FONT_SIZE, pad=14 if slot_numbers else 4)
+        if handles:
+            ax.legend(**legend_args(handles), loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+                      handlelength=1.2, handleheight=0.9)
+        return fig
+    if headline:
+        fig.text(left / W, 1 - 0.2 / H, headline, ha="left", va="center", fontsize=style.FONT_SIZE + 2.5,
+                 fontweight="bold", color="#111111")
+    fig.text(left / W, 1 - (0.44 - drop) / H, "   ".join(figures), ha="left", va="center", fontsize=style.FONT_SIZE,
+             color="#333333")
+
     if handles:
-        fig.legend(handles=handles, loc="upper center", ncol=math.ceil(len(handles) / legend_rows),
+        fig.legend(**legend_args(handles), loc="upper center", ncol=math.ceil(len(handles) / legend_rows),
                    bbox_to_anchor=(0.5, (bottom - 0.12) / H),
                    handlelength=1.2, handleheight=0.9, columnspacing=1.0, borderaxespad=0.0)
     return fig

@@ -36,12 +36,16 @@ from typing import Any
 import numpy as np
 from _common import out_dir, run_many, study_args, write_table
 
+from pipesim.plot.style import schedule_color, schedule_label
 from pipesim.sweep import map_items
 
 STUDY = "async_convergence"
 SCHEDULES = ("1f1b", "zb-h1", "pipedream", "pipedream-2bw", "pipedream-2bw+predict")
-LABELS = {"1f1b": "1F1B", "zb-h1": "ZB-H1", "pipedream": "PipeDream", "pipedream-2bw": "PipeDream-2BW",
-          "pipedream-2bw+predict": "2BW + weight prediction"}
+# "+predict" is PipeDream-2BW with weight prediction: the 2BW colour, darker and dashed.
+LABELS = {s: schedule_label(s) for s in SCHEDULES[:-1]} | {
+    "pipedream-2bw+predict": schedule_label("pipedream-2bw") + " + weight prediction"}
+COLORS = {s: schedule_color(s) for s in SCHEDULES[:-1]} | {
+    "pipedream-2bw+predict": schedule_color("pipedream-2bw", 1, 2)}
 LINK_LABELS = {"ib-hdr": "IB HDR 200 Gb/s", "eth100": "100 GbE", "eth25": "25 GbE", "eth10": "10 GbE"}
 M, STREAM, TARGET = 16, 8, 1.8
 FULL: dict[str, Any] = {"ps": (2, 4, 8, 16), "links": ("ib-hdr", "eth100", "eth25", "eth10"), "iterations": 150,
@@ -120,7 +124,7 @@ def time_figure(rows: list[dict[str, Any]], ps: tuple[int, ...], links: tuple[st
 
     from pipesim.plot import style
 
-    left, panel, gap, legend = 0.75, 2.7, 0.2, 2.5  # inches
+    left, panel, gap, legend = 0.75, 2.7, 0.2, 3.2  # inches (the legend's longest label is ~3 in)
     width = left + len(links) * (panel + gap) + legend
     with style.style_context():
         fig = style.new_figure(width, 4.2)
@@ -129,11 +133,11 @@ def time_figure(rows: list[dict[str, Any]], ps: tuple[int, ...], links: tuple[st
         low = min(max(r["time_to_target_s"] - r["time_to_target_ci_s"], r["time_to_target_s"] / 3) for r in rows)
         high = max(r["time_to_target_s"] + r["time_to_target_ci_s"] for r in rows)
         for ax, link in zip(axes, links, strict=True):
-            for i, sched in enumerate(SCHEDULES):
+            for sched in SCHEDULES:
                 pts = sorted((r["p"], r["time_to_target_s"], r["time_to_target_ci_s"]) for r in rows
                              if r["link"] == link and r["schedule"] == sched)
                 ax.errorbar([x for x, _, _ in pts], [y for _, y, _ in pts], yerr=[e for _, _, e in pts],
-                            color=style.SERIES_COLORS[i], marker="o", markersize=3.5, linewidth=1.4, capsize=2,
+                            color=COLORS[sched], marker="o", markersize=3.5, linewidth=1.4, capsize=2,
                             linestyle=(0, (4, 2)) if "+" in sched else "-", label=LABELS[sched])
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
@@ -163,18 +167,20 @@ def time_figure(rows: list[dict[str, Any]], ps: tuple[int, ...], links: tuple[st
 def penalty_figure(pen: list[dict[str, Any]], ps: tuple[int, ...], path: Path) -> None:
     from pipesim.plot import style
 
-    series = (("pipedream", "PipeDream (vs. the same per-microbatch\nupdates without delay)", "-"),
-              ("pipedream-2bw", "2BW (vs. synchronous)", "-"),
-              ("pipedream-2bw+predict", "2BW + weight prediction", (0, (4, 2))),
-              ("pipedream-2bw+feedback", "2BW + error feedback", (0, (1, 1.5))))
+    two = schedule_label("pipedream-2bw")
+    series = (("pipedream", schedule_label("pipedream") + " (vs. the same per-microbatch\nupdates without delay)", "-",
+               schedule_color("pipedream")),
+              ("pipedream-2bw", f"{two} (vs. synchronous)", "-", schedule_color("pipedream-2bw")),
+              ("pipedream-2bw+predict", f"{two} + weight prediction", (0, (4, 2)), schedule_color("pipedream-2bw", 1, 2)),
+              ("pipedream-2bw+feedback", f"{two} + error feedback", (0, (1, 1.5)), schedule_color("pipedream-2bw", 0, 2)))
     with style.style_context():
         fig = style.new_figure(9.0, 4.0)
         ax = fig.add_axes((0.08, 0.13, 0.58, 0.74))
-        for i, (name, label, ls) in enumerate(series):
+        for name, label, ls, color in series:
             pts = sorted((r["p"], r["penalty"], r["penalty_ci"]) for r in pen if r["family"] == name)
             x, y, e = (np.array([t[k] for t in pts]) for k in range(3))
-            ax.fill_between(x, y - e, y + e, color=style.SERIES_COLORS[i + 2], alpha=0.15, linewidth=0)
-            ax.plot(x, y, color=style.SERIES_COLORS[i + 2], marker="o", markersize=3.5, linewidth=1.5, linestyle=ls,
+            ax.fill_between(x, y - e, y + e, color=color, alpha=0.15, linewidth=0)
+            ax.plot(x, y, color=color, marker="o", markersize=3.5, linewidth=1.5, linestyle=ls,
                     label=label)
         ax.axhline(1.0, color="#222222", linewidth=0.8)
         ax.set_xscale("log", base=2)
@@ -200,8 +206,9 @@ def curves_figure(chosen: dict[tuple[str, int, str], Any], times: dict[tuple[str
         seeds = chosen[family_of(sched, p)][1]
         grid = np.array([r["loss"] for r in seeds])
         x = np.array(seeds[0]["iterations"]) * times[(sched, p, link)]
-        series.append(LossSeries(LABELS[sched], x, np.median(grid, axis=0), grid.min(axis=0), grid.max(axis=0)))
-    plot_loss_curves(series, path, target=target, formats=("png", "svg"), ylabel="held-out loss (nats/char)",
+        series.append(LossSeries(LABELS[sched], x, np.median(grid, axis=0), grid.min(axis=0), grid.max(axis=0),
+                                 color=COLORS[sched]))
+    plot_loss_curves(series, path, target=target, formats=("png", "svg"), ylabel="held-out loss (nats/char)", width=9.5,
                      title=f"Char LM, p = {p}, {LINK_LABELS.get(link, link)}: median and range over seeds")
 
 

@@ -27,11 +27,13 @@ from typing import Any
 from _common import out_dir, run_many, study_args, write_table
 
 from pipesim.plot import Axis, Bars, Note, Panel, Rule, Series, plot_panels
-from pipesim.plot.style import SERIES_COLORS, mix
+from pipesim.plot.style import SERIES_COLORS, mix, schedule_color, schedule_label
 
 STUDY = "async_pipelines"
 SCHEDULES = ("1f1b", "pipedream", "pipedream-2bw")
-LABELS = {"1f1b": "1F1B (flush)", "pipedream": "PipeDream", "pipedream-2bw": "PipeDream-2BW"}
+LABELS = {"1f1b": schedule_label("1f1b") + " (flush)", "pipedream": schedule_label("pipedream"),
+          "pipedream-2bw": schedule_label("pipedream-2bw")}
+COLORS = {s: schedule_color(s) for s in LABELS}
 PS = (4, 8)
 M = 16
 ITERATIONS = 4  # the main comparison
@@ -88,7 +90,7 @@ def time_memory_figure(main: list[dict[str, Any]], ps: list[int], path: Path) ->
     time_bars, time_notes, marks = [], [], []
     for i, sched in enumerate(SCHEDULES):
         vals = [value(sched, p, "iteration_time_s") for p in ps]
-        time_bars.append(Bars(pos[i], vals, width=width * 0.95, color=SERIES_COLORS[i], label=LABELS[sched]))
+        time_bars.append(Bars(pos[i], vals, width=width * 0.95, color=COLORS[sched], label=LABELS[sched]))
         time_notes += [Note(x, v, f"{v:.2f}", offset=(0, 4), ha="center", size=-1.5) for x, v in zip(pos[i], vals,
                                                                                                       strict=True)]
         marks.append(Series(pos[i], [table[(sched, p)] for p in ps], color="#222222", marker="_", size=14,
@@ -103,7 +105,7 @@ def time_memory_figure(main: list[dict[str, Any]], ps: list[int], path: Path) ->
         for key, _label, tint in parts:
             vals = [value(sched, p, key) for p in ps]
             memory_bars.append(Bars(pos[i], vals, bottom=base, width=width * 0.95,
-                                    color=mix(SERIES_COLORS[i], (1.0, 1.0, 1.0), 1 - tint),
+                                    color=mix(COLORS[sched], (1.0, 1.0, 1.0), 1 - tint),
                                     hatch="////" if key == "weights_stashed_GB" else None))
             base = [b + v for b, v in zip(base, vals, strict=True)]
         memory_notes += [Note(x, v, f"{v:.1f}", ha="center", size=-1.5) for x, v in zip(pos[i], base, strict=True)]
@@ -120,7 +122,7 @@ def time_memory_figure(main: list[dict[str, Any]], ps: list[int], path: Path) ->
               x=ticks, y=Axis("peak memory of the fullest GPU (GB)", limits=(0, MEMORY_GB * 1.12))),
     ]
     # One legend: schedule colours, then the component shades (in grey).
-    legend: list[Series | Bars] = [Bars(color=SERIES_COLORS[i], label=LABELS[s]) for i, s in enumerate(SCHEDULES)]
+    legend: list[Series | Bars] = [Bars(color=COLORS[s], label=LABELS[s]) for s in SCHEDULES]
     legend.append(table_mark)
     legend += [Bars(color=mix("#555555", (1.0, 1.0, 1.0), 1 - tint), label=label,
                     hatch="////" if key == "weights_stashed_GB" else None) for key, label, tint in reversed(parts)]
@@ -137,14 +139,14 @@ def staleness_figure(stale: list[dict[str, Any]], ps: list[int], path: Path) -> 
         for key, offset, what in (("versions", 0, "weight versions kept"),
                                   ("max_delay", 1, "max gradient delay (local updates)")):
             bars = [Bars(pos[i], [next(r[key] for r in stale if r["schedule"] == sched and r["p"] == p
-                                       and r["stage"] == s) for s in xs], width=width * 0.95, color=SERIES_COLORS[i])
+                                       and r["stage"] == s) for s in xs], width=width * 0.95, color=COLORS[sched])
                     for i, sched in enumerate(SCHEDULES)]
             theory = Series(xs, [p - s - offset for s in xs], color="#222222", marker="_", size=22 - p, edge_width=1.5,
                             line="none")
             panels.append(Panel(bars=bars, series=[theory], grid="y", title=f"p = {p}: {what}",
                                 x=Axis("stage s" if row == len(ps) - 1 else "", ticks=xs, fmt="{:g}"),
                                 y=Axis(what, limits=(0, p + 0.6), integer=True)))
-    legend: list[Series | Bars] = [Bars(color=SERIES_COLORS[i], label=LABELS[s]) for i, s in enumerate(SCHEDULES)]
+    legend: list[Series | Bars] = [Bars(color=COLORS[s], label=LABELS[s]) for s in SCHEDULES]
     legend.append(Series(color="#222222", marker="_", size=14, edge_width=1.5, line="none",
                          label="PipeDream theory:\nversions p−s, delay p−s−1"))
     plot_panels(panels, path, columns=2, width=11.5, row_height=2.5, legend=legend, legend_at="right",

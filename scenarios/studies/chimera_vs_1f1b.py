@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import out_dir, run_many, study_args, write_table
 
 from pipesim.plot import Axis, Bars, Note, Panel, Rule, Series, plot_panels
+from pipesim.plot.style import schedule_color, schedule_label
 
 STUDY = "chimera_vs_1f1b"
 P = 8
@@ -39,10 +40,10 @@ LAYERS = [3, 3, 3, 3, 3, 3, 4, 2]
 BAR_M = 4 * P  # the m of the slowdown bar chart (feasible for every schedule)
 # Schedule variants: key -> (label, generator name, options).
 VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "gpipe": ("GPipe", "gpipe", {}),
-    "1f1b": ("1F1B", "1f1b", {}),
-    "chimera": ("Chimera", "chimera", {"scale": "concat"}),
-    "chimera-double": ("Chimera, forward doubling", "chimera", {"scale": "double"}),
+    "gpipe": (schedule_label("gpipe"), "gpipe", {}),
+    "1f1b": (schedule_label("1f1b"), "1f1b", {}),
+    "chimera": (schedule_label("chimera"), "chimera", {"scale": "concat"}),
+    "chimera-double": (schedule_label("chimera", "forward doubling"), "chimera", {"scale": "double"}),
 }
 # Counterfactuals: the same Chimera without its replica all-reduce.
 NO_REDUCE = {"chimera": "chimera-noreduce", "chimera-double": "chimera-double-noreduce"}
@@ -56,7 +57,9 @@ NETWORKS: dict[str, tuple[str, dict[str, Any]]] = {
     "eth10": ("10 GbE cluster (8 x 1 GPU, 1.25 GB/s)",
               {"kind": "cluster", "num_nodes": P, "gpus_per_node": 1, "inter": "eth10"}),
 }
-COLORS = {"gpipe": "#4477AA", "1f1b": "#EE6677", "chimera": "#228833", "chimera-double": "#AA3377"}
+# Both Chimera variants in Chimera's hue (lighter: concatenation, darker: doubling).
+COLORS = {"gpipe": schedule_color("gpipe"), "1f1b": schedule_color("1f1b"), "chimera": schedule_color("chimera", 0, 2),
+          "chimera-double": schedule_color("chimera", 1, 2)}
 MARKERS = {"gpipe": "o", "1f1b": "s", "chimera": "D", "chimera-double": "^"}
 
 
@@ -266,8 +269,9 @@ def plot_bandwidth(bw_rows: list[dict[str, Any]], m: int, stem: Path) -> None:
         x = bw_crossover(bw_rows, variant, "1f1b")
         if math.isfinite(x):
             rules.append(Rule(x, vertical=True, color=COLORS[variant], line=":", width=1.2))
-            notes.append(Note(x, 0.03, f" {VARIANTS[variant][0]} = 1F1B at {x:.3g} GB/s", where="x-data",
-                              color=COLORS[variant], size=-1.5, ha="right", rotation=90))
+            # horizontal, left of its rule, in the empty band below the curves
+            notes.append(Note(x, 0.03, VARIANTS[variant][0].replace(", ", ",\n") + f"\n= 1F1B at {x:.3g} GB/s", where="x-data",
+                              color=COLORS[variant], size=-1.5, ha="right", offset=(-3, 0)))
     series.append(Series(color="#555555", line=DASHED, label="same colour, dashed:\ntable level (free network)"))
     panel = Panel(series=series, rules=rules, notes=notes, legend="right",
                   title=f"GPT-3 1.3B, p = {P}, m = {m}: 8 single-GPU nodes, NIC bandwidth swept",

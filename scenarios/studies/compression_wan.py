@@ -31,7 +31,7 @@ from typing import Any
 from _common import lone_transfer_time, out_dir, run_many, study_args, write_table
 
 from pipesim.plot import Axis, Note, Panel, Rule, Series, plot_heatmap, plot_panels
-from pipesim.plot.style import SERIES_COLORS
+from pipesim.plot.style import SERIES_COLORS, schedule_color, schedule_label
 from pipesim.units import parse_rate, parse_time
 
 STUDY = "compression_wan"
@@ -145,7 +145,7 @@ def heatmap(rows: list[dict[str, Any]], ratios: list[float], bandwidths: list[st
                  title=f"Tokens/s (and % of the compute ceiling): GPT-3 1.3B, 1F1B p={P} m={M},\n"
                        f"RTX 4090 hosts in a WAN chain, {LATENCY} per boundary, fair-shared links",
                  xlabel="compression ratio h/k (nominal)", ylabel="bandwidth per stage boundary",
-                 colorbar="throughput (tokens/s, log)", log=True, vmax=max(ceiling.values()), tick_format="{:g}k",
+                 colorbar="throughput (tokens/s, log)", log=True, tick_format="{:g}k",
                  tick_unit=1e3, formats=("png", "svg"))
 
 
@@ -193,14 +193,14 @@ def _delay_label() -> str:
 
 def latency_figure(lat_rows: list[dict[str, Any]], compute_ceiling: float, path: Path) -> None:
     series = []
-    for i, (sched, label) in enumerate((("1f1b", "1F1B (sim)"), ("gpipe", "GPipe (sim)"))):
+    for sched in ("1f1b", "gpipe"):
         pts = sorted((r["latency_ms"], r["tokens_per_s"], r["fits_in_memory"]) for r in lat_rows
                      if r["schedule"] == sched and "tokens_per_s" in r)
-        series.append(Series([p[0] for p in pts], [p[1] for p in pts], color=SERIES_COLORS[i], marker="o", size=5,
-                             hollow=[not p[2] for p in pts], label=label))
+        series.append(Series([p[0] for p in pts], [p[1] for p in pts], color=schedule_color(sched), marker="o", size=5,
+                             hollow=[not p[2] for p in pts], label=f"{schedule_label(sched)} (sim)"))
     ceiling = sorted((r["latency_ms"], r["latency_ceiling_tokens_per_s"]) for r in lat_rows if r["schedule"] == "1f1b")
     series.append(Series([p[0] for p in ceiling], [p[1] for p in ceiling], line=(0, (1.0, 2.0)), color="#777777", width=1.6,
-                         label="1F1B table level,\nlatency + 1 ms per message"))
+                         label=f"{schedule_label('1f1b')} table level,\nlatency + 1 ms per message"))
     series.append(Series(color="#555555", marker="o", line="none", hollow=True, label="exceeds 24 GB per GPU"))
     panel = Panel(series=series, legend="right",
                   rules=[Rule(compute_ceiling, line=(0, (5.0, 3.0)), width=1.3,

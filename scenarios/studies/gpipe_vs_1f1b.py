@@ -33,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import gb, lone_transfer_time, out_dir, run_many, study_args, write_table
 
 from pipesim.plot import Axis, Note, Panel, Rule, Series, plot_panels
-from pipesim.plot.style import SERIES_COLORS
+from pipesim.plot.style import SERIES_COLORS, schedule_color, schedule_label
 
 STUDY = "gpipe_vs_1f1b"
 P = 8
 SCHEDULES = ("gpipe", "1f1b")
-LABEL = {"gpipe": "GPipe", "1f1b": "1F1B"}
+LABEL = {s: schedule_label(s) for s in SCHEDULES}
 # Network classes: label and topology dictionary (pipesim.network.build_topology).
 NETWORKS: dict[str, tuple[str, dict[str, Any]]] = {
     "nvlink": ("NVLink node (8x A100, NVSwitch 300 GB/s)",
@@ -160,7 +160,7 @@ def _m_axis(ms: tuple[int, ...]) -> Axis:
     return Axis("microbatches per iteration m", "log2", ticks=ms, ticklabels=[str(m) for m in ms])
 
 
-COLORS = {"gpipe": SERIES_COLORS[0], "1f1b": SERIES_COLORS[1]}
+COLORS = {s: schedule_color(s) for s in SCHEDULES}
 # GPipe small and filled, 1F1B large and see-through: on fast networks the two lie on top of each other.
 MARKS = {"gpipe": ("o", 5.0, False), "1f1b": ("s", 8.0, True)}
 SEE_THROUGH = "none"

@@ -33,20 +33,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import lone_transfer_time, out_dir, run_many, study_args, write_table
 
 from pipesim.plot import Axis, Note, Panel, Rule, Series, plot_panels
+from pipesim.plot.style import schedule_color, schedule_label
 
 STUDY = "hanayo_bandwidth"
 P = 8
 BASE = "1f1b"
 # key -> (label, generator, options)
 VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "1f1b": ("1F1B", "1f1b", {}),
-    "hanayo-w1": ("Hanayo W = 1", "hanayo", {"waves": 1}),
-    "hanayo-w2": ("Hanayo W = 2", "hanayo", {"waves": 2}),
-    "interleaved-v2": ("interleaved 1F1B v = 2", "interleaved", {"v": 2}),
-    "interleaved-v4": ("interleaved 1F1B v = 4", "interleaved", {"v": 4}),
+    "1f1b": (schedule_label("1f1b"), "1f1b", {}),
+    "hanayo-w1": (schedule_label("hanayo", "W = 1"), "hanayo", {"waves": 1}),
+    "hanayo-w2": (schedule_label("hanayo", "W = 2"), "hanayo", {"waves": 2}),
+    "interleaved-v2": (schedule_label("interleaved", "v = 2"), "interleaved", {"v": 2}),
+    "interleaved-v4": (schedule_label("interleaved", "v = 4"), "interleaved", {"v": 4}),
 }
-COLORS = {"1f1b": "#222222", "hanayo-w1": "#228833", "hanayo-w2": "#AA3377", "interleaved-v2": "#4477AA",
-          "interleaved-v4": "#66CCEE"}
+# One hue per schedule; its variants lighter (fewer waves / chunks) to darker.
+COLORS = {"1f1b": schedule_color("1f1b"), "hanayo-w1": schedule_color("hanayo", 0, 2),
+          "hanayo-w2": schedule_color("hanayo", 1, 2), "interleaved-v2": schedule_color("interleaved", 0, 2),
+          "interleaved-v4": schedule_color("interleaved", 1, 2)}
 MARKERS = {"1f1b": "s", "hanayo-w1": "o", "hanayo-w2": "^", "interleaved-v2": "D", "interleaved-v4": "v"}
 LATENCY = "2 us"
 MESSAGE_BYTES = 8 * 2**20  # GPT-3 1.3B boundary: 2048 tokens x 2048 hidden x 2 B (checked in main)

@@ -39,6 +39,7 @@ from typing import Any
 from _common import lone_transfer_time, out_dir, run_many, study_args, write_table
 
 from pipesim.plot import Axis, Note, Panel, Series, plot_panels
+from pipesim.plot.style import schedule_color, schedule_label
 
 STUDY = "link_contention"
 P, M = 8, 16
@@ -174,8 +175,7 @@ def columns_of(rows: list[dict[str, Any]], sweep: str, schedules: Sequence[str])
 # --------------------------------------------------------------------------------------------
 # Figures
 
-COLORS = {"1f1b": "#4477AA", "gpipe": "#66CCEE", "interleaved": "#228833", "zb-h1": "#CCBB44",
-          "zb-v": "#EE6677", "chimera": "#AA3377"}
+COLORS = {s: schedule_color(s) for s in ("1f1b", "gpipe", "interleaved", "zb-h1", "zb-v", "chimera")}
 MARKERS = {"1f1b": "o", "gpipe": "s", "interleaved": "D", "zb-h1": "v", "zb-v": "^", "chimera": "P"}
 
 
@@ -191,7 +191,7 @@ def plot_sweep(rows: list[dict[str, Any]], sweep: str, schedules: Sequence[str],
         # Dotted from the free network to the first simulated point: a change of level.
         lines.append(Series(xs[:2], ys[:2], color=COLORS[s], marker=MARKERS[s], size=5, line=":", width=1.2))
         # GPipe and 1F1B often coincide: dash GPipe so the line beneath stays visible.
-        lines.append(Series(xs[1:], ys[1:], color=COLORS[s], marker=MARKERS[s], size=5, width=1.6, label=s,
+        lines.append(Series(xs[1:], ys[1:], color=COLORS[s], marker=MARKERS[s], size=5, width=1.6,
                             line=(0, (4.0, 2.0)) if s == "gpipe" else "-"))
     # Bump chart; tied schedules are nudged apart so both stay visible.
     nudged: dict[str, list[float]] = {s: [] for s in schedules}
@@ -202,11 +202,11 @@ def plot_sweep(rows: list[dict[str, Any]], sweep: str, schedules: Sequence[str],
             nudged[s].append(rk + 0.22 * seen.get(rk, 0))
             seen[rk] = seen.get(rk, 0) + 1
     bumps = [Series(xs, nudged[s], color=COLORS[s], marker=MARKERS[s], size=6, width=2.0, alpha=0.9) for s in schedules]
-    ends = [Note(xs[-1] + 0.15, nudged[s][-1], s, color=COLORS[s], va="center", size=-1.5, bold=True)
+    ends = [Note(xs[-1] + 0.15, nudged[s][-1], schedule_label(s), color=COLORS[s], va="center", size=-1.5, bold=True)
             for s in schedules]
     n = len(schedules)
     panels = [
-        Panel(series=lines, spans=[(-0.4, 0.5)], title="throughput", legend="lower left", legend_columns=2, weight=2.0,
+        Panel(series=lines, spans=[(-0.4, 0.5)], title="throughput", weight=2.0,
               x=Axis(SWEEPS[sweep][3], ticks=xs, ticklabels=names, limits=(-0.4, len(cols) - 0.6)),
               y=Axis("throughput (tokens/s per GPU)")),
         Panel(series=bumps, notes=ends, title="rank", grid="x", weight=1.0,
@@ -217,7 +217,10 @@ def plot_sweep(rows: list[dict[str, Any]], sweep: str, schedules: Sequence[str],
     plot_panels(panels, path, columns=2, width=11.0, row_height=3.45, title=TITLES[sweep],
                 subtitle=f"GPT-3 2.7B (selective recompute) on A100, p = {P}, m = {M}, 200 Gb/s HDR InfiniBand ports, "
                          "fair link sharing; dotted: from the free network (table level) to the simulation",
-                margins=(0.75, 0.95, 0.95, 0.6), gaps=(0.95, 0.55), formats=("png", "svg"))
+                legend=[Series(color=COLORS[s], marker=MARKERS[s], size=5, width=1.6, label=schedule_label(s),
+                               line=(0, (4.0, 2.0)) if s == "gpipe" else "-") for s in schedules],
+                legend_columns=len(schedules), margins=(0.75, 1.25, 0.95, 0.95), gaps=(0.95, 0.55),
+                formats=("png", "svg"))
 
 
 # --------------------------------------------------------------------------------------------
