@@ -42,8 +42,9 @@ from simpy.events import Event, Timeout
 
 from pipesim.network import Topology
 from pipesim.network.options import Chunking
-from pipesim.sim.link import FairLink, FifoLink, Hop, Link, Msg, PassLink, Wiring, link_credits
+from pipesim.sim.link import Hop, Link, Msg, PassLink, Wiring
 from pipesim.sim.maxmin import MaxMinLink, MaxMinSharing
+from pipesim.sim.queues import FairLink, FifoLink, link_credits
 from pipesim.sim.records import TransferLog
 from pipesim.units import parse_time
 
