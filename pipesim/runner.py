@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
@@ -40,12 +41,14 @@ class Outcome:
         return trace
 
 
-def run_built(built: Any, level: Level = "sim", *, trace: bool = True) -> Outcome:
+def run_built(built: Any, level: Level = "sim", *, trace: bool = True,
+              progress: Callable[[int, int, float], None] | None = None) -> Outcome:
     """Evaluate ``built`` (a ``pipesim.scenario.build.Built``) and add throughput figures.
 
     ``trace=False``: the caller reads only metrics, so the simulation keeps no per-transfer
     records (what the trace's link spans and messages are built from), only per-link counters;
-    a long run's memory then grows by its per-action times alone. The metrics are the same."""
+    a long run's memory then grows by its per-action times alone. The metrics are the same.
+    ``progress``: see ``pipesim.sim.engine.Simulation.run`` (the simulation level only)."""
     if level not in LEVELS:
         raise ValueError(f"--level: '{level}' is not a level; choose table or sim")
     # The table level's walk is its deadlock dry run too: validated, the schedule is walked once.
@@ -62,7 +65,7 @@ def run_built(built: Any, level: Level = "sim", *, trace: bool = True) -> Outcom
 
         budget.check(simulation_events(compiled, built.sim_options), f"scenario {built.scenario.name!r}")
         options = built.sim_options if trace else replace(built.sim_options, record_links=False)
-        result = Simulation(built.schedule, built.costs, built.topology, options, compiled=compiled).run()
+        result = Simulation(built.schedule, built.costs, built.topology, options, compiled=compiled).run(progress)
     metrics = result.metrics()
     makespan = metrics["makespan"]
     iterations = max(1, int(getattr(built, "iterations_in_schedule", 1) or 1))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pipesim._version import __version__
 from pipesim.cli.common import (
@@ -101,13 +103,43 @@ def write_outputs(outcome: Any, built: Any, out: Path, trace: bool | None = None
     return written
 
 
+class ProgressLine:
+    """A one-line ``\r``-rewritten progress report on a terminal, shown only once a run has
+    taken ``after`` seconds (short runs print nothing) and erased when the run ends."""
+
+    def __init__(self, stream: TextIO, after: float = 2.0, clock=time.monotonic) -> None:
+        self.stream, self.after, self.clock = stream, after, clock
+        self.t0 = clock()
+        self.shown = False
+
+    def __call__(self, done: int, total: int, now: float) -> None:
+        elapsed = self.clock() - self.t0
+        if elapsed < self.after:
+            return
+        share = done / total if total else 1.0
+        self.stream.write(f"\rsimulating: {share:6.1%} of {total:,} actions, {format_time(now)} simulated, "
+                          f"{elapsed:.0f} s elapsed ")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
 def run(args: argparse.Namespace) -> int:
     from pipesim.runner import run_built
 
     built = load_built(args.scenario, [*args.overrides, *budget_overrides(args)])
     opts = built.scenario.outputs
     wants_trace = not args.no_files and ((opts.trace if args.trace is None else args.trace) or opts.gantt)
-    outcome = run_built(built, args.level, trace=wants_trace)
+    line = ProgressLine(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        outcome = run_built(built, args.level, trace=wants_trace, progress=line)
+    finally:
+        if line is not None:
+            line.close()
     out = Path(args.out or built.scenario.outputs.dir or Path("out") / built.scenario.name)
     written = [] if args.no_files else write_outputs(outcome, built, out, args.trace, links=args.links,
                                                      width=args.width, font_size=args.font_size, title=args.title)

@@ -38,6 +38,10 @@ from pipesim.sim.records import TransferLog
 from pipesim.timeline import Compiled, ReduceTime, compile_schedule, timeline_metrics
 from pipesim.trace import Trace
 
+# ``progress(done actions, total actions, simulated time)`` (see ``Simulation.run``).
+Progress = Callable[[int, int, float], None]
+PROGRESS_STEPS = 1 << 16  # SimPy steps between two progress calls: a few tenths of a second
+
 
 @dataclass(frozen=True)
 class SimOptions:
@@ -198,11 +202,27 @@ class Simulation:
                     for k, ((src, dst), rt) in enumerate(zip(ends, self.routes[r], strict=True))])
 
     # -- running --------------------------------------------------------------------------------
-    def run(self) -> SimResult:
+    def run(self, progress: Progress | None = None) -> SimResult:
+        """Simulate to the end. ``progress(done, total, now)`` is called every ``PROGRESS_STEPS``
+        SimPy steps with the compute actions finished, their total and the simulated time; it
+        only reads, so the run's events, times and outputs are the same with or without it."""
         with gc_paused():
-            return self._run()
+            return self._run(progress)
 
-    def _run(self) -> SimResult:
+    def _drive(self, progress: Progress) -> None:
+        # ``Environment.run()`` without ``until`` is this loop of ``step()`` calls ended by an
+        # empty schedule; stepping here instead lets a caller look at the run every so often
+        # without scheduling anything (an event of its own would shift later event ids).
+        env, step, total = self.env, self.env.step, self.compiled.program.num_actions * self.options.dp
+        try:
+            while True:
+                for _ in range(PROGRESS_STEPS):
+                    step()
+                progress(sum(done.count(1) for done in self._done), total, float(env.now))
+        except simpy.core.EmptySchedule:
+            pass
+
+    def _run(self, progress: Progress | None = None) -> SimResult:
         env, prog, opts = self.env, self.compiled.program, self.options
         dp, n = opts.dp, prog.num_actions
         # Flat float64 arrays: 8 bytes a time instead of a list slot and a float object (32).
@@ -220,7 +240,10 @@ class Simulation:
         for r in range(dp):
             for d in range(prog.num_devices):
                 env.process(self._device(r, d))
-        env.run()
+        if progress is None:
+            env.run()
+        else:
+            self._drive(progress)
         self._check_finished()
         self._arrived = []
         return SimResult(self, self.start, self.end, self._wait_data, self._idle_sched, self.sync.end)
