@@ -30,11 +30,12 @@ one event per line, so the same trace always gives byte-identical files.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pipesim.budget import MAX_DEVICES
 from pipesim.trace import COMPUTE_KINDS, MemorySample, Message, Span, Trace
@@ -165,8 +166,9 @@ def _stage_of(label: str) -> int | None:
     return int(digits) if digits and len(digits) < len(label) else None
 
 
-def to_chrome_trace(trace: Trace) -> dict[str, Any]:
-    """The trace as a Chrome/Perfetto ``{"traceEvents": [...], ...}`` dict (see module doc)."""
+def _chrome(trace: Trace) -> tuple[Iterator[dict[str, Any]], dict[str, Any]]:
+    """The Chrome trace's events, produced one at a time (a writer can stream them to disk
+    without holding them all), and its ``otherData``."""
     scale = time_scale_us(trace)
     dev_tid = {name: i for i, name in enumerate(trace.devices)}
     links = set(trace.links)
@@ -197,60 +199,60 @@ def to_chrome_trace(trace: Trace) -> dict[str, Any]:
             return PID_LINKS, lane_of[id(span)]
         return PID_OTHER, other_tid[span.track]
 
-    events: list[dict[str, Any]] = []
-    procs = [(PID_DEVICES, "devices", trace.devices), (PID_LINKS, "links", lane_names),
-             (PID_OTHER, "other tracks", other_names)]
-    for pid, pname, threads in procs:
-        if not threads:
-            continue
-        events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": pname}})
-        events.append({"ph": "M", "name": "process_sort_index", "pid": pid, "tid": 0, "args": {"sort_index": pid}})
-        for tid, tname in enumerate(threads):
-            events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": tname}})
-            events.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid,
-                           "args": {"sort_index": tid}})
+    def events() -> Iterator[dict[str, Any]]:
+        procs = [(PID_DEVICES, "devices", trace.devices), (PID_LINKS, "links", lane_names),
+                 (PID_OTHER, "other tracks", other_names)]
+        for pid, pname, threads in procs:
+            if not threads:
+                continue
+            yield {"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": pname}}
+            yield {"ph": "M", "name": "process_sort_index", "pid": pid, "tid": 0, "args": {"sort_index": pid}}
+            for tid, tname in enumerate(threads):
+                yield {"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": tname}}
+                yield {"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid,
+                       "args": {"sort_index": tid}}
 
-    by_id = {m.id: m for m in trace.messages}
-    hops: dict[int, list[tuple[float, int]]] = {}  # message id -> (start, link thread) per link slice
-    for span in trace.sorted_spans():
-        pid, tid = where(span)
-        name = _slice_name(span)
-        if pid == PID_LINKS:
-            name = _xfer_name(span, by_id.get(span.message), trace.devices)
-            if span.message >= 0:
-                hops.setdefault(span.message, []).append((span.start, tid))
-        events.append({"ph": "X", "name": name, "cat": span.kind, "pid": pid, "tid": tid,
-                       "ts": span.start * scale, "dur": max(span.end - span.start, 0.0) * scale,
-                       "args": _span_args(span)})
+        by_id = {m.id: m for m in trace.messages}
+        hops: dict[int, list[tuple[float, int]]] = {}  # message id -> (start, link thread) per link slice
+        for span in trace.sorted_spans():
+            pid, tid = where(span)
+            name = _slice_name(span)
+            if pid == PID_LINKS:
+                name = _xfer_name(span, by_id.get(span.message), trace.devices)
+                if span.message >= 0:
+                    hops.setdefault(span.message, []).append((span.start, tid))
+            yield {"ph": "X", "name": name, "cat": span.kind, "pid": pid, "tid": tid,
+                   "ts": span.start * scale, "dur": max(span.end - span.start, 0.0) * scale,
+                   "args": _span_args(span)}
 
-    anchor = _anchors(trace)
-    for msg in sorted(trace.messages, key=lambda m: (m.sent, m.id)):
-        if not (0 <= msg.src < len(trace.devices) and 0 <= msg.dst < len(trace.devices)):
-            continue
-        # Producer slice -> each link slice in time order -> consumer slice; an end with no
-        # action (a collective's piece) is left out, and an arrow needs two points.
-        points: list[tuple[int, int, float]] = []
-        if (msg.src, msg.producer) in anchor:
-            points.append((PID_DEVICES, msg.src, anchor[(msg.src, msg.producer)]))
-        points += [(PID_LINKS, tid, t) for t, tid in sorted(hops.get(msg.id, ()))]
-        if (msg.dst, msg.consumer) in anchor:
-            points.append((PID_DEVICES, msg.dst, anchor[(msg.dst, msg.consumer)]))
-        if len(points) < 2:
-            continue
-        name = msg.label or f"{msg.kind} mb{msg.microbatch}"
-        for i, (pid, tid, ts) in enumerate(points):
-            ph = "s" if i == 0 else "f" if i == len(points) - 1 else "t"
-            ev: dict[str, Any] = {"ph": ph, "id": msg.id, "name": name, "cat": f"msg.{msg.kind}", "pid": pid,
-                                  "tid": tid, "ts": ts * scale}
-            if ph == "f":
-                ev["bp"] = "e"
-            events.append(ev)
+        anchor = _anchors(trace)
+        for msg in sorted(trace.messages, key=lambda m: (m.sent, m.id)):
+            if not (0 <= msg.src < len(trace.devices) and 0 <= msg.dst < len(trace.devices)):
+                continue
+            # Producer slice -> each link slice in time order -> consumer slice; an end with no
+            # action (a collective's piece) is left out, and an arrow needs two points.
+            points: list[tuple[int, int, float]] = []
+            if (msg.src, msg.producer) in anchor:
+                points.append((PID_DEVICES, msg.src, anchor[(msg.src, msg.producer)]))
+            points += [(PID_LINKS, tid, t) for t, tid in sorted(hops.get(msg.id, ()))]
+            if (msg.dst, msg.consumer) in anchor:
+                points.append((PID_DEVICES, msg.dst, anchor[(msg.dst, msg.consumer)]))
+            if len(points) < 2:
+                continue
+            name = msg.label or f"{msg.kind} mb{msg.microbatch}"
+            for i, (pid, tid, ts) in enumerate(points):
+                ph = "s" if i == 0 else "f" if i == len(points) - 1 else "t"
+                ev: dict[str, Any] = {"ph": ph, "id": msg.id, "name": name, "cat": f"msg.{msg.kind}", "pid": pid,
+                                      "tid": tid, "ts": ts * scale}
+                if ph == "f":
+                    ev["bp"] = "e"
+                yield ev
 
-    ordered = sorted(enumerate(trace.memory), key=lambda im: (im[1].device, im[1].time, im[0]))
-    for _, mem in ordered:
-        dname = trace.devices[mem.device] if 0 <= mem.device < len(trace.devices) else f"device{mem.device}"
-        events.append({"ph": "C", "name": f"memory {dname}", "pid": PID_DEVICES, "tid": 0,
-                       "ts": mem.time * scale, "args": {"activations": mem.activations, "total": mem.total}})
+        ordered = sorted(enumerate(trace.memory), key=lambda im: (im[1].device, im[1].time, im[0]))
+        for _, mem in ordered:
+            dname = trace.devices[mem.device] if 0 <= mem.device < len(trace.devices) else f"device{mem.device}"
+            yield {"ph": "C", "name": f"memory {dname}", "pid": PID_DEVICES, "tid": 0,
+                   "ts": mem.time * scale, "args": {"activations": mem.activations, "total": mem.total}}
 
     pipesim = {
         "format": FORMAT_VERSION,
@@ -264,24 +266,41 @@ def to_chrome_trace(trace: Trace) -> dict[str, Any]:
                       m.stage, m.microbatch, m.label, m.producer, m.consumer] for m in trace.messages],
         "note": "ts/dur in microseconds; unitless (slot) traces use 1 slot = 1000 us",
     }
-    return {"traceEvents": events, "displayTimeUnit": "ms", "otherData": {"pipesim": pipesim}}
+    return events(), {"pipesim": pipesim}
+
+
+def to_chrome_trace(trace: Trace) -> dict[str, Any]:
+    """The trace as a Chrome/Perfetto ``{"traceEvents": [...], ...}`` dict (see module doc)."""
+    events, other = _chrome(trace)
+    return {"traceEvents": list(events), "displayTimeUnit": "ms", "otherData": other}
+
+
+def _write_chrome(trace: Trace, out: TextIO) -> None:
+    """Sorted keys, one event per line, byte-stable; events are written as they are made."""
+    events, other = _chrome(trace)
+    enc = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
+    out.write('{"displayTimeUnit":"ms",\n"otherData":' + enc.encode(other) + ',\n"traceEvents":[\n')
+    sep = ""
+    for e in events:
+        out.write(sep + enc.encode(e))
+        sep = ",\n"
+    out.write("\n]}\n")
 
 
 def dumps_chrome_trace(trace: Trace) -> str:
     """Serialised Chrome trace: sorted keys, one event per line, byte-stable."""
-    data = to_chrome_trace(trace)
-    enc = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
-    lines = [enc.encode(e) for e in data["traceEvents"]]
-    other = enc.encode(data["otherData"])
-    return ('{"displayTimeUnit":"ms",\n"otherData":' + other + ',\n"traceEvents":[\n'
-            + ",\n".join(lines) + "\n]}\n")
+    buf = io.StringIO()
+    _write_chrome(trace, buf)
+    return buf.getvalue()
 
 
 def write_chrome_trace(trace: Trace, path: str | Path) -> Path:
-    """Write ``to_chrome_trace(trace)`` as JSON; returns the path."""
+    """Write the Chrome trace to ``path``, streaming its events (the file is the same bytes as
+    ``dumps_chrome_trace``); returns the path."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(dumps_chrome_trace(trace), encoding="utf-8")
+    with open(p, "w", encoding="utf-8", newline="\n") as fh:
+        _write_chrome(trace, fh)
     return p
 
 

@@ -69,3 +69,24 @@ def test_metrics_never_put_counts_in_a_byte_field():
     assert out["memory_unit"] == "stage-microbatch"
     assert not any(k.endswith("_bytes") for k in out)
     assert out["peak_memory_units"] == [4.0, 3.0, 2.0, 1.0]
+
+
+def test_trace_file_is_streamed_event_by_event_and_equals_the_dump(tmp_path, monkeypatch):
+    import json
+
+    from pipesim import export
+
+    costs = Costs.make(4, F=1.0, B=2.0, message_bytes=1e6)
+    sched = pipesim.Registry.default().generate("1f1b", 4, 6)
+    trace = Simulation(sched, costs, cluster(1, 4, intra="pcie4"), SimOptions()).run().trace
+    path = export.write_chrome_trace(trace, tmp_path / "t.json")
+    assert path.read_text() == export.dumps_chrome_trace(trace)
+    doc = json.loads(path.read_text())
+    assert doc["traceEvents"] == json.loads(json.dumps(export.to_chrome_trace(trace)["traceEvents"]))
+
+    # The writer consumes events as they are made: it never asks for them as a list.
+    def no_list(_trace):
+        raise AssertionError("write_chrome_trace built the whole event list")
+
+    monkeypatch.setattr(export, "to_chrome_trace", no_list)
+    assert export.write_chrome_trace(trace, tmp_path / "u.json").read_text() == path.read_text()
