@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pipesim.cli import main
@@ -76,3 +77,14 @@ def test_table_output_into_a_closed_pipe():
     proc = subprocess.run(f"{sys.executable} -m pipesim table 1f1b -p 8 -m 64 | head -1", shell=True,
                           capture_output=True, text=True, cwd=ROOT, check=False)
     assert proc.stdout.startswith("1f1b: p=8, m=64") and proc.stderr == ""
+
+
+@pytest.mark.parametrize(("value", "text"), [(48.4321, "48.43"), (99190.4, "99,190"), (1234567.0, "1,234,567"),
+                                             (0.5, "0.5"), (999.94, "999.9")])
+def test_throughput_reads_without_exponents(value: float, text: str) -> None:
+    from pipesim.cli.run_cmd import per_second, summary_rows
+
+    assert per_second(value) == text
+    rows = dict(summary_rows({"makespan": 1.0, "samples_per_s": 2.0, "tokens_per_s": value,
+                              "bubble_ratio": 0.1, "span_bubble_ratio": 0.1, "peak_activations": [1]}))
+    assert rows["throughput"] == f"2 samples/s, {text} tokens/s" and "e+" not in rows["throughput"]

@@ -43,11 +43,16 @@ def load_built(path: str, overrides: list[str]) -> Any:
     return build(load_scenario(path, overrides))
 
 
+def per_second(x: float) -> str:
+    """A throughput a reader can take in at a glance: 48.43, 99,190 (never 9.919e+04)."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+
+
 def summary_rows(metrics: dict[str, Any], time_fmt=format_time) -> list[tuple[str, str]]:
     rows = [
         ("makespan (per simulated run)", time_fmt(metrics["makespan"])),
-        ("throughput", f"{metrics['samples_per_s']:.4g} samples/s"
-         + (f", {metrics['tokens_per_s']:.4g} tokens/s" if metrics.get("tokens_per_s") else "")),
+        ("throughput", f"{per_second(metrics['samples_per_s'])} samples/s"
+         + (f", {per_second(metrics['tokens_per_s'])} tokens/s" if metrics.get("tokens_per_s") else "")),
         ("bubble ratio (devices x makespan)", f"{metrics['bubble_ratio']:.2%}"),
         ("bubble ratio (each device's own span)", f"{metrics['span_bubble_ratio']:.2%}"),
     ]
