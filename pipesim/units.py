@@ -163,10 +163,22 @@ def format_time(seconds: float, digits: int = 4) -> str:
     return _scaled(seconds, [(1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")], digits)
 
 
+_BINARY = ((2.0**50, "PiB"), (2.0**40, "TiB"), (2.0**30, "GiB"), (2.0**20, "MiB"), (2.0**10, "KiB"))
+
+
 def format_size(nbytes: float, digits: int = 4) -> str:
-    """Decimal SI bytes: '2.1 GB', '512 kB'."""
+    """Bytes as people wrote them: a whole number of binary units when the size is one
+    ('8 MiB', the boundary tensor of 2048 tokens x 2048 x 2 B, not '8.389 MB'), decimal SI
+    otherwise ('2.1 GB', '512 kB')."""
     if nbytes == 0:
         return "0 B"
+    if math.isfinite(nbytes):
+        for factor, unit in _BINARY:
+            if abs(nbytes) >= factor:
+                whole = nbytes / factor
+                if whole == int(whole) and abs(whole) < 10**digits:
+                    return f"{int(whole)} {unit}"
+                break
     return _scaled(nbytes, [(1e15, "PB"), (1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1.0, "B")], digits)
 
 

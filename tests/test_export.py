@@ -247,7 +247,7 @@ def test_concurrent_transfers_get_sub_lanes_and_arrows_run_producer_links_consum
         crossing += len(chain) > 2
     assert crossing > 0
     names = [e["name"] for e in events if e["ph"] == "X" and e["pid"] == PID_LINKS]
-    assert "act mb0 s1→s2 · 8.389 MB" in names
+    assert "act mb0 s1→s2 · 8 MiB" in names
     # Reading it back folds the sub-lanes into their links again.
     back = from_chrome_trace(json.loads(dumps_chrome_trace(trace)))
     assert back.links == trace.links

@@ -114,3 +114,19 @@ def test_write_to_a_file(tmp_path):
     assert path.read_text() == text
     assert text.splitlines()[2] == ",".join(str(a) for a in s.actions[2])
     assert Action.parse(text.split(",")[0]) == Action(0, Kind.F, 0)
+
+
+def test_pytorch_sharding_actions_are_read_and_left_out():
+    # PyTorch writes <stage>UNSHARD / <stage>RESHARD around a stage's work when its weights are
+    # FSDP-sharded; pipesim models no sharding, so the order is the same schedule without them.
+    from pipesim.ideal import evaluate
+    from pipesim.schedule.registry import Registry
+    from pipesim.schedule.torch_csv import read_csv, write_csv
+
+    plain = write_csv(Registry.default().generate("1f1b", 3, 4)).strip().splitlines()
+    sharded = "\n".join(f"{r}UNSHARD,{row},{r}RESHARD" for r, row in enumerate(plain)) + "\n"
+    a, b = read_csv("\n".join(plain) + "\n"), read_csv(sharded)
+    assert a.as_strings() == b.as_strings()
+    assert evaluate(a).makespan == evaluate(b).makespan
+    with pytest.raises(ValueError, match="cell 'xUNSHARD'"):
+        read_csv("0F0,xUNSHARD\n")

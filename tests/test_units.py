@@ -69,3 +69,14 @@ def test_format_round_trips_through_parse():
         assert parse_size(format_size(x)) == pytest.approx(x, rel=1e-3)
     for x in (25e6, 450e9, 1e4):
         assert parse_rate(format_rate(x)) == pytest.approx(x, rel=1e-3)
+
+
+@pytest.mark.parametrize(("nbytes", "text"), [
+    (8 * 2**20, "8 MiB"), (2**20, "1 MiB"), (3 * 2**30, "3 GiB"), (512 * 2**10, "512 KiB"),
+    (1.879e9, "1.879 GB"), (80e9, "80 GB"), (1000, "1 kB"), (512, "512 B"), (12345678, "12.35 MB"),
+])
+def test_sizes_read_as_they_were_written(nbytes, text):
+    # A boundary tensor of 2048 tokens x 2048 x 2 B is 8 MiB, not "8.389 MB"; decimal sizes
+    # (link rates, GPU memory) stay decimal.
+    assert format_size(nbytes) == text
+    assert parse_size(text) == pytest.approx(nbytes, rel=1e-3)

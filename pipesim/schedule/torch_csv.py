@@ -4,6 +4,9 @@ The format: one row per rank, one comma-separated cell per step, each cell an ac
 (``0F3``, ``1I0``, ``2W7``, ``1SEND_F0``, ``(0F3;1B2)OVERLAP_F_B``); an empty cell is a step with no
 action. Whitespace around cells is ignored. Compute-only files and files with SEND/RECV actions
 are both accepted; communication actions are kept as they are (the evaluators ignore them).
+``UNSHARD`` and ``RESHARD`` (``0UNSHARD``: PyTorch's actions that gather and free a stage's
+FSDP-sharded weights) are read and left out: pipesim does not model sharded weights, so they
+would take no time and hold nothing; the stage number must still be a whole number.
 
 Placement. A CSV names stages, not devices, so ``read_csv`` infers stage -> device from the row
 that holds each stage's compute actions (a stage computed in two rows is an error naming both),
@@ -44,14 +47,22 @@ def _read_text(path_or_text: str | os.PathLike[str]) -> tuple[str, str]:
 Cell = tuple[int, str, Action]  # (column, cell text, action)
 
 
+_SHARDING = ("UNSHARD", "RESHARD")
+
+
+def _is_sharding(cell: str) -> bool:
+    """``<stage>UNSHARD`` / ``<stage>RESHARD`` in PyTorch's grammar (no microbatch)."""
+    return any(cell.endswith(k) and cell[:-len(k)].isdigit() and len(cell) - len(k) <= 9 for k in _SHARDING)
+
+
 def _parse_rows(text: str) -> list[list[Cell]]:
     rows: list[list[Cell]] = []
     for r, cells in enumerate(csv.reader(io.StringIO(text))):
         row: list[Cell] = []
         for c, raw in enumerate(cells):
             cell = raw.strip()
-            if not cell:
-                continue  # an idle step
+            if not cell or _is_sharding(cell):
+                continue  # an idle step, or a weight gather/free the model does not time
             try:
                 row.append((c, cell, Action.parse(cell)))
             except ActionParseError as exc:

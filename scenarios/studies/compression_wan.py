@@ -32,7 +32,7 @@ from _common import lone_transfer_time, out_dir, run_many, study_args, write_tab
 
 from pipesim.plot import Axis, Note, Panel, Rule, Series, plot_heatmap, plot_panels
 from pipesim.plot.style import SERIES_COLORS, schedule_color, schedule_label
-from pipesim.units import parse_rate, parse_time
+from pipesim.units import format_size, parse_rate, parse_time
 
 STUDY = "compression_wan"
 
@@ -396,7 +396,7 @@ def main() -> None:
         "bubble_ratio": lambda v: f"{100 * v:.1f}%",
         "busiest_link_util": lambda v: f"{100 * v:.1f}%",
         "bytes_moved": lambda v: f"{v / 1e6:.1f} MB",
-        "message_bytes": lambda v: f"{v / 1e6:.3f} MB",
+        "message_bytes": format_size,
         "wire_ratio": lambda v: f"{v:.2f}",
         "tokens_per_s": lambda v: f"{v:.0f}",
         "compute_ceiling_tokens_per_s": lambda v: f"{v:.0f}",
