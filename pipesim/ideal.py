@@ -16,6 +16,7 @@ from typing import Any
 from pipesim.costs import Costs
 from pipesim.network.options import GRAD_SYNC, GradSync
 from pipesim.schedule.deps import Program
+from pipesim.schedule.presort import guessed_order
 from pipesim.schedule.table import Schedule
 from pipesim.schedule.validate import deadlock_error
 from pipesim.schedule.walk import INF, start_after, walk
@@ -120,8 +121,9 @@ def run_table(compiled: Compiled, message_delay: float = 0.0, grad_sync: GradSyn
     """Time every action of ``compiled``: the table level's whole evaluation loop.
 
     A program whose deadlock dry run was left for later (``compile_schedule(dry_run=False)``)
-    is timed by that dry run itself (``pipesim.schedule.walk``), which also finds its order;
-    one with an order is timed by the loop below, in that order. ``grad_sync`` is the
+    gets a guessed order checked with numpy (``pipesim.schedule.presort``) or, when the guess
+    fails, is timed by the dry run itself (``pipesim.schedule.walk``), which also finds its
+    order; one with an order is timed by the loop below, in that order. ``grad_sync`` is the
     simulation's: ``overlap`` (REDUCE_GRADs take no device time, the iteration ends when the
     last all-reduce lands; ``pipesim.timeline.gradsync``) or ``blocking`` (a rendezvous)."""
     if not message_delay >= 0:
@@ -131,14 +133,19 @@ def run_table(compiled: Compiled, message_delay: float = 0.0, grad_sync: GradSyn
     program = compiled.program
     view = overlap_view(compiled) if grad_sync == "overlap" else None
     if program.order_pending:
-        # The dry run keeps the rendezvous: an order valid with it stays valid without.
-        walked = walk(program, compiled.durations, message_delay)
-        if walked is None:
-            raise deadlock_error(program)
-        start, end, program.order_runs = walked
+        # The dry run keeps the rendezvous: an order valid with it stays valid without. A
+        # guessed order passes it at once (``pipesim.schedule.presort``); else the walk does,
+        # timing the actions as it goes.
+        program.order = guessed_order(program)
+        if program.order is None:
+            walked = walk(program, compiled.durations, message_delay)
+            if walked is None:
+                raise deadlock_error(program)
+            start, end, program.order_runs = walked
+            program.order_pending = False
+            if view is None:
+                return TableResult(compiled, start, end, message_delay)
         program.order_pending = False
-        if view is None:
-            return TableResult(compiled, start, end, message_delay)
     dur = compiled.durations
     n = program.num_actions
     start = [0.0] * n

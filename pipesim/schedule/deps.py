@@ -93,6 +93,7 @@ class Program:
     columns: Columns
     local_array: IntArray
     remote_pred: list[int]
+    remote_array: IntArray  # ``remote_pred`` as numpy, for whole-column checks
     more_preds: dict[int, tuple[tuple[int, int], ...]]
     local_order_ok: bool
     missing: list[Missing]  # prerequisites no action produces (validation turns them into errors)
@@ -182,7 +183,7 @@ def compile_program(schedule: Schedule, columns: Columns | None = None) -> Progr
         build = partial(_given, arrays)
     local_order_ok = not ((local_pred > np.arange(n)) & (local_pred < n)).any()
     return Program(schedule, _device_list(c), c.first, c.count, c, local_pred,
-                   remote_pred.tolist(), more, local_order_ok, missing, build)
+                   remote_pred.tolist(), remote_pred, more, local_order_ok, missing, build)
 
 
 def _derive_arrays(schedule: Schedule, c: Columns) -> DepArrays:

@@ -17,6 +17,7 @@ from pipesim.schedule.deps import (
     compile_program,
     waiting_description,
 )
+from pipesim.schedule.presort import guessed_order
 from pipesim.schedule.table import Schedule, render_grid
 from pipesim.schedule.walk import stuck_state, walk
 
@@ -109,8 +110,13 @@ def check_structure(schedule: Schedule) -> None:
 
 
 def finish_validation(program: Program) -> None:
-    """The dry run for a program ``check_program`` made: sets its order or raises."""
-    program.order_runs = _dry_run(program)
+    """The dry run for a program ``check_program`` made: sets its order or raises. An order
+    guessed and checked with numpy (``pipesim.schedule.presort``) proves it as well as a walk."""
+    order = guessed_order(program)
+    if order is None:
+        program.order_runs = _dry_run(program)
+    else:
+        program.order = order
     program.order_pending = False
 
 

@@ -1,0 +1,132 @@
+"""The guessed execution order (``pipesim.schedule.presort``) against the walk and the rules.
+
+An order the guess returns must be valid by every prerequisite the dependency rule derives
+(``Program.deps``, built from all prerequisites, not from the two slots the guess reads); the
+guess must succeed for the families its docstring names; a program that deadlocks must get no
+order; and the table times over a guessed order must equal, bit for bit, those of the walk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+
+import pytest
+
+from pipesim.costs import Costs
+from pipesim.ideal import run_table
+from pipesim.plan import generate
+from pipesim.schedule import RequirementError, Schedule, ScheduleError
+from pipesim.schedule.deps import Program
+from pipesim.schedule.presort import guessed_order
+from pipesim.schedule.registry import Registry
+from pipesim.schedule.validate import check_program
+from pipesim.schedule.walk import walk
+from pipesim.timeline import compile_schedule
+
+REGISTRY = Registry.default()
+VARIANTS: dict[str, list[dict[str, object]]] = {
+    "chimera": [{}, {"reduce_grad": True}],
+    "dualpipe": [{}, {"reduce_grad": True}, {"overlap_chunks": False}],
+    "dualpipev": [{}, {"overlap_chunks": False}],
+    "interleaved": [{}, {"v": 3}],
+    "hanayo": [{}, {"waves": 2}],
+}
+# The families the module docstring says the guess always fits; DualPipe's overlapped F&B
+# chunks pair the two directions in one action and usually go to the walk.
+GUESSED = {"gpipe", "1f1b", "interleaved", "looped-bfs", "zb-h1", "zb-h2", "zb-v", "chimera", "hanayo", "pipedream",
+           "pipedream-2bw"}
+
+
+def grid() -> list[tuple[str, str, Schedule]]:
+    out = []
+    for gen in REGISTRY:
+        for opts in VARIANTS.get(gen.name, [{}]):
+            for p in (1, 2, 3, 4, 6, 8):
+                for m in (1, 2, 5, 8, 16):
+                    with contextlib.suppress(RequirementError):
+                        out.append((gen.name, f"{gen.name}{opts or ''}-p{p}-m{m}", generate(gen.name, p, m, **opts)))
+    return out
+
+
+GRID = grid()
+IDS = [name for _, name, _ in GRID]
+
+
+def assert_valid(prog: Program, order: list[int]) -> None:
+    """``order`` lists every action once, keeps each device's list order, and puts every
+    prerequisite (all of them, by the rule) before the action that needs it."""
+    n = prog.num_actions
+    assert sorted(order) == list(range(n))
+    pos = [0] * n
+    for i, g in enumerate(order):
+        pos[g] = i
+    for f, k in zip(prog.first, prog.count, strict=True):
+        assert all(pos[g] < pos[g + 1] for g in range(f, f + k - 1))
+    for g, row in enumerate(prog.deps):
+        for dep in row:
+            assert pos[dep.pred] < pos[g], (prog.actions[dep.pred], prog.actions[g])
+
+
+@pytest.mark.parametrize(("family", "name", "s"), GRID, ids=IDS)
+def test_a_guessed_order_is_valid_and_given_where_documented(family, name, s):
+    prog = check_program(s)
+    order = guessed_order(prog)
+    if family in GUESSED:
+        assert order is not None, name
+    if order is not None:
+        assert_valid(prog, order)
+
+
+@pytest.mark.parametrize(("family", "name", "s"), GRID[::2], ids=IDS[::2])
+def test_times_over_a_guessed_order_equal_the_walk(family, name, s):
+    rnd = random.Random(name)
+    n = s.num_stages
+    # Per-stage values whose sums round, so that any change in the order of additions shows.
+    costs = Costs.make(n, F=[rnd.choice([0.1, 0.7, 1.3]) for _ in range(n)], I=[rnd.choice([0.3, 0.9]) for _ in range(n)],
+                       W=[rnd.choice([0.2, 1.1]) for _ in range(n)], overlap=0.7)
+    for delay in (0.0, 0.37):
+        compiled = compile_schedule(s, costs, reduce_time=0.25, dry_run=False)
+        walked = walk(compiled.program, compiled.durations, delay)
+        assert walked is not None
+        table = run_table(compiled, delay, "blocking")  # the guessed order when there is one
+        assert [x.hex() for x in table.start] == [x.hex() for x in walked[0]]
+        assert [x.hex() for x in table.end] == [x.hex() for x in walked[1]]
+        assert table.busy == pytest.approx([sum(e - b for b, e in zip(walked[0][f:f + k], walked[1][f:f + k],
+                                                                          strict=True))
+                                            for f, k in zip(compiled.program.first, compiled.program.count,
+                                                            strict=True)], rel=1e-12, abs=1e-12)
+
+
+def shuffled(s: Schedule, rnd: random.Random) -> Schedule:
+    """``s`` with a few actions of one device moved to random places: often a deadlock, or a
+    local-order mistake, sometimes still valid."""
+    rows = [list(r) for r in s.actions]
+    d = rnd.choice([d for d, r in enumerate(rows) if len(r) > 1])
+    for _ in range(rnd.randint(1, 3)):
+        a = rows[d].pop(rnd.randrange(len(rows[d])))
+        rows[d].insert(rnd.randrange(len(rows[d]) + 1), a)
+    return s.with_actions(rows)
+
+
+@pytest.mark.parametrize(("family", "name", "s"), GRID[::3], ids=IDS[::3])
+def test_a_program_that_deadlocks_gets_no_order(family, name, s):
+    rnd = random.Random(name)
+    for _ in range(6):
+        bad = shuffled(s, rnd)
+        try:
+            prog = check_program(bad)
+        except ScheduleError:
+            continue
+        order = guessed_order(prog)
+        walked = walk(prog, [0.0] * prog.num_actions)
+        if walked is None:
+            assert order is None
+        elif order is not None:
+            assert_valid(prog, order)
+
+
+def test_an_empty_program_has_the_empty_order():
+    s = generate("1f1b", 2, 1).with_actions([[], []])
+    with contextlib.suppress(ScheduleError):  # a schedule with no action may be refused earlier
+        assert guessed_order(check_program(s)) == []
