@@ -41,6 +41,13 @@ class TableResult:
     end: list[float]
     message_delay: float
     grad_end: float = 0.0  # when the last overlapped all-reduce lands (grad_sync: overlap)
+    overlap_work: list[float] | None = None  # per-device busy time under grad_sync: overlap
+
+    @property
+    def work(self) -> list[float]:
+        """Per device, the durations it ran (``busy``): every action holds its device for
+        exactly its duration at this level (an overlapped REDUCE_GRAD for none)."""
+        return self.compiled.work if self.overlap_work is None else self.overlap_work
 
     @property
     def program(self) -> Program:
@@ -64,13 +71,13 @@ class TableResult:
 
     @cached_property
     def _metrics(self) -> dict[str, Any]:
-        out = timeline_metrics(self.compiled, [self.start], [self.end], self.makespan, "table", monotone=True)
+        out = timeline_metrics(self.compiled, [self.start], [self.end], self.makespan, "table", self.work)
         out["message_delay"] = self.message_delay
         return out
 
     @cached_property
     def _busy_spans(self) -> tuple[list[float], list[tuple[float, float]]]:
-        return busy_and_spans(self.compiled, self.start, self.end, monotone=True)
+        return busy_and_spans(self.compiled, self.start, self.end, self.work)
 
     @property
     def busy(self) -> list[float]:
@@ -169,7 +176,9 @@ def run_table(compiled: Compiled, message_delay: float = 0.0, grad_sync: GradSyn
         end[g] = t
         free[d] = t
     del end[n:]
-    return TableResult(compiled, start, end, message_delay, view.land(start) if view is not None else 0.0)
+    if view is None:
+        return TableResult(compiled, start, end, message_delay)
+    return TableResult(compiled, start, end, message_delay, view.land(start), view.work)
 
 
 def evaluate(

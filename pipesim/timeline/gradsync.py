@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipesim.schedule.columns import CODE_REDUCE
-from pipesim.timeline.program import Compiled
+from pipesim.timeline.program import Compiled, device_sums
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Overlap:
     remote_pred: list[int]
     durations: list[float]
     parts: tuple[tuple[tuple[int, ...], float], ...]
+    work: list[float]  # per device, its summed durations (``Compiled.work`` less the REDUCE_GRADs)
 
     def land(self, start: list[float]) -> float:
         """When the last all-reduce lands, given every action's start time."""
@@ -52,4 +53,6 @@ def overlap_view(compiled: Compiled) -> Overlap | None:
         durations[g] = 0.0
         groups.setdefault(stage_part[program.actions[g].stage], []).append(g)
     parts = tuple((tuple(m), max(compiled.durations[g] for g in m)) for _, m in sorted(groups.items()))
-    return Overlap(remote, durations, parts)
+    held = compiled.duration_array.copy()
+    held[ids] = 0.0
+    return Overlap(remote, durations, parts, device_sums(program, held))

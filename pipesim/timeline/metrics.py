@@ -17,26 +17,30 @@ from typing import Any
 from pipesim.timeline.program import Compiled
 
 
-def busy_and_spans(c: Compiled, start: Sequence[float], end: Sequence[float], monotone: bool = False
+def busy_and_spans(c: Compiled, start: Sequence[float], end: Sequence[float], work: list[float] | None = None
                    ) -> tuple[list[float], list[tuple[float, float]]]:
     """Per device: compute time, and its own span (first start to last end; (0, 0) if idle).
 
-    ``monotone``: each device's start and end times never decrease along its list (table times
-    with no negative duration), so its span is its first start and last end, with no search."""
+    ``work``: each device's summed durations, given by the table level, where every action
+    holds its device for exactly its duration and a device's start and end times never
+    decrease along its list (no negative duration); its busy time is then that sum and its span
+    its first start and last end, with no pass over the times. Otherwise (the simulation, where
+    a collective may hold a device longer) both come from the times."""
     busy: list[float] = []
     spans: list[tuple[float, float]] = []
     for f, n in zip(c.program.first, c.program.count, strict=True):
-        st, en = start[f : f + n], end[f : f + n]
-        # ``map(sub, ...)`` yields the same differences, in the same order, as a generator
-        # expression, at C speed: ``sum`` adds exactly the same floats.
-        busy.append(sum(map(sub, en, st)))
         if not n:
             spans.append((0.0, 0.0))
-        elif monotone:
-            spans.append((st[0], en[-1]))
+            busy.append(0.0)
+        elif work is not None:
+            spans.append((start[f], end[f + n - 1]))
         else:
+            st, en = start[f : f + n], end[f : f + n]
+            # ``map(sub, ...)`` yields the same differences, in the same order, as a generator
+            # expression, at C speed: ``sum`` adds exactly the same floats.
+            busy.append(sum(map(sub, en, st)))
             spans.append((min(st), max(en)))
-    return busy, spans
+    return (list(work) if work is not None else busy), spans
 
 
 def bubble_ratios(busy: Sequence[float], spans: Sequence[tuple[float, float]], makespan: float) -> tuple[float, float]:
@@ -49,20 +53,20 @@ def bubble_ratios(busy: Sequence[float], spans: Sequence[tuple[float, float]], m
 
 
 def timeline_metrics(c: Compiled, start: Sequence[Sequence[float]], end: Sequence[Sequence[float]],
-                     makespan: float, level: str, monotone: bool = False) -> dict[str, Any]:
+                     makespan: float, level: str, work: list[float] | None = None) -> dict[str, Any]:
     """Metrics of one evaluated program; ``start[r]``/``end[r]`` are replica r's action times.
 
     Per-device lists are replica-major (replica 0's devices first). Memory is in bytes when the
     costs carry sizes (``memory_unit`` "bytes": keys ``*_bytes``) and in stage-microbatch units
-    otherwise (keys ``*_units``), so that no byte-named field ever holds a count. ``monotone``
-    as for ``busy_and_spans``.
+    otherwise (keys ``*_units``), so that no byte-named field ever holds a count. ``work`` as
+    for ``busy_and_spans`` (one replica).
     """
     sched = c.schedule
     replicas = len(start)
     busy: list[float] = []
     spans: list[tuple[float, float]] = []
     for st, en in zip(start, end, strict=True):
-        b, s = busy_and_spans(c, st, en, monotone)
+        b, s = busy_and_spans(c, st, en, work)
         busy.extend(b)
         spans.extend(s)
     bubble, span_bubble = bubble_ratios(busy, spans, makespan)

@@ -145,6 +145,13 @@ class Compiled:
     durations: list[float]
     activation: ActivationSteps
     static_memory: list[float]
+    duration_array: np.ndarray  # ``durations`` as numpy
+
+    @cached_property
+    def work(self) -> list[float]:
+        """Per device, the sum of its actions' durations: its busy time at the table level,
+        where every action holds its device for exactly its duration."""
+        return device_sums(self.program, self.duration_array)
 
     @cached_property
     def messages(self) -> Messages:
@@ -216,13 +223,17 @@ def compile_schedule(
             program.order_pending = True
     elif program.order_pending and check and dry_run:  # a program whose dry run was left for later
         finish_validation(program)
-    durations = _durations(program, costs, _reduce_function(reduce_time))
-    return Compiled(program, costs, durations, activation_steps(program, costs), static_memory(schedule, costs))
+    durations, listed = _durations(program, costs, _reduce_function(reduce_time))
+    return Compiled(program, costs, listed, activation_steps(program, costs), static_memory(schedule, costs), durations)
 
 
-def _durations(program: Program, costs: Costs, reduce: Callable[[int], float]) -> list[float]:
-    """Every action's duration: the four plain kinds by table lookup (tens of thousands of
-    actions, one numpy gather), the rest by ``action_duration``.
+def _durations(program: Program, costs: Costs, reduce: Callable[[int], float]) -> tuple[np.ndarray, list[float]]:
+    """Every action's duration, as numpy and as a list: the four plain kinds by table lookup
+    (tens of thousands of actions, one numpy gather), the rest by ``action_duration``.
+
+    When every action is plain, the list refers to the table's few float objects (one per
+    kind and stage) instead of making one per action: no allocation per action, and a list
+    that stays in cache while the levels' loops read it.
 
     None may be negative or NaN: both levels rely on a device's end times never decreasing
     along its list (``pipesim.schedule.walk``), and no real action takes negative time."""
@@ -233,17 +244,29 @@ def _durations(program: Program, costs: Costs, reduce: Callable[[int], float]) -
     plain = c.kind <= CODE_W
     flat = table.ravel()  # [kind * S + stage]
     if plain.all():
-        return flat.take(c.kind * costs.num_stages + c.stage).tolist()
+        index = c.kind * costs.num_stages + c.stage
+        return flat.take(index), np.array(flat.tolist(), dtype=object).take(index).tolist()
     out = np.zeros(len(c), dtype=np.float64)
     out[plain] = flat.take(c.kind[plain] * costs.num_stages + c.stage[plain])
-    durations = out.tolist()
     for g in np.flatnonzero(~plain).tolist():
         a = program.actions[g]
-        durations[g] = x = action_duration(a, costs, reduce(a.stage) if a.kind is Kind.REDUCE_GRAD else 0.0)
+        out[g] = x = action_duration(a, costs, reduce(a.stage) if a.kind is Kind.REDUCE_GRAD else 0.0)
         if not x >= 0.0:
             what = "reduce_time" if a.kind is Kind.REDUCE_GRAD else "duration"
             raise ValueError(f"{what} of action {a}: {x}; durations must be >= 0")
-    return durations
+    return out, out.tolist()
+
+
+def device_sums(program: Program, values: np.ndarray) -> list[float]:
+    """Per device, the sum of ``values`` (one per action) over its actions (0.0 for none)."""
+    first, count = program.first, program.count
+    used = [f for f, k in zip(first, count, strict=True) if k]
+    sums = np.add.reduceat(values, used).tolist() if used else []
+    out, i = [], 0
+    for k in count:
+        out.append(sums[i] if k else 0.0)
+        i += k > 0
+    return out
 
 
 def _compile_unvalidated(schedule: Schedule) -> Program:
