@@ -17,47 +17,24 @@ result or an error message:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import random
 
 import numpy as np
 import pytest
+from schedule_grid import schedule_grid
 
 from pipesim.costs import Costs
 from pipesim.ideal import run_table
-from pipesim.plan import generate
-from pipesim.schedule import Action, Kind, RequirementError, Schedule, ScheduleError, validate
+from pipesim.schedule import Action, Kind, Schedule, ScheduleError, validate
 from pipesim.schedule.action import COMM
 from pipesim.schedule.columns import action_columns, structure_ok
 from pipesim.schedule.deps import DEP_ACT, DEP_GRAD, DEP_LOCAL, DEP_SYNC, Program, compile_program
 from pipesim.schedule.derive import derive, plain_slots, slots
-from pipesim.schedule.registry import Registry
 from pipesim.schedule.validate import check_structure
 from pipesim.timeline import action_duration, compile_schedule
 
-REGISTRY = Registry.default()
-VARIANTS: dict[str, list[dict[str, object]]] = {
-    "chimera": [{}, {"reduce_grad": True}],
-    "dualpipe": [{}, {"reduce_grad": True}, {"overlap_chunks": False}],
-    "dualpipev": [{}, {"overlap_chunks": False}],
-    "interleaved": [{}, {"v": 3}],
-    "hanayo": [{}, {"waves": 2}],
-}
-
-
-def grid() -> list[tuple[str, Schedule]]:
-    out = []
-    for gen in REGISTRY:
-        for opts in VARIANTS.get(gen.name, [{}]):
-            for p in (1, 2, 3, 4, 5):
-                for m in (1, 2, 4, 7):
-                    with contextlib.suppress(RequirementError):
-                        out.append((f"{gen.name}{opts or ''}-p{p}-m{m}", generate(gen.name, p, m, **opts)))
-    return out
-
-
-GRID = grid()
+GRID = [(name, s) for _, name, s in schedule_grid((1, 2, 3, 4, 5), (1, 2, 4, 7))]
 IDS = [name for name, _ in GRID]
 
 

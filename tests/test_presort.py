@@ -12,44 +12,25 @@ import contextlib
 import random
 
 import pytest
+from schedule_grid import schedule_grid
 
 from pipesim.costs import Costs
 from pipesim.ideal import run_table
 from pipesim.plan import generate
-from pipesim.schedule import RequirementError, Schedule, ScheduleError
+from pipesim.schedule import Schedule, ScheduleError
 from pipesim.schedule.deps import Program
 from pipesim.schedule.presort import guessed_order
-from pipesim.schedule.registry import Registry
 from pipesim.schedule.validate import check_program
 from pipesim.schedule.walk import walk
 from pipesim.timeline import compile_schedule
 
-REGISTRY = Registry.default()
-VARIANTS: dict[str, list[dict[str, object]]] = {
-    "chimera": [{}, {"reduce_grad": True}],
-    "dualpipe": [{}, {"reduce_grad": True}, {"overlap_chunks": False}],
-    "dualpipev": [{}, {"overlap_chunks": False}],
-    "interleaved": [{}, {"v": 3}],
-    "hanayo": [{}, {"waves": 2}],
-}
 # The families the module docstring says the guess always fits; DualPipe's overlapped F&B
 # chunks pair the two directions in one action and usually go to the walk.
 GUESSED = {"gpipe", "1f1b", "interleaved", "looped-bfs", "zb-h1", "zb-h2", "zb-v", "chimera", "hanayo", "pipedream",
            "pipedream-2bw"}
 
 
-def grid() -> list[tuple[str, str, Schedule]]:
-    out = []
-    for gen in REGISTRY:
-        for opts in VARIANTS.get(gen.name, [{}]):
-            for p in (1, 2, 3, 4, 6, 8):
-                for m in (1, 2, 5, 8, 16):
-                    with contextlib.suppress(RequirementError):
-                        out.append((gen.name, f"{gen.name}{opts or ''}-p{p}-m{m}", generate(gen.name, p, m, **opts)))
-    return out
-
-
-GRID = grid()
+GRID = schedule_grid((1, 2, 3, 4, 6, 8), (1, 2, 5, 8, 16))
 IDS = [name for _, name, _ in GRID]
 
 
