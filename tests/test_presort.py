@@ -17,10 +17,10 @@ from schedule_grid import schedule_grid
 from pipesim.costs import Costs
 from pipesim.ideal import run_table
 from pipesim.plan import generate
-from pipesim.schedule import Schedule, ScheduleError
+from pipesim.schedule import Action, Kind, Layout, Schedule, ScheduleError, validate
 from pipesim.schedule.deps import Program
 from pipesim.schedule.presort import guessed_order
-from pipesim.schedule.validate import check_program
+from pipesim.schedule.validate import DeadlockError, check_program
 from pipesim.schedule.walk import walk
 from pipesim.timeline import compile_schedule
 
@@ -66,14 +66,20 @@ def test_times_over_a_guessed_order_equal_the_walk(family, name, s):
     # Per-stage values whose sums round, so that any change in the order of additions shows.
     costs = Costs.make(n, F=[rnd.choice([0.1, 0.7, 1.3]) for _ in range(n)], I=[rnd.choice([0.3, 0.9]) for _ in range(n)],
                        W=[rnd.choice([0.2, 1.1]) for _ in range(n)], overlap=0.7)
-    for delay in (0.0, 0.37):
+    for delay, grad_sync in ((0.0, "blocking"), (0.37, "blocking"), (0.37, "overlap")):
+        # The walk holds a REDUCE_GRAD as a rendezvous; without one, every sync mode times alike.
         compiled = compile_schedule(s, costs, reduce_time=0.25, dry_run=False)
         walked = walk(compiled.program, compiled.durations, delay)
         assert walked is not None
-        table = run_table(compiled, delay, "blocking")  # the guessed order when there is one
-        assert [x.hex() for x in table.start] == [x.hex() for x in walked[0]]
-        assert [x.hex() for x in table.end] == [x.hex() for x in walked[1]]
-        assert table.busy == pytest.approx([sum(e - b for b, e in zip(walked[0][f:f + k], walked[1][f:f + k],
+        table = run_table(compiled, delay, grad_sync)  # the guessed order when there is one
+        if grad_sync == "blocking" or not any(a.kind is Kind.REDUCE_GRAD for a in compiled.program.actions):
+            assert [x.hex() for x in table.start] == [x.hex() for x in walked[0]]
+            assert [x.hex() for x in table.end] == [x.hex() for x in walked[1]]
+        reference = run_table(compile_schedule(s, costs, reduce_time=0.25), delay, grad_sync)  # validated order
+        assert [x.hex() for x in table.end] == [x.hex() for x in reference.end]
+        assert table.metrics() == reference.metrics()
+        # Busy time is the summed durations: end - start, summed, to rounding.
+        assert table.busy == pytest.approx([sum(e - b for b, e in zip(table.start[f:f + k], table.end[f:f + k],
                                                                           strict=True))
                                             for f, k in zip(compiled.program.first, compiled.program.count,
                                                             strict=True)], rel=1e-12, abs=1e-12)
@@ -111,3 +117,15 @@ def test_an_empty_program_has_the_empty_order():
     s = generate("1f1b", 2, 1).with_actions([[], []])
     with contextlib.suppress(ScheduleError):  # a schedule with no action may be refused earlier
         assert guessed_order(check_program(s)) == []
+
+
+def test_an_action_that_waits_for_itself_is_a_deadlock_with_a_clear_error():
+    """Two replicas of one model part on one device: the first REDUCE_GRAD would wait for the
+    device to reach the second, after it. No order exists; the error says what to change."""
+    layout = Layout(1, (0, 0, 0), (0, 1, 1), ((0,),), (0,))
+    s = Schedule.build("self", layout, [[Action(0, Kind.F, 0), Action(0, Kind.B, 0), Action(1, Kind.REDUCE_GRAD),
+                                         Action(2, Kind.REDUCE_GRAD)]])
+    assert guessed_order(check_program(s)) is None
+    for attempt in (lambda: validate(s), lambda: run_table(compile_schedule(s, dry_run=False), 0.0, "blocking")):
+        with pytest.raises(DeadlockError, match=r"waits for itself.*place the replicas of stage 1's part on different"):
+            attempt()

@@ -98,11 +98,12 @@ class Program:
     local_order_ok: bool
     missing: list[Missing]  # prerequisites no action produces (validation turns them into errors)
     build_arrays: Callable[[], DepArrays] = field(repr=False)
-    # A valid execution order, set by validation as the dry run found it: the end (exclusive)
-    # of each stretch of actions one device ran (``order`` expands it on first use).
+    # A valid execution order as the walk found it: the end (exclusive) of each stretch of
+    # actions one device ran (``order`` expands it on first use). None when validation set
+    # ``order`` itself from a guessed order (``pipesim.schedule.presort``).
     order_runs: list[int] | None = None
-    # Structure checked, deadlock dry run not yet done: the table level's walk does it (and
-    # sets ``order_runs``) so that a table run walks the program once, not twice.
+    # Structure checked, deadlock dry run not yet done: the table level does it (a guessed
+    # order, else the walk that also times the actions), so a table run walks at most once.
     order_pending: bool = False
     _order: list[int] | None = field(default=None, repr=False)
 
@@ -181,7 +182,8 @@ def compile_program(schedule: Schedule, columns: Columns | None = None) -> Progr
         arrays, missing = derive(schedule, c)
         local_pred, remote_pred, more = slots(n, arrays)
         build = partial(_given, arrays)
-    local_order_ok = not ((local_pred > np.arange(n)) & (local_pred < n)).any()
+    # An action whose local input is itself or later in its list never runs.
+    local_order_ok = not ((local_pred >= np.arange(n)) & (local_pred < n)).any()
     return Program(schedule, _device_list(c), c.first, c.count, c, local_pred,
                    remote_pred.tolist(), remote_pred, more, local_order_ok, missing, build)
 

@@ -140,6 +140,12 @@ def _deadlock(program: Program, stuck: list[int], ptr: list[int], done: list[boo
         for dep in program.deps[g]:
             if not done[dep.pred] and program.device[dep.pred] == d:
                 a, p = program.actions[g], program.actions[dep.pred]
+                if dep.pred == g:  # only a collective can: its partner is later on this device
+                    return DeadlockError(
+                        f"device {d}, step {program.step[g]}, action {a}: waits for itself, because "
+                        f"another replica of its model part reduces later on the same device and a "
+                        f"device cannot meet itself in an all-reduce; place the replicas of stage "
+                        f"{a.stage}'s part on different devices", sched, d, program.step[g], a)
                 return DeadlockError(
                     f"device {d}, step {program.step[g]}, action {a}: needs {p}, which comes later "
                     f"on the same device (step {program.step[dep.pred]}); move {p} before {a}",
@@ -164,7 +170,7 @@ def validate(schedule: Schedule) -> Program:
 def check_program(schedule: Schedule) -> Program:
     """Everything ``validate`` checks but the deadlock dry run: structure, inputs that no device
     computes, overlapped chunks. The result has no order yet; ``finish_validation`` (or the
-    table level's walk) runs the dry run before anything evaluates it."""
+    table level, ``pipesim.ideal.run_table``) runs the dry run before anything evaluates it."""
     with gc_paused():  # reading the schedule allocates one list entry per action, many times
         return _check_program(schedule)
 
