@@ -143,15 +143,17 @@ def run_table(compiled: Compiled, message_delay: float = 0.0, grad_sync: GradSyn
         # The dry run keeps the rendezvous: an order valid with it stays valid without. A
         # guessed order passes it at once (``pipesim.schedule.presort``); else the walk does,
         # timing the actions as it goes.
-        program.order = guessed_order(program)
-        if program.order is None:
+        order = guessed_order(program)
+        if order is None:
             walked = walk(program, compiled.durations, message_delay)
             if walked is None:
                 raise deadlock_error(program)
             start, end, program.order_runs = walked
             program.order_pending = False
-            if view is None:
+            if view is None:  # the walk's times are the table's
                 return TableResult(compiled, start, end, message_delay)
+        else:
+            program.order = order
         program.order_pending = False
     dur = compiled.durations
     n = program.num_actions

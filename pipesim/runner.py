@@ -51,7 +51,8 @@ def run_built(built: Any, level: Level = "sim", *, trace: bool = True,
     ``progress``: see ``pipesim.sim.engine.Simulation.run`` (the simulation level only)."""
     if level not in LEVELS:
         raise ValueError(f"--level: '{level}' is not a level; choose table or sim")
-    # The table level's walk is its deadlock dry run too: validated, the schedule is walked once.
+    # The table level does its own deadlock dry run (a guessed order, else the walk that also
+    # times the actions): validated, the schedule is walked at most once.
     compiled = compile_schedule(built.schedule, built.costs, check=built.sim_options.validate,
                                 dry_run=level != "table")
     budget = built.scenario.limits.budget

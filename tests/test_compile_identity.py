@@ -293,7 +293,7 @@ def test_broken_schedules_fail_alike_on_every_path(name, s):
             expected = None
         except ScheduleError as e:
             expected = (type(e), str(e), e.device, e.step, e.action)
-        try:  # the table level's path: structure now, the dry run inside the timing walk
+        try:  # the table level's path: structure now, then a guessed order or the timing walk
             run_table(compile_schedule(bad, dry_run=False))
             got = None
         except ScheduleError as e:

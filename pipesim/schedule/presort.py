@@ -12,8 +12,8 @@ the same position, forwards by stage upwards, then every other action by stage d
 Activations travel up the stages and gradients down them, so a forward that needs another
 device's forward at the same position finds it earlier in its row, and likewise a backward
 the gradient it needs. GPipe, 1F1B, interleaved, looped BFS, the zero-bubble family,
-Chimera, Hanayo and the PipeDreams pass for every p and m tried; an overlapped F&B pairs the
-two directions in one action and usually sends DualPipe to the walk.
+Chimera, Hanayo and the PipeDreams pass for every p and m tried; an overlapped F&B chunk
+pairs the two directions in one action, so DualPipe and DualPipe-V usually go to the walk.
 
 The check is exact: the sort key grows along each device's list (the position does, and the
 position dominates the key), so the sorted order keeps list orders; a same-device prerequisite

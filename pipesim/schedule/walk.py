@@ -5,7 +5,8 @@ each device's list and every prerequisite; done separately they cost two walks. 
 both at once: given durations and a message delay it returns every action's start and end
 (the table level's times: an action starts when its device is free and its inputs exist, plus
 the delay for an input that crossed devices) together with the order it found. With zero
-durations it is simply the dry run.
+durations it is simply the dry run. Validation first tries an order guessed and checked with
+numpy (``pipesim.schedule.presort``); only a program whose guess fails is walked.
 
 Strategy ("pull"): a device runs its list until an action's prerequisite has not run yet; the
 walk then moves to the device that computes that prerequisite. Without a deadlock, following

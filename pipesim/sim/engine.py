@@ -150,7 +150,7 @@ class Simulation:
             raise ValueError(f"parallel.dp: {opts.dp}; must be >= 1")
         if compiled is None:
             compiled = compile_schedule(schedule, costs, reduce_time=reduce_time, check=opts.validate)
-        elif compiled.program.order_pending and opts.validate:  # compiled for the table level's walk
+        elif compiled.program.order_pending and opts.validate:  # compiled for the table level's own dry run
             finish_validation(compiled.program)
         self.compiled = compiled
         p, dp = compiled.num_devices, opts.dp
