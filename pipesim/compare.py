@@ -165,7 +165,10 @@ def _one(source: str | Path, name: str, overrides: list[str], simulate: bool,
         row.bubble_compute = sum(metrics.get("idle_by_schedule", [])) / area
         # The simulator counts a device holding a gradient all-reduce as busy; the table level
         # gives collectives no time, so the busy time beyond the table's is collective time.
-        row.bubble_collective = max(0.0, sum(metrics["busy"]) - sum(table["busy"])) / area
+        # The levels add the same compute times differently (the table its durations, the
+        # simulation end - start), so a difference within rounding is none.
+        beyond = sum(metrics["busy"]) - sum(table["busy"])
+        row.bubble_collective = (beyond if beyond > 1e-12 * sum(table["busy"]) else 0.0) / area
         row.bytes_moved = float(metrics.get("bytes_moved", 0.0))
     else:
         row.bubble_compute = row.bubble_table

@@ -1,8 +1,9 @@
 """The one metrics function both levels use, over (compiled program, start, end times).
 
 A level passes its action start and end times (one list per pipeline replica) and its
-makespan; everything that follows from times and the program alone -- busy time, each device's
-own span, both bubble ratios, activation and total memory peaks, weight copies -- is computed
+makespan; everything that follows from times and the program alone -- busy time (from the
+times, or at the table level from the durations: see ``busy_and_spans``), each device's own
+span, both bubble ratios, activation and total memory peaks, weight copies -- is computed
 here, so a key means the same thing at the table and at the simulation level. Each level then
 adds what only it knows (the table level its message delay; the simulation its network
 counters and waiting times).
@@ -17,11 +18,11 @@ from typing import Any
 from pipesim.timeline.program import Compiled
 
 
-def busy_and_spans(c: Compiled, start: Sequence[float], end: Sequence[float], work: list[float] | None = None
+def busy_and_spans(c: Compiled, start: Sequence[float], end: Sequence[float], table_work: list[float] | None = None
                    ) -> tuple[list[float], list[tuple[float, float]]]:
     """Per device: compute time, and its own span (first start to last end; (0, 0) if idle).
 
-    ``work``: each device's summed durations, given by the table level, where every action
+    ``table_work``: each device's summed durations, given by the table level, where every action
     holds its device for exactly its duration and a device's start and end times never
     decrease along its list (no negative duration); its busy time is then that sum and its span
     its first start and last end, with no pass over the times. Otherwise (the simulation, where
@@ -32,7 +33,7 @@ def busy_and_spans(c: Compiled, start: Sequence[float], end: Sequence[float], wo
         if not n:
             spans.append((0.0, 0.0))
             busy.append(0.0)
-        elif work is not None:
+        elif table_work is not None:
             spans.append((start[f], end[f + n - 1]))
         else:
             st, en = start[f : f + n], end[f : f + n]
@@ -40,7 +41,7 @@ def busy_and_spans(c: Compiled, start: Sequence[float], end: Sequence[float], wo
             # expression, at C speed: ``sum`` adds exactly the same floats.
             busy.append(sum(map(sub, en, st)))
             spans.append((min(st), max(en)))
-    return (list(work) if work is not None else busy), spans
+    return (list(table_work) if table_work is not None else busy), spans
 
 
 def bubble_ratios(busy: Sequence[float], spans: Sequence[tuple[float, float]], makespan: float) -> tuple[float, float]:
@@ -53,20 +54,20 @@ def bubble_ratios(busy: Sequence[float], spans: Sequence[tuple[float, float]], m
 
 
 def timeline_metrics(c: Compiled, start: Sequence[Sequence[float]], end: Sequence[Sequence[float]],
-                     makespan: float, level: str, work: list[float] | None = None) -> dict[str, Any]:
+                     makespan: float, level: str, table_work: list[float] | None = None) -> dict[str, Any]:
     """Metrics of one evaluated program; ``start[r]``/``end[r]`` are replica r's action times.
 
     Per-device lists are replica-major (replica 0's devices first). Memory is in bytes when the
     costs carry sizes (``memory_unit`` "bytes": keys ``*_bytes``) and in stage-microbatch units
-    otherwise (keys ``*_units``), so that no byte-named field ever holds a count. ``work`` as
-    for ``busy_and_spans`` (one replica).
+    otherwise (keys ``*_units``), so that no byte-named field ever holds a count.
+    ``table_work`` as for ``busy_and_spans`` (one replica).
     """
     sched = c.schedule
     replicas = len(start)
     busy: list[float] = []
     spans: list[tuple[float, float]] = []
     for st, en in zip(start, end, strict=True):
-        b, s = busy_and_spans(c, st, en, work)
+        b, s = busy_and_spans(c, st, en, table_work)
         busy.extend(b)
         spans.extend(s)
     bubble, span_bubble = bubble_ratios(busy, spans, makespan)

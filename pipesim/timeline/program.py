@@ -207,9 +207,10 @@ def compile_schedule(
 ) -> Compiled:
     """Validate ``schedule`` (unless a validated ``program`` is given) and prepare everything
     the levels need. ``check=False`` skips the deadlock dry run (engine tests of deadlocks).
-    ``dry_run=False`` checks everything else now and leaves the dry run to the table level's
-    walk (``pipesim.ideal.run_table``), which times the actions in the same pass and raises the
-    same ``DeadlockError``; only for a program that goes to the table level next."""
+    ``dry_run=False`` checks everything else now and leaves the dry run to the table level
+    (``pipesim.ideal.run_table``): a guessed order checked with numpy
+    (``pipesim.schedule.presort``), else the walk that times the actions in the same pass and
+    raises the same ``DeadlockError``; only for a program that goes to the table level next."""
     if costs is None:
         costs = Costs.make(schedule.num_stages)
     check_costs(schedule, costs)
@@ -223,8 +224,9 @@ def compile_schedule(
             program.order_pending = True
     elif program.order_pending and check and dry_run:  # a program whose dry run was left for later
         finish_validation(program)
-    durations, listed = _durations(program, costs, _reduce_function(reduce_time))
-    return Compiled(program, costs, listed, activation_steps(program, costs), static_memory(schedule, costs), durations)
+    duration_array, durations = _durations(program, costs, _reduce_function(reduce_time))
+    return Compiled(program, costs, durations, activation_steps(program, costs), static_memory(schedule, costs),
+                    duration_array)
 
 
 def _durations(program: Program, costs: Costs, reduce: Callable[[int], float]) -> tuple[np.ndarray, list[float]]:
@@ -258,15 +260,11 @@ def _durations(program: Program, costs: Costs, reduce: Callable[[int], float]) -
 
 
 def device_sums(program: Program, values: np.ndarray) -> list[float]:
-    """Per device, the sum of ``values`` (one per action) over its actions (0.0 for none)."""
-    first, count = program.first, program.count
-    used = [f for f, k in zip(first, count, strict=True) if k]
-    sums = np.add.reduceat(values, used).tolist() if used else []
-    out, i = [], 0
-    for k in count:
-        out.append(sums[i] if k else 0.0)
-        i += k > 0
-    return out
+    """Per device, the sum of ``values`` (one per action) over its actions, added left to right
+    in list order as the table level's ``t += duration`` does (``np.bincount`` with weights adds
+    in input order; ``np.add.reduceat`` adds pairwise and can put a device with no gap a few
+    ulp above its own span); 0.0 for a device with none."""
+    return np.bincount(program.columns.device, weights=values, minlength=program.num_devices).tolist()
 
 
 def _compile_unvalidated(schedule: Schedule) -> Program:
