@@ -15,7 +15,7 @@ from typing import Any
 
 from pipesim.costs import Costs
 from pipesim.network.options import GRAD_SYNC, GradSync
-from pipesim.schedule.deps import Program
+from pipesim.schedule.deps import Program, loop_view
 from pipesim.schedule.presort import guessed_order
 from pipesim.schedule.table import Schedule
 from pipesim.schedule.validate import deadlock_error
@@ -143,8 +143,8 @@ def run_table(compiled: Compiled, message_delay: float = 0.0, grad_sync: GradSyn
         # The dry run keeps the rendezvous: an order valid with it stays valid without. A
         # guessed order passes it at once (``pipesim.schedule.presort``); else the walk does,
         # timing the actions as it goes.
-        order = guessed_order(program)
-        if order is None:
+        program.order_array = guessed_order(program)
+        if program.order_array is None:
             walked = walk(program, compiled.durations, message_delay)
             if walked is None:
                 raise deadlock_error(program)
@@ -152,8 +152,6 @@ def run_table(compiled: Compiled, message_delay: float = 0.0, grad_sync: GradSyn
             program.order_pending = False
             if view is None:  # the walk's times are the table's
                 return TableResult(compiled, start, end, message_delay)
-        else:
-            program.order = order
         program.order_pending = False
     dur = compiled.durations
     n = program.num_actions
@@ -161,12 +159,13 @@ def run_table(compiled: Compiled, message_delay: float = 0.0, grad_sync: GradSyn
     end = [0.0] * (n + 2)  # then the slot values "none" and "more than the slots hold"
     end[n], end[n + 1] = -INF, INF
     free = [0.0] * program.num_devices
-    device, remote = program.device, program.remote_pred
+    device, remote = program.device, loop_view(program.remote_array)
     if view is not None:
-        dur, remote = view.durations, view.remote_pred
+        dur, remote = view.durations, loop_view(view.remote_array)
     # A same-device input has ended by the time its device is free (``pipesim.schedule.walk``
-    # says why): only the remote slot can delay an action.
-    for g in program.order or ():
+    # says why): only the remote slot can delay an action. The ids come through memoryviews
+    # (``pipesim.schedule.deps.loop_view`` says why).
+    for g in program.loop_order() or ():
         d = device[g]
         t = free[d]
         e = end[remote[g]] + message_delay

@@ -8,15 +8,14 @@ order; and the table times over a guessed order must equal, bit for bit, those o
 
 from __future__ import annotations
 
-import contextlib
 import random
 
+import numpy as np
 import pytest
 from schedule_grid import schedule_grid
 
 from pipesim.costs import Costs
 from pipesim.ideal import run_table
-from pipesim.plan import generate
 from pipesim.schedule import Action, Kind, Layout, Schedule, ScheduleError, validate
 from pipesim.schedule.deps import Program
 from pipesim.schedule.presort import guessed_order
@@ -34,10 +33,11 @@ GRID = schedule_grid((1, 2, 3, 4, 6, 8), (1, 2, 5, 8, 16))
 IDS = [name for _, name, _ in GRID]
 
 
-def assert_valid(prog: Program, order: list[int]) -> None:
-    """``order`` lists every action once, keeps each device's list order, and puts every
+def assert_valid(prog: Program, guessed: np.ndarray) -> None:
+    """``guessed`` lists every action once, keeps each device's list order, and puts every
     prerequisite (all of them, by the rule) before the action that needs it."""
     n = prog.num_actions
+    order = guessed.tolist()
     assert sorted(order) == list(range(n))
     pos = [0] * n
     for i, g in enumerate(order):
@@ -114,9 +114,11 @@ def test_a_program_that_deadlocks_gets_no_order(family, name, s):
 
 
 def test_an_empty_program_has_the_empty_order():
-    s = generate("1f1b", 2, 1).with_actions([[], []])
-    with contextlib.suppress(ScheduleError):  # a schedule with no action may be refused earlier
-        assert guessed_order(check_program(s)) == []
+    # No microbatch: a valid schedule with no action at all.
+    s = Schedule.build("empty", Layout(2, (0, 1), (0, 1), ((0, 1),), ()), [[], []])
+    order = guessed_order(check_program(s))
+    assert order is not None and order.tolist() == []
+    assert run_table(compile_schedule(s, dry_run=False)).end == []
 
 
 def test_an_action_that_waits_for_itself_is_a_deadlock_with_a_clear_error():
@@ -129,3 +131,17 @@ def test_an_action_that_waits_for_itself_is_a_deadlock_with_a_clear_error():
     for attempt in (lambda: validate(s), lambda: run_table(compile_schedule(s, dry_run=False), 0.0, "blocking")):
         with pytest.raises(DeadlockError, match=r"waits for itself.*place the replicas of stage 1's part on different"):
             attempt()
+
+
+@pytest.mark.parametrize(("family", "name", "s"), GRID[::5], ids=IDS[::5])
+def test_the_loop_reads_the_order_validation_found(family, name, s):
+    """A validated program's order is the same sequence of ids as a list, as the loop reads it
+    (a memoryview over a guessed order's array) and as the guess or the walk gave it."""
+    prog = validate(s)
+    assert prog.has_order and prog.order is not None
+    assert list(prog.loop_order() or ()) == prog.order
+    if prog.order_array is not None:
+        assert prog.order == guessed_order(check_program(s)).tolist()
+    else:
+        assert family not in GUESSED and prog.order_runs is not None
+    assert prog.remote_pred == prog.remote_array.tolist()

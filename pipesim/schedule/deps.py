@@ -26,7 +26,7 @@ loops that walk it; every prerequisite with its kind, stage and microbatch (CSR-
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from itertools import pairwise
@@ -53,7 +53,7 @@ from pipesim.schedule.derive import (
 from pipesim.schedule.table import Schedule
 
 __all__ = ["CLS_F", "CLS_G", "CLS_W", "DEP_ACT", "DEP_GRAD", "DEP_LOCAL", "DEP_SYNC", "Dep", "DepArrays", "Program",
-           "compile_program", "order_from_runs", "waiting_description"]
+           "compile_program", "loop_view", "order_from_runs", "waiting_description"]
 
 
 class Dep(NamedTuple):
@@ -80,8 +80,9 @@ class Program:
     ``local_order_ok`` is False when some ``local_pred`` comes later in its device's list than
     the action needing it (which can then never run). When it is True, a device that runs its
     list in order with no negative duration has always finished an action's local input by the
-    time the action's turn comes, so the table level's loops read only ``remote_pred``;
-    ``local_pred`` (as a list) is built on first use. ``dep_arrays`` (every prerequisite, with
+    time the action's turn comes, so the table level's loops read only the remote slot (the
+    timing loop ``remote_array`` through ``loop_view``, the walk ``remote_pred``); both slots
+    as lists are built on first use. ``dep_arrays`` (every prerequisite, with
     its kind, stage and microbatch) and ``deps`` (the same as ``Dep`` records) are built on
     first use too: messages, error texts and tests need them, the table level's loops do not.
     """
@@ -92,16 +93,16 @@ class Program:
     count: list[int]  # device -> number of actions
     columns: Columns
     local_array: IntArray
-    remote_pred: list[int]
-    remote_array: IntArray  # ``remote_pred`` as numpy, for whole-column checks
+    remote_array: IntArray  # the remote slot as numpy: whole-column checks, the table loop
     more_preds: dict[int, tuple[tuple[int, int], ...]]
     local_order_ok: bool
     missing: list[Missing]  # prerequisites no action produces (validation turns them into errors)
     build_arrays: Callable[[], DepArrays] = field(repr=False)
     # A valid execution order as the walk found it: the end (exclusive) of each stretch of
     # actions one device ran (``order`` expands it on first use). None when validation set
-    # ``order`` itself from a guessed order (``pipesim.schedule.presort``).
+    # ``order_array`` from a guessed order (``pipesim.schedule.presort``).
     order_runs: list[int] | None = None
+    order_array: IntArray | None = None  # a guessed order, as numpy
     # Structure checked, deadlock dry run not yet done: the table level does it (a guessed
     # order, else the walk that also times the actions), so a table run walks at most once.
     order_pending: bool = False
@@ -124,21 +125,30 @@ class Program:
     @property
     def order(self) -> list[int] | None:
         """A valid execution order (action ids), or None before validation's dry run."""
-        if self._order is None and self.order_runs is not None:
-            self._order = order_from_runs(self, self.order_runs)
+        if self._order is None:
+            if self.order_array is not None:
+                self._order = self.order_array.tolist()
+            elif self.order_runs is not None:
+                self._order = order_from_runs(self, self.order_runs)
         return self._order
-
-    @order.setter
-    def order(self, value: list[int] | None) -> None:
-        self._order = value
 
     @property
     def has_order(self) -> bool:
-        return self._order is not None or self.order_runs is not None
+        return self.order_array is not None or self.order_runs is not None
+
+    def loop_order(self) -> Sequence[int] | None:
+        """``order`` for a loop that reads each id once: a guessed order is read through a
+        ``memoryview`` of its array (see ``loop_view``), a walked one as its list."""
+        return loop_view(self.order_array) if self.order_array is not None else self.order
 
     @cached_property
     def local_pred(self) -> list[int]:
         return self.local_array.tolist()
+
+    @cached_property
+    def remote_pred(self) -> list[int]:
+        """The remote slot as a list, for the walk (the table loop reads ``remote_array``)."""
+        return self.remote_array.tolist()
 
     @cached_property
     def step(self) -> list[int]:
@@ -184,8 +194,17 @@ def compile_program(schedule: Schedule, columns: Columns | None = None) -> Progr
         build = partial(_given, arrays)
     # An action whose local input is itself or later in its list never runs.
     local_order_ok = not ((local_pred >= np.arange(n)) & (local_pred < n)).any()
-    return Program(schedule, _device_list(c), c.first, c.count, c, local_pred,
-                   remote_pred.tolist(), remote_pred, more, local_order_ok, missing, build)
+    return Program(schedule, _device_list(c), c.first, c.count, c, local_pred, remote_pred, more, local_order_ok,
+                   missing, build)
+
+
+def loop_view(array: IntArray) -> Sequence[int]:
+    """``array`` as a sequence of Python ints without a list: a ``memoryview`` makes each int
+    when it is read, so a loop touches one freshly made (cache-hot) int per read instead of
+    one stored int object per entry. A list's ints, made just before the loop among the heap's
+    leftovers, lie scattered in memory, and the table loop ran a quarter slower over them than
+    over a memoryview (``benchmarks/bench_table.py``)."""
+    return np.ascontiguousarray(array).data
 
 
 def _derive_arrays(schedule: Schedule, c: Columns) -> DepArrays:

@@ -35,14 +35,15 @@ from pipesim.schedule.deps import Program
 Ints = npt.NDArray[np.signedinteger[Any]]
 
 
-def guessed_order(program: Program) -> list[int] | None:
-    """A valid execution order of ``program`` by the guess above, or None when the guess fails
-    (the caller walks; see the module docstring)."""
+def guessed_order(program: Program) -> Ints | None:
+    """A valid execution order of ``program`` by the guess above (action ids, as numpy: the
+    table loop reads them through ``deps.loop_view``), or None when the guess fails (the
+    caller walks; see the module docstring)."""
     n = program.num_actions
     if not program.local_order_ok:
         return None
     if n == 0:
-        return []
+        return np.zeros(0, dtype=np.int64)
     c = program.columns
     width = 2 * max(program.schedule.num_stages, 1)
     # 32-bit keys where they fit: half the memory to touch.
@@ -74,4 +75,4 @@ def guessed_order(program: Program) -> list[int] | None:
         order = slot[slot >= 0]
     if order is None or len(order) != n:
         order = np.argsort(head, kind="stable")
-    return order.tolist()
+    return order

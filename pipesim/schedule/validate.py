@@ -112,11 +112,9 @@ def check_structure(schedule: Schedule) -> None:
 def finish_validation(program: Program) -> None:
     """The dry run for a program ``check_program`` made: sets its order or raises. An order
     guessed and checked with numpy (``pipesim.schedule.presort``) proves it as well as a walk."""
-    order = guessed_order(program)
-    if order is None:
+    program.order_array = guessed_order(program)
+    if program.order_array is None:
         program.order_runs = _dry_run(program)
-    else:
-        program.order = order
     program.order_pending = False
 
 

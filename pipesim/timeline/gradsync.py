@@ -27,7 +27,7 @@ class Overlap:
     free), durations (the REDUCE_GRADs take no device time) and, per model part, its copies and
     reduce time."""
 
-    remote_pred: list[int]
+    remote_array: np.ndarray  # ``Program.remote_array`` with the REDUCE_GRADs' slots emptied
     durations: list[float]
     parts: tuple[tuple[tuple[int, ...], float], ...]
     work: list[float]  # per device, its summed durations (``Compiled.work`` less the REDUCE_GRADs)
@@ -45,11 +45,11 @@ def overlap_view(compiled: Compiled) -> Overlap | None:
     if not ids:
         return None
     n = program.num_actions
-    remote, durations = list(program.remote_pred), list(compiled.durations)
+    remote, durations = program.remote_array.copy(), list(compiled.durations)
+    remote[ids] = n  # the "none" slot
     stage_part = program.schedule.layout.stage_part
     groups: dict[int, list[int]] = {}
     for g in ids:
-        remote[g] = n  # the "none" slot
         durations[g] = 0.0
         groups.setdefault(stage_part[program.actions[g].stage], []).append(g)
     parts = tuple((tuple(m), max(compiled.durations[g] for g in m)) for _, m in sorted(groups.items()))
