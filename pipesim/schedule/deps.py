@@ -102,7 +102,7 @@ class Program:
     # actions one device ran (``order`` expands it on first use). None when validation set
     # ``order_array`` from a guessed order (``pipesim.schedule.presort``).
     order_runs: list[int] | None = None
-    order_array: IntArray | None = None  # a guessed order, as numpy
+    order_array: IntArray | None = None  # a guessed order, as numpy (int32 where the ids fit)
     # Structure checked, deadlock dry run not yet done: the table level does it (a guessed
     # order, else the walk that also times the actions), so a table run walks at most once.
     order_pending: bool = False
